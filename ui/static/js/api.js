@@ -1,0 +1,78 @@
+// REST client for /api/v1 (see CONTRACT.md). Every function returns parsed
+// JSON or throws an Error whose message is the server's {"error": "..."}.
+
+const BASE = '/api/v1';
+const enc = encodeURIComponent;
+
+async function call(method, path, body) {
+  const opts = { method, headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(BASE + path, opts);
+  if (!res.ok) {
+    let msg = res.status + ' ' + res.statusText;
+    try {
+      const j = await res.json();
+      if (j && typeof j.error === 'string') msg = j.error;
+    } catch { /* not JSON */ }
+    const err = new Error(msg);
+    err.status = res.status;
+    throw err;
+  }
+  if (res.status === 204) return null;
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
+}
+
+function qs(params) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) {
+    if (v !== undefined && v !== null && v !== '') u.set(k, String(v));
+  }
+  const s = u.toString();
+  return s ? '?' + s : '';
+}
+
+export const mailboxes = () => call('GET', '/mailboxes');
+export const mailboxMessages = (address, limit, offset) =>
+  call('GET', '/mailboxes/' + enc(address) + '/messages' + qs({ folder: 'INBOX', limit, offset }));
+export const emptyMailbox = (address) => call('DELETE', '/mailboxes/' + enc(address));
+export const search = (filter, limit, offset) => call('GET', '/messages' + qs({ ...filter, limit, offset }));
+export const deleteAll = () => call('DELETE', '/messages');
+export const message = (id) => call('GET', '/messages/' + enc(id));
+export const setSeen = (id, seen, mailbox) => call('PATCH', '/messages/' + enc(id) + qs({ mailbox }), { seen });
+export const deleteMessage = (id) => call('DELETE', '/messages/' + enc(id));
+export const release = (id, to) => call('POST', '/messages/' + enc(id) + '/release', { to });
+export const send = (msg) => call('POST', '/messages', msg);
+export const relayQueue = () => call('GET', '/relay/queue');
+export const relayRetry = (id) => call('POST', '/relay/queue/' + enc(id) + '/retry');
+export const relayDrop = (id) => call('DELETE', '/relay/queue/' + enc(id));
+
+/** rawURL is the message source (message/rfc822). */
+export const rawURL = (id) => BASE + '/messages/' + enc(id) + '/raw';
+/** partURL is one attachment or inline part. */
+export const partURL = (id, part) => BASE + '/messages/' + enc(id) + '/parts/' + enc(part);
+export const eventsURL = BASE + '/events';
+
+/** raw fetches the message source as text. */
+export async function raw(id) {
+  const res = await fetch(rawURL(id));
+  if (!res.ok) throw new Error('raw source: ' + res.status + ' ' + res.statusText);
+  return res.text();
+}
+
+/** partBase64 fetches a part and returns its bytes base64-encoded (for forwarding). */
+export async function partBase64(id, part) {
+  const res = await fetch(partURL(id, part));
+  if (!res.ok) throw new Error('attachment: ' + res.status + ' ' + res.statusText);
+  return bytesToBase64(new Uint8Array(await res.arrayBuffer()));
+}
+
+export function bytesToBase64(bytes) {
+  let bin = '';
+  const CH = 0x8000;
+  for (let i = 0; i < bytes.length; i += CH) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + CH));
+  return btoa(bin);
+}

@@ -1,0 +1,97 @@
+// Renders a message's HTML body for a sandboxed iframe.
+//
+// The HTML is parsed with DOMParser into an inert document (no scripts run,
+// nothing loads), adjusted, serialised, and handed to an iframe through
+// srcdoc. The iframe is sandboxed without allow-scripts and without
+// allow-same-origin, so even markup we miss cannot run script or reach this
+// page. A Content-Security-Policy meta element, first in <head>, blocks all
+// remote loads except, when the user allows it for this message, images.
+
+import { partURL } from './api.js';
+
+const REMOTE = /^\s*(https?:)?\/\//i;
+
+/**
+ * buildSrcdoc returns {srcdoc, remote}: the iframe document and whether the
+ * message references remote images (so the UI can offer to load them).
+ * msg: the whole message from GET /messages/{id}.
+ */
+export function buildSrcdoc(msg, allowRemote) {
+  const doc = new DOMParser().parseFromString(msg.html || '', 'text/html');
+  const origin = location.origin;
+
+  // Elements that have no business in a rendered message.
+  for (const el of doc.querySelectorAll('script, base, object, embed, applet, iframe, frame, frameset, portal, noscript, link[rel~="import"], meta[http-equiv]')) {
+    el.remove();
+  }
+
+  // cid: references -> part URLs.
+  const byCid = new Map();
+  for (const a of msg.attachments || []) {
+    if (a.content_id) byCid.set(a.content_id.replace(/^<|>$/g, '').toLowerCase(), a.part);
+  }
+  const cidURL = (v) => {
+    const m = /^\s*cid:(.+)$/i.exec(v || '');
+    if (!m) return null;
+    let key = m[1].trim();
+    try { key = decodeURIComponent(key); } catch { /* keep as is */ }
+    const part = byCid.get(key.replace(/^<|>$/g, '').toLowerCase());
+    return part === undefined ? null : origin + partURL(msg.id, part);
+  };
+
+  let remote = false;
+  for (const el of doc.querySelectorAll('[src], [background], [poster], [srcset]')) {
+    for (const attr of ['src', 'background', 'poster']) {
+      const v = el.getAttribute(attr);
+      if (v == null) continue;
+      const c = cidURL(v);
+      if (c) el.setAttribute(attr, c);
+      else if (REMOTE.test(v)) remote = true;
+    }
+    if (el.hasAttribute('srcset') && /(https?:)?\/\//i.test(el.getAttribute('srcset'))) remote = true;
+  }
+  // Remote images in CSS (inline styles and <style>).
+  for (const el of doc.querySelectorAll('[style], style')) {
+    const css = el.tagName === 'STYLE' ? el.textContent : el.getAttribute('style');
+    if (/url\(\s*['"]?\s*(https?:)?\/\//i.test(css || '')) remote = true;
+  }
+
+  // Links open in a new tab, never inside the frame, never with an opener.
+  for (const a of doc.querySelectorAll('a[href], area[href]')) {
+    const c = cidURL(a.getAttribute('href'));
+    if (c) a.setAttribute('href', c);
+    a.setAttribute('target', '_blank');
+    a.setAttribute('rel', 'noopener noreferrer');
+  }
+  // Forms cannot submit (no allow-forms) but make that obvious.
+  for (const f of doc.querySelectorAll('form')) f.removeAttribute('action');
+
+  const imgSrc = allowRemote ? "'self' " + origin + ' data: http: https:' : "'self' " + origin + ' data:';
+  const csp = "default-src 'none'; img-src " + imgSrc + "; style-src 'unsafe-inline'; font-src data:; media-src 'none'; frame-src 'none'; object-src 'none'; form-action 'none'; base-uri 'none'";
+
+  const head = doc.head || doc.documentElement.insertBefore(doc.createElement('head'), doc.body);
+  const meta = doc.createElement('meta');
+  meta.setAttribute('http-equiv', 'Content-Security-Policy');
+  meta.setAttribute('content', csp);
+  const charset = doc.createElement('meta');
+  charset.setAttribute('charset', 'utf-8');
+  const ref = doc.createElement('meta');
+  ref.setAttribute('name', 'referrer');
+  ref.setAttribute('content', 'no-referrer');
+  const base = doc.createElement('style');
+  base.textContent = 'html{background:#fff;color:#111;color-scheme:light}body{margin:16px;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;overflow-wrap:anywhere}img{max-width:100%;height:auto}pre{white-space:pre-wrap}';
+  head.prepend(charset, meta, ref, base);
+
+  return { srcdoc: '<!doctype html>' + serialize(doc), remote };
+}
+
+// serialize returns the document's markup. getHTML is the HTML serialiser
+// (read-only; nothing is parsed into this page); XMLSerializer is the
+// fallback for older browsers.
+function serialize(doc) {
+  const root = doc.documentElement;
+  if (typeof root.getHTML === 'function') {
+    return '<html>' + root.getHTML() + '</html>';
+  }
+  return new XMLSerializer().serializeToString(root);
+}
