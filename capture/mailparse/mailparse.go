@@ -1,0 +1,370 @@
+// Package mailparse turns the raw bytes of a captured message into the fields
+// people search and read: addresses, subject, decoded text and HTML, and the
+// attachment tree. Captured mail is hostile and often malformed, so parsing
+// never refuses a message: whatever can be read is returned together with a
+// note of what could not.
+package mailparse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message"
+	_ "github.com/emersion/go-message/charset" // registers charsets beyond UTF-8 and ASCII
+	gomail "github.com/emersion/go-message/mail"
+)
+
+// Limits that keep one hostile message from costing unbounded work.
+const (
+	maxParts      = 1000
+	maxDepth      = 30
+	maxPartBytes  = 64 << 20
+	snippetRunes  = 200
+	maxSearchText = 1 << 20
+)
+
+// Address is a mailbox with an optional display name.
+type Address struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
+
+// Part describes one leaf of the MIME tree that is an attachment or an
+// inline resource (an image referenced by cid:, say).
+type Part struct {
+	ID          string `json:"part"` // dotted path, IMAP style: "2", "1.3"
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int    `json:"size"` // decoded bytes
+	ContentID   string `json:"content_id"`
+	Inline      bool   `json:"inline"`
+}
+
+// Message is everything a reader wants from a message besides its raw bytes.
+type Message struct {
+	From           Address
+	To, Cc, Bcc    []Address
+	ReplyTo        []Address
+	Subject        string
+	Date           time.Time // zero when absent or unparsable
+	MessageID      string    // without angle brackets
+	Headers        map[string][]string
+	Text           string // first text/plain body, UTF-8
+	HTML           string // first text/html body, UTF-8
+	Attachments    []Part
+	HasAttachments bool
+	Snippet        string
+	// Problems lists what could not be parsed; the message is still usable.
+	Problems []string
+}
+
+// ParseError joins the problems into one line, empty when there were none.
+func (m *Message) ParseError() string { return strings.Join(m.Problems, "; ") }
+
+// SearchText is the lower-cased text used for substring search of bodies.
+func (m *Message) SearchText() string {
+	t := m.Text
+	if t == "" && m.HTML != "" {
+		t = StripHTML(m.HTML)
+	}
+	if len(t) > maxSearchText {
+		t = t[:maxSearchText]
+	}
+	return strings.ToLower(t)
+}
+
+// Parse reads raw as an RFC 5322 message. It always returns a Message; the
+// error is non-nil only for input that has no header at all.
+func Parse(raw []byte) *Message {
+	m := &Message{Headers: map[string][]string{}}
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) {
+		if e == nil {
+			m.Problems = append(m.Problems, fmt.Sprintf("read header: %v", err))
+			m.Snippet = snippet(string(raw))
+			return m
+		}
+		m.Problems = append(m.Problems, err.Error())
+	}
+	if e == nil {
+		m.Problems = append(m.Problems, "no header")
+		return m
+	}
+	m.readHeader(e.Header)
+	w := walker{m: m}
+	w.walk(e, "", 0)
+	if m.Text != "" {
+		m.Snippet = snippet(m.Text)
+	} else if m.HTML != "" {
+		m.Snippet = snippet(StripHTML(m.HTML))
+	}
+	return m
+}
+
+func (m *Message) readHeader(h message.Header) {
+	mh := gomail.Header{Header: h}
+	fields := h.Fields()
+	for fields.Next() {
+		k := textprotoKey(fields.Key())
+		v, err := fields.Text()
+		if err != nil {
+			v = fields.Value()
+		}
+		m.Headers[k] = append(m.Headers[k], v)
+	}
+	if s, err := mh.Subject(); err == nil {
+		m.Subject = s
+	} else {
+		m.Subject = h.Get("Subject")
+	}
+	if from := m.addressList(mh, "From"); len(from) > 0 {
+		m.From = from[0]
+	}
+	m.To = m.addressList(mh, "To")
+	m.Cc = m.addressList(mh, "Cc")
+	m.Bcc = m.addressList(mh, "Bcc")
+	m.ReplyTo = m.addressList(mh, "Reply-To")
+	if h.Has("Date") {
+		if d, err := mail.ParseDate(h.Get("Date")); err == nil {
+			m.Date = d.UTC()
+		} else {
+			m.Problems = append(m.Problems, fmt.Sprintf("date: %v", err))
+		}
+	}
+	m.MessageID = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
+}
+
+// addressList parses an address header leniently: if the list as a whole is
+// malformed, each comma-separated piece is tried on its own, and a piece that
+// still fails is kept as a bare address so that search can find it.
+func (m *Message) addressList(h gomail.Header, key string) []Address {
+	if !h.Has(key) {
+		return []Address{}
+	}
+	list, err := h.AddressList(key)
+	if err == nil {
+		out := make([]Address, 0, len(list))
+		for _, a := range list {
+			out = append(out, Address{Name: a.Name, Address: a.Address})
+		}
+		return out
+	}
+	out := []Address{}
+	v, terr := h.Text(key)
+	if terr != nil {
+		v = h.Get(key)
+	}
+	for _, piece := range strings.Split(v, ",") {
+		piece = strings.TrimSpace(piece)
+		if piece == "" {
+			continue
+		}
+		if a, err := mail.ParseAddress(piece); err == nil {
+			out = append(out, Address{Name: a.Name, Address: a.Address})
+			continue
+		}
+		out = append(out, Address{Address: strings.Trim(piece, "<>")})
+	}
+	m.Problems = append(m.Problems, fmt.Sprintf("%s: %v", strings.ToLower(key), err))
+	return out
+}
+
+type walker struct {
+	m     *Message
+	parts int
+}
+
+func (w *walker) walk(e *message.Entity, path string, depth int) {
+	w.parts++
+	if w.parts > maxParts || depth > maxDepth {
+		if w.parts == maxParts+1 || depth == maxDepth+1 {
+			w.m.Problems = append(w.m.Problems, "too many or too deeply nested parts")
+		}
+		return
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for i := 1; ; i++ {
+			p, err := mr.NextPart()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil && !message.IsUnknownCharset(err) {
+				w.m.Problems = append(w.m.Problems, fmt.Sprintf("part %s: %v", join(path, i), err))
+				return
+			}
+			if err != nil {
+				w.m.Problems = append(w.m.Problems, fmt.Sprintf("part %s: %v", join(path, i), err))
+			}
+			w.walk(p, join(path, i), depth+1)
+		}
+	}
+	id := path
+	if id == "" {
+		id = "1"
+	}
+	ct, ctParams, err := e.Header.ContentType()
+	if err != nil || ct == "" {
+		ct = "text/plain"
+	}
+	disp, dispParams, _ := e.Header.ContentDisposition()
+	filename := dispParams["filename"]
+	if filename == "" {
+		filename = ctParams["name"]
+	}
+	if filename != "" {
+		if dec, err := new(mime.WordDecoder).DecodeHeader(filename); err == nil {
+			filename = dec
+		}
+	}
+	cid := strings.Trim(strings.TrimSpace(e.Header.Get("Content-Id")), "<>")
+	body, err := io.ReadAll(io.LimitReader(e.Body, maxPartBytes))
+	if err != nil {
+		w.m.Problems = append(w.m.Problems, fmt.Sprintf("part %s body: %v", id, err))
+	}
+	isAttachment := disp == "attachment" || filename != ""
+	switch {
+	case ct == "text/plain" && !isAttachment && w.m.Text == "":
+		w.m.Text = toUTF8(body)
+		return
+	case ct == "text/html" && !isAttachment && w.m.HTML == "":
+		w.m.HTML = toUTF8(body)
+		return
+	case strings.HasPrefix(ct, "text/") && !isAttachment && cid == "":
+		// A further text part of an alternative or mixed body: it is body
+		// text, not something to download.
+		return
+	}
+	inline := disp == "inline" || (disp == "" && cid != "")
+	w.m.Attachments = append(w.m.Attachments, Part{
+		ID: id, Filename: filename, ContentType: ct, Size: len(body), ContentID: cid, Inline: inline,
+	})
+	if !inline || filename != "" {
+		w.m.HasAttachments = true
+	}
+}
+
+// PartBody returns the decoded body and header of the part with the given
+// dotted id, as numbered by Parse.
+func PartBody(raw []byte, id string) (body []byte, contentType, filename string, err error) {
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil && !message.IsUnknownCharset(err) {
+		return nil, "", "", fmt.Errorf("read message: %w", err)
+	}
+	steps := strings.Split(id, ".")
+	for i, s := range steps {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, "", "", ErrNoPart
+		}
+		mr := e.MultipartReader()
+		if mr == nil {
+			if i == len(steps)-1 && n == 1 && i == 0 {
+				break
+			}
+			return nil, "", "", ErrNoPart
+		}
+		var p *message.Entity
+		for k := 1; k <= n; k++ {
+			p, err = mr.NextPart()
+			if err != nil && !message.IsUnknownCharset(err) {
+				return nil, "", "", ErrNoPart
+			}
+		}
+		e = p
+	}
+	if e.MultipartReader() != nil {
+		return nil, "", "", ErrNoPart
+	}
+	ct, params, _ := e.Header.ContentType()
+	if ct == "" {
+		ct = "text/plain"
+	}
+	_, dparams, _ := e.Header.ContentDisposition()
+	filename = dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	body, err = io.ReadAll(io.LimitReader(e.Body, maxPartBytes))
+	if err != nil && len(body) == 0 {
+		return nil, "", "", fmt.Errorf("read part %s: %w", id, err)
+	}
+	if strings.HasPrefix(ct, "text/") {
+		// The body was converted to UTF-8 while reading.
+		ct += "; charset=utf-8"
+	}
+	return body, ct, filename, nil
+}
+
+// ErrNoPart is returned by PartBody for an id that names no leaf part.
+var ErrNoPart = errors.New("mailparse: no such part")
+
+func join(path string, i int) string {
+	if path == "" {
+		return strconv.Itoa(i)
+	}
+	return path + "." + strconv.Itoa(i)
+}
+
+func toUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+func snippet(s string) string {
+	s = strings.Join(strings.Fields(toUTF8([]byte(s))), " ")
+	if utf8.RuneCountInString(s) <= snippetRunes {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:snippetRunes]) + "…"
+}
+
+// StripHTML returns the visible text of an HTML document, roughly: tags,
+// scripts and styles removed, common entities decoded.
+func StripHTML(h string) string {
+	var b strings.Builder
+	lower := strings.ToLower(h)
+	for i := 0; i < len(h); {
+		if h[i] != '<' {
+			j := strings.IndexByte(h[i:], '<')
+			if j < 0 {
+				j = len(h) - i
+			}
+			b.WriteString(h[i : i+j])
+			i += j
+			continue
+		}
+		for _, skip := range []string{"script", "style"} {
+			if strings.HasPrefix(lower[i+1:], skip) {
+				if end := strings.Index(lower[i:], "</"+skip); end >= 0 {
+					i += end
+				}
+			}
+		}
+		end := strings.IndexByte(h[i:], '>')
+		if end < 0 {
+			break
+		}
+		i += end + 1
+		b.WriteByte(' ')
+	}
+	return htmlEntities.Replace(b.String())
+}
+
+var htmlEntities = strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#39;", "'")
+
+func textprotoKey(k string) string {
+	// Canonical form so that "message-id" and "Message-ID" are one key.
+	return textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k))
+}

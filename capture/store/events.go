@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"sync"
+)
+
+// EventKind names what changed.
+type EventKind string
+
+const (
+	// EventMessage: a message was stored (Mailboxes lists where it was filed).
+	EventMessage EventKind = "message"
+	// EventDeleted: copies of a message were removed from Mailboxes (or from
+	// every mailbox when Mailboxes is empty and MessageID is empty: all mail).
+	EventDeleted EventKind = "deleted"
+	// EventFlags: flags of entries changed (Mailbox, FolderID, UIDs).
+	EventFlags EventKind = "flags"
+	// EventFolders: folders of Mailbox were created, renamed or deleted.
+	EventFolders EventKind = "folders"
+	// EventRelay: the relay queue changed (DeliveryID).
+	EventRelay EventKind = "relay"
+)
+
+// Event describes one committed change. Fields that do not apply are zero.
+type Event struct {
+	Kind       EventKind `json:"kind"`
+	MessageID  string    `json:"message_id,omitempty"`
+	Mailboxes  []string  `json:"mailboxes,omitempty"`
+	Mailbox    string    `json:"mailbox,omitempty"`
+	FolderID   int64     `json:"folder_id,omitempty"`
+	UIDs       []uint32  `json:"uids,omitempty"`
+	DeliveryID int64     `json:"delivery_id,omitempty"`
+}
+
+// subscriberBuffer is how far a subscriber may fall behind before it is cut
+// off (its channel closed). A cut-off subscriber must re-read the state it
+// cares about and subscribe again; it never silently misses an event.
+const subscriberBuffer = 4096
+
+type eventHub struct {
+	mu     sync.Mutex
+	subs   map[chan Event]struct{}
+	closed bool
+}
+
+func (h *eventHub) init() { h.subs = map[chan Event]struct{}{} }
+
+// Subscribe returns a channel of every event committed from now on. The
+// channel is closed when ctx ends, when the store closes, or when the
+// subscriber falls too far behind.
+func (s *Store) Subscribe(ctx context.Context) <-chan Event {
+	ch := make(chan Event, subscriberBuffer)
+	h := &s.events
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		close(ch)
+		return ch
+	}
+	h.subs[ch] = struct{}{}
+	h.mu.Unlock()
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-s.closed:
+		}
+		h.remove(ch)
+	}()
+	return ch
+}
+
+func (h *eventHub) remove(ch chan Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[ch]; ok {
+		delete(h.subs, ch)
+		close(ch)
+	}
+}
+
+func (s *Store) publish(evs ...Event) {
+	h := &s.events
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		for _, ev := range evs {
+			select {
+			case ch <- ev:
+			default:
+				delete(h.subs, ch)
+				close(ch)
+			}
+			if _, ok := h.subs[ch]; !ok {
+				break
+			}
+		}
+	}
+}
+
+func (h *eventHub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for ch := range h.subs {
+		delete(h.subs, ch)
+		close(ch)
+	}
+}

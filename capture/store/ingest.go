@@ -1,0 +1,337 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+)
+
+// maxBatch bounds how many messages one group commit carries.
+const maxBatch = 512
+
+type ingestReq struct {
+	row  msgRow
+	done chan error
+}
+
+// msgRow is a message ready to insert: everything parsed beforehand, so the
+// single writer only writes.
+type msgRow struct {
+	id         string
+	received   time.Time
+	env        Envelope
+	raw        []byte
+	p          *mailparse.Message
+	mailboxes  []string
+	searchTo   string
+	searchFrom string
+	// folder and flags place the message somewhere other than INBOX (IMAP
+	// APPEND); folder "" means INBOX of every mailbox.
+	folder     string
+	flags      []string
+	internal   time.Time
+	deliveries []NewDelivery
+	// results, filled by the writer
+	seq     int64
+	entries []insertedEntry
+}
+
+type insertedEntry struct {
+	mailbox  string
+	folderID int64
+	uid      uint32
+	validity uint32
+}
+
+// Ingest stores raw as received with env, files it into the INBOX of every
+// distinct (lower-cased) recipient, and returns its id once the write is
+// durable. It never refuses a message for malformed MIME.
+func (s *Store) Ingest(ctx context.Context, env Envelope, raw []byte) (string, error) {
+	if len(env.To) == 0 {
+		return "", fmt.Errorf("ingest: %w: no recipients", ErrInvalid)
+	}
+	row := s.newRow(env, raw)
+	if s.opts.Enqueue != nil {
+		row.deliveries = s.opts.Enqueue(env)
+	}
+	if err := s.submit(ctx, row); err != nil {
+		return "", err
+	}
+	return row.id, nil
+}
+
+// Append stores raw straight into one folder of one mailbox, with flags and
+// an internal date (IMAP APPEND). It returns the new entry.
+func (s *Store) Append(ctx context.Context, mailbox, folder string, flags []string, internal time.Time, raw []byte) (Entry, error) {
+	mailbox = NormalizeAddress(mailbox)
+	if mailbox == "" || folder == "" {
+		return Entry{}, fmt.Errorf("append: %w: mailbox and folder required", ErrInvalid)
+	}
+	row := s.newRow(Envelope{To: []string{mailbox}}, raw)
+	row.folder = folder
+	row.flags = flags
+	if !internal.IsZero() {
+		row.internal = internal
+	}
+	if err := s.submit(ctx, row); err != nil {
+		return Entry{}, err
+	}
+	e := row.entries[0]
+	return Entry{
+		MessageID: row.id, Mailbox: mailbox, FolderID: e.folderID, UID: e.uid, Flags: normFlags(flags),
+		Size: int64(len(raw)), ReceivedAt: row.internal, seq: row.seq,
+	}, nil
+}
+
+func (s *Store) newRow(env Envelope, raw []byte) *msgRow {
+	now := s.now().UTC()
+	p := mailparse.Parse(raw)
+	r := &msgRow{id: newID(now), received: now, internal: now, env: env, raw: raw, p: p}
+	seen := map[string]bool{}
+	var to strings.Builder
+	for _, rc := range env.To {
+		mb := NormalizeAddress(rc)
+		if mb == "" || seen[mb] {
+			continue
+		}
+		seen[mb] = true
+		r.mailboxes = append(r.mailboxes, mb)
+		to.WriteString(mb + "\n")
+	}
+	for _, a := range append(append([]Address{}, p.To...), p.Cc...) {
+		to.WriteString(strings.ToLower(a.Name + " <" + a.Address + ">\n"))
+	}
+	r.searchTo = to.String()
+	r.searchFrom = strings.ToLower(p.From.Name + " <" + p.From.Address + ">\n" + env.From)
+	return r
+}
+
+// submit hands row to the writer and waits for its commit. Once handed
+// over, the write is awaited even if ctx ends: the caller must learn the
+// truth about a message that may already be stored.
+func (s *Store) submit(ctx context.Context, row *msgRow) error {
+	req := &ingestReq{row: *row, done: make(chan error, 1)}
+	s.closeMu.RLock()
+	if s.closing {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.ingestCh <- req:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return fmt.Errorf("ingest: %w", ctx.Err())
+	}
+	s.closeMu.RUnlock()
+	err := <-req.done
+	*row = req.row
+	return err
+}
+
+func (s *Store) ingestLoop() {
+	defer s.wg.Done()
+	batch := make([]*ingestReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-s.ingestCh:
+			batch = append(batch[:0], r)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-s.ingestCh:
+					batch = append(batch, r)
+				default:
+					break fill
+				}
+			}
+			s.commitBatch(batch)
+		case <-s.stop:
+			// Close holds closeMu, so no sender is mid-send: drain what is left.
+			for {
+				select {
+				case r := <-s.ingestCh:
+					s.commitBatch([]*ingestReq{r})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Store) commitBatch(batch []*ingestReq) {
+	// Writes must finish even while the store is closing.
+	ctx := context.Background()
+	err := s.insertRows(ctx, batch)
+	if err != nil && len(batch) > 1 {
+		// One bad message must not fail the others: retry one by one.
+		for _, r := range batch {
+			r.done <- s.insertRows(ctx, []*ingestReq{r})
+			s.afterInsert([]*ingestReq{r})
+		}
+		return
+	}
+	for _, r := range batch {
+		r.done <- err
+	}
+	if err == nil {
+		s.afterInsert(batch)
+	}
+}
+
+func (s *Store) afterInsert(batch []*ingestReq) {
+	evs := make([]Event, 0, len(batch))
+	for _, r := range batch {
+		if len(r.row.entries) == 0 {
+			continue
+		}
+		evs = append(evs, Event{Kind: EventMessage, MessageID: r.row.id, Mailboxes: r.row.mailboxes})
+		for _, e := range r.row.entries {
+			evs = append(evs, Event{Kind: EventFlags, Mailbox: e.mailbox, FolderID: e.folderID, UIDs: []uint32{e.uid}})
+		}
+		if len(r.row.deliveries) > 0 {
+			evs = append(evs, Event{Kind: EventRelay, MessageID: r.row.id})
+		}
+	}
+	// EventFlags above doubles as "new entry in this folder" for IMAP; it is
+	// cheap for everyone else to ignore.
+	s.publish(evs...)
+	s.noteIngested(len(batch))
+}
+
+func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ingest: begin: %w", err)
+	}
+	defer tx.Rollback()
+	for _, r := range batch {
+		r.row.entries = r.row.entries[:0]
+		if err := s.insertRow(ctx, tx, &r.row); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ingest: commit: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
+	p := r.p
+	toJSON, _ := json.Marshal(nonNil(p.To))
+	ccJSON, _ := json.Marshal(nonNil(p.Cc))
+	rcptJSON, _ := json.Marshal(nonNilS(r.env.To))
+	hasAtt := 0
+	if p.HasAttachments {
+		hasAtt = 1
+	}
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
+		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
+		parse_error, search_to, search_from, search_subject, copies)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`),
+		r.id, micros(r.received), r.env.From, string(rcptJSON), len(r.raw),
+		p.From.Name, p.From.Address, string(toJSON), string(ccJSON), p.Subject, micros(p.Date), p.MessageID, hasAtt, p.Snippet,
+		p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject), len(r.mailboxes),
+	).Scan(&r.seq)
+	if err != nil {
+		return fmt.Errorf("ingest: insert message: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO bodies (seq, raw) VALUES (?, ?)`), r.seq, r.raw); err != nil {
+		return fmt.Errorf("ingest: insert body: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO texts (seq, body) VALUES (?, ?)`), r.seq, p.SearchText()); err != nil {
+		return fmt.Errorf("ingest: insert text: %w", err)
+	}
+	folder := r.folder
+	if folder == "" {
+		folder = InboxName
+	}
+	seen, flags := flagCols(r.flags)
+	for _, mb := range r.mailboxes {
+		fid, uid, validity, err := s.allocUID(ctx, tx, mb, folder, r.folder == "")
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
+			VALUES (?,?,?,?,?,?,?)`), r.seq, mb, fid, uid, seen, flags, micros(r.internal)); err != nil {
+			return fmt.Errorf("ingest: file into %s: %w", mb, err)
+		}
+		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: fid, uid: uid, validity: validity})
+	}
+	for _, d := range r.deliveries {
+		if len(d.Recipients) == 0 {
+			continue
+		}
+		if _, err := s.insertDelivery(ctx, tx, r.seq, r.id, r.env.From, d, r.received); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allocUID takes the next UID of a folder, creating the folder when create
+// is set (INBOX always exists once a mailbox has had mail).
+func (s *Store) allocUID(ctx context.Context, tx *sql.Tx, mailbox, folder string, create bool) (folderID int64, uid, validity uint32, err error) {
+	for try := 0; try < 3; try++ {
+		var next, v int64
+		err = tx.QueryRowContext(ctx, s.q(`UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ?
+			RETURNING id, uidnext - 1, uidvalidity`), mailbox, folder).Scan(&folderID, &next, &v)
+		if err == nil {
+			return folderID, uint32(next), uint32(v), nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, 0, 0, fmt.Errorf("allocate uid in %s/%s: %w", mailbox, folder, err)
+		}
+		if !create {
+			return 0, 0, 0, fmt.Errorf("folder %s of %s: %w", folder, mailbox, ErrNotFound)
+		}
+		if _, err := s.createFolder(ctx, tx, mailbox, folder, ""); err != nil && !errors.Is(err, ErrExists) {
+			return 0, 0, 0, err
+		}
+	}
+	return 0, 0, 0, fmt.Errorf("allocate uid in %s/%s: folder keeps vanishing", mailbox, folder)
+}
+
+// createFolder inserts a folder with a fresh UIDValidity, greater than any
+// the store has handed out, so a re-created folder never reuses one.
+func (s *Store) createFolder(ctx context.Context, tx *sql.Tx, mailbox, name, specialUse string) (Folder, error) {
+	var maxV int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(uidvalidity), 0) FROM folders`).Scan(&maxV); err != nil {
+		return Folder{}, fmt.Errorf("create folder %s: %w", name, err)
+	}
+	v := s.now().Unix()
+	if v <= maxV {
+		v = maxV + 1
+	}
+	f := Folder{Mailbox: mailbox, Name: name, UIDValidity: uint32(v), UIDNext: 1, Subscribed: true, SpecialUse: specialUse}
+	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO folders (mailbox, name, uidvalidity, uidnext, subscribed, special_use)
+		VALUES (?,?,?,1,1,?) ON CONFLICT (mailbox, name) DO NOTHING RETURNING id`), mailbox, name, v, specialUse).Scan(&f.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Folder{}, fmt.Errorf("create folder %s of %s: %w", name, mailbox, ErrExists)
+	}
+	if err != nil {
+		return Folder{}, fmt.Errorf("create folder %s of %s: %w", name, mailbox, err)
+	}
+	return f, nil
+}
+
+func nonNil(a []Address) []Address {
+	if a == nil {
+		return []Address{}
+	}
+	return a
+}
+
+func nonNilS(a []string) []string {
+	if a == nil {
+		return []string{}
+	}
+	return a
+}

@@ -1,0 +1,132 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+const folderCols = `f.id, f.mailbox, f.name, f.uidvalidity, f.uidnext, f.subscribed, f.special_use,
+	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id),
+	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.seen = 0)`
+
+func scanFolder(sc rowScanner) (Folder, error) {
+	var f Folder
+	var v, next int64
+	var sub int
+	err := sc.Scan(&f.ID, &f.Mailbox, &f.Name, &v, &next, &sub, &f.SpecialUse, &f.Total, &f.Unseen)
+	f.UIDValidity, f.UIDNext, f.Subscribed = uint32(v), uint32(next), sub != 0
+	return f, err
+}
+
+// Folders lists the folders of a mailbox, INBOX first then by name. A
+// mailbox that never received mail has none.
+func (s *Store) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+folderCols+` FROM folders f WHERE f.mailbox = ?
+		ORDER BY CASE WHEN f.name = 'INBOX' THEN 0 ELSE 1 END, f.name`), NormalizeAddress(mailbox))
+	if err != nil {
+		return nil, fmt.Errorf("list folders: %w", err)
+	}
+	defer rows.Close()
+	out := []Folder{}
+	for rows.Next() {
+		f, err := scanFolder(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list folders: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// Folder returns one folder by name. INBOX is created on first use, so a
+// client may log in to a mailbox before any mail arrived.
+func (s *Store) Folder(ctx context.Context, mailbox, name string) (Folder, error) {
+	mailbox = NormalizeAddress(mailbox)
+	f, err := scanFolder(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+folderCols+` FROM folders f WHERE f.mailbox = ? AND f.name = ?`), mailbox, name))
+	if err == nil {
+		return f, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return Folder{}, fmt.Errorf("read folder %s of %s: %w", name, mailbox, err)
+	}
+	if name != InboxName {
+		return Folder{}, fmt.Errorf("folder %s of %s: %w", name, mailbox, ErrNotFound)
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return Folder{}, fmt.Errorf("create inbox: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := s.createFolder(ctx, tx, mailbox, InboxName, ""); err != nil && !errors.Is(err, ErrExists) {
+		return Folder{}, err
+	}
+	if err := tx.Commit(); err != nil {
+		return Folder{}, fmt.Errorf("create inbox: %w", err)
+	}
+	s.publish(Event{Kind: EventFolders, Mailbox: mailbox})
+	return s.Folder(ctx, mailbox, name)
+}
+
+const entryCols = `e.id, m.id, e.mailbox, e.folder_id, e.uid, e.seen, e.flags, m.size, e.received_at, e.msg_seq`
+
+func scanEntry(sc rowScanner) (Entry, error) {
+	var e Entry
+	var uid, received int64
+	var seen int
+	var flags string
+	err := sc.Scan(&e.ID, &e.MessageID, &e.Mailbox, &e.FolderID, &uid, &seen, &flags, &e.Size, &received, &e.seq)
+	e.UID, e.ReceivedAt, e.Flags = uint32(uid), fromMicros(received), colsFlags(seen != 0, flags)
+	return e, err
+}
+
+// Entries lists the entries of one folder by ascending UID.
+func (s *Store) Entries(ctx context.Context, folderID int64) ([]Entry, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+entryCols+` FROM entries e JOIN messages m ON m.seq = e.msg_seq
+		WHERE e.folder_id = ? ORDER BY e.uid`), folderID)
+	if err != nil {
+		return nil, fmt.Errorf("list entries: %w", err)
+	}
+	defer rows.Close()
+	out := []Entry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list entries: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// lockTable holds the exclusive maildrop locks of this process.
+type lockTable struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (l *lockTable) init() { l.held = map[string]bool{} }
+
+// LockMailbox takes the exclusive lock on a mailbox that a POP3 session
+// holds during its transaction. It fails with ErrLocked when another session
+// holds it. The returned func releases it; calling it twice is harmless.
+func (s *Store) LockMailbox(ctx context.Context, mailbox string) (func(), error) {
+	mailbox = NormalizeAddress(mailbox)
+	l := &s.locks
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held[mailbox] {
+		return nil, fmt.Errorf("lock %s: %w", mailbox, ErrLocked)
+	}
+	l.held[mailbox] = true
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			l.mu.Lock()
+			delete(l.held, mailbox)
+			l.mu.Unlock()
+		})
+	}, nil
+}

@@ -1,0 +1,506 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+const summaryCols = `m.seq, m.id, m.received_at, m.mail_from, m.rcpt_to, m.size, m.from_name, m.from_addr,
+	m.to_json, m.cc_json, m.subject, m.date, m.message_id, m.has_attachments, m.snippet, m.parse_error`
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+func scanSummary(sc rowScanner, extra ...any) (Message, error) {
+	var m Message
+	var received, date int64
+	var rcpt, toJSON, ccJSON string
+	var hasAtt int
+	dest := append([]any{&m.seq, &m.ID, &received, &m.Envelope.From, &rcpt, &m.Size, &m.From.Name, &m.From.Address,
+		&toJSON, &ccJSON, &m.Subject, &date, &m.MessageID, &hasAtt, &m.Snippet, &m.ParseError}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return m, err
+	}
+	m.ReceivedAt, m.Date = fromMicros(received), fromMicros(date)
+	m.HasAttachments = hasAtt != 0
+	_ = json.Unmarshal([]byte(rcpt), &m.Envelope.To)
+	_ = json.Unmarshal([]byte(toJSON), &m.To)
+	_ = json.Unmarshal([]byte(ccJSON), &m.Cc)
+	m.To, m.Cc, m.Envelope.To = nonNil(m.To), nonNil(m.Cc), nonNilS(m.Envelope.To)
+	m.Mailboxes = []string{}
+	return m, nil
+}
+
+// Get returns the summary of message id with all its mailboxes; Seen is true
+// when every copy is seen.
+func (s *Store) Get(ctx context.Context, id string) (Message, error) {
+	row := s.rdb.QueryRowContext(ctx, s.q(`SELECT `+summaryCols+` FROM messages m WHERE m.id = ? AND m.copies > 0`), id)
+	m, err := scanSummary(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("get message %s: %w", id, err)
+	}
+	ms := []Message{m}
+	if err := s.fillMailboxes(ctx, ms, ""); err != nil {
+		return Message{}, err
+	}
+	return ms[0], nil
+}
+
+// Raw returns the exact bytes received for message id. Messages that are
+// no longer in any mailbox but still wait in the relay queue stay readable.
+func (s *Store) Raw(ctx context.Context, id string) ([]byte, error) {
+	var raw []byte
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT b.raw FROM messages m JOIN bodies b ON b.seq = m.seq WHERE m.id = ?`), id).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("message %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read message %s: %w", id, err)
+	}
+	return raw, nil
+}
+
+// Search returns the page of messages matching q, newest first, and the
+// number of all matches.
+func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
+	if q.Limit < 0 || q.Offset < 0 {
+		return nil, 0, fmt.Errorf("search: %w: negative limit or offset", ErrInvalid)
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultLimit
+	}
+	if q.Limit > MaxLimit {
+		q.Limit = MaxLimit
+	}
+	var where []string
+	var args []any
+	mailbox := NormalizeAddress(q.Mailbox)
+	from := `messages m`
+	cols := summaryCols
+	if mailbox != "" {
+		// One row per message even when it sits in several folders.
+		sub := `SELECT msg_seq, MIN(seen) AS seen FROM entries WHERE mailbox = ?`
+		args = append(args, mailbox)
+		if q.Folder != "" {
+			sub += ` AND folder_id = (SELECT id FROM folders WHERE mailbox = ? AND name = ?)`
+			args = append(args, mailbox, q.Folder)
+		}
+		sub += ` GROUP BY msg_seq`
+		from = `(` + sub + `) e JOIN messages m ON m.seq = e.msg_seq`
+		cols += `, e.seen`
+	} else {
+		where = append(where, `m.copies > 0`)
+	}
+	like := func(col, v string) {
+		where = append(where, col+` LIKE ? ESCAPE '\'`)
+		args = append(args, "%"+escapeLike(strings.ToLower(v))+"%")
+	}
+	if q.To != "" {
+		like(`m.search_to`, q.To)
+	}
+	if q.From != "" {
+		like(`m.search_from`, q.From)
+	}
+	if q.Subject != "" {
+		like(`m.search_subject`, q.Subject)
+	}
+	if q.Text != "" {
+		pat := "%" + escapeLike(strings.ToLower(q.Text)) + "%"
+		where = append(where, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'))`)
+		args = append(args, pat, pat)
+	}
+	if !q.Since.IsZero() {
+		where = append(where, `m.received_at >= ?`)
+		args = append(args, micros(q.Since))
+	}
+	if !q.Before.IsZero() {
+		where = append(where, `m.received_at < ?`)
+		args = append(args, micros(q.Before))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = ` WHERE ` + strings.Join(where, ` AND `)
+	}
+	var total int
+	if err := s.rdb.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM `+from+cond), args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("search: count: %w", err)
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+cols+` FROM `+from+cond+` ORDER BY m.seq DESC LIMIT ? OFFSET ?`),
+		append(args, q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	out := []Message{}
+	for rows.Next() {
+		var seen int
+		var extra []any
+		if mailbox != "" {
+			extra = append(extra, &seen)
+		}
+		m, err := scanSummary(rows, extra...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("search: scan: %w", err)
+		}
+		m.Seen = seen != 0
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("search: %w", err)
+	}
+	if err := s.fillMailboxes(ctx, out, mailbox); err != nil {
+		return nil, 0, err
+	}
+	return out, total, nil
+}
+
+// fillMailboxes sets Mailboxes on each message and, unless the state of one
+// mailbox was already read, Seen as "every copy seen".
+func (s *Store) fillMailboxes(ctx context.Context, ms []Message, mailbox string) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	idx := make(map[int64]int, len(ms))
+	ph := make([]string, len(ms))
+	args := make([]any, len(ms))
+	for i, m := range ms {
+		idx[m.seq] = i
+		ph[i] = "?"
+		args[i] = m.seq
+		if mailbox == "" {
+			ms[i].Seen = true
+		}
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT msg_seq, mailbox, seen FROM entries WHERE msg_seq IN (`+strings.Join(ph, ",")+`) ORDER BY id`), args...)
+	if err != nil {
+		return fmt.Errorf("read mailboxes of messages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq int64
+		var mb string
+		var seen int
+		if err := rows.Scan(&seq, &mb, &seen); err != nil {
+			return fmt.Errorf("read mailboxes of messages: %w", err)
+		}
+		i := idx[seq]
+		if !contains(ms[i].Mailboxes, mb) {
+			ms[i].Mailboxes = append(ms[i].Mailboxes, mb)
+		}
+		if mailbox == "" && seen == 0 {
+			ms[i].Seen = false
+		}
+	}
+	return rows.Err()
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Mailboxes lists every mailbox that has folders, by address.
+func (s *Store) Mailboxes(ctx context.Context) ([]MailboxInfo, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT f.mailbox, COUNT(e.id), COALESCE(SUM(1 - e.seen), 0), COALESCE(MAX(e.received_at), 0)
+		FROM folders f LEFT JOIN entries e ON e.folder_id = f.id GROUP BY f.mailbox ORDER BY f.mailbox`)
+	if err != nil {
+		return nil, fmt.Errorf("list mailboxes: %w", err)
+	}
+	defer rows.Close()
+	out := []MailboxInfo{}
+	for rows.Next() {
+		var mi MailboxInfo
+		var latest int64
+		if err := rows.Scan(&mi.Address, &mi.Total, &mi.Unread, &latest); err != nil {
+			return nil, fmt.Errorf("list mailboxes: %w", err)
+		}
+		mi.LatestAt = fromMicros(latest)
+		out = append(out, mi)
+	}
+	return out, rows.Err()
+}
+
+// SetSeen sets the seen state of message id in one mailbox, or in every
+// mailbox when mailbox is "".
+func (s *Store) SetSeen(ctx context.Context, id, mailbox string, seen bool) error {
+	v := 0
+	if seen {
+		v = 1
+	}
+	mailbox = NormalizeAddress(mailbox)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	defer tx.Rollback()
+	var seq int64
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT seq FROM messages WHERE id = ? AND copies > 0`), id).Scan(&seq); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("message %s: %w", id, ErrNotFound)
+		}
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	query := `UPDATE entries SET seen = ? WHERE msg_seq = ?`
+	args := []any{v, seq}
+	if mailbox != "" {
+		query += ` AND mailbox = ?`
+		args = append(args, mailbox)
+	}
+	query += ` RETURNING mailbox, folder_id, uid`
+	rows, err := tx.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	var evs []Event
+	for rows.Next() {
+		var ev Event
+		var uid int64
+		if err := rows.Scan(&ev.Mailbox, &ev.FolderID, &uid); err != nil {
+			rows.Close()
+			return fmt.Errorf("mark seen: %w", err)
+		}
+		ev.Kind, ev.MessageID, ev.UIDs = EventFlags, id, []uint32{uint32(uid)}
+		evs = append(evs, ev)
+	}
+	rows.Close()
+	if len(evs) == 0 {
+		return fmt.Errorf("message %s in mailbox %s: %w", id, mailbox, ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	s.publish(evs...)
+	return nil
+}
+
+// DeleteMessage removes message id from every mailbox.
+func (s *Store) DeleteMessage(ctx context.Context, id string) error {
+	return s.deleteWhere(ctx, `msg_seq = (SELECT seq FROM messages WHERE id = ?)`, []any{id}, true)
+}
+
+// DeleteMailbox empties a mailbox and removes its folders; other
+// recipients' copies stay.
+func (s *Store) DeleteMailbox(ctx context.Context, mailbox string) error {
+	mailbox = NormalizeAddress(mailbox)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete mailbox: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, s.q(`DELETE FROM folders WHERE mailbox = ?`), mailbox)
+	if err != nil {
+		return fmt.Errorf("delete mailbox %s: %w", mailbox, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("mailbox %s: %w", mailbox, ErrNotFound)
+	}
+	evs, err := s.deleteEntriesTx(ctx, tx, `mailbox = ?`, []any{mailbox})
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete mailbox %s: %w", mailbox, err)
+	}
+	s.publish(append(evs, Event{Kind: EventFolders, Mailbox: mailbox})...)
+	return nil
+}
+
+// DeleteAll removes every message from every mailbox.
+func (s *Store) DeleteAll(ctx context.Context) error {
+	return s.deleteWhere(ctx, `1 = 1`, nil, false)
+}
+
+// DeleteEntries removes the given entries (by Entry.ID) of one mailbox.
+// IDs that no longer exist are ignored.
+func (s *Store) DeleteEntries(ctx context.Context, mailbox string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ph := make([]string, len(ids))
+	args := []any{NormalizeAddress(mailbox)}
+	for i, id := range ids {
+		ph[i] = "?"
+		args = append(args, id)
+	}
+	return s.deleteWhere(ctx, `mailbox = ? AND id IN (`+strings.Join(ph, ",")+`)`, args, false)
+}
+
+func (s *Store) deleteWhere(ctx context.Context, cond string, args []any, mustExist bool) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	defer tx.Rollback()
+	evs, err := s.deleteEntriesTx(ctx, tx, cond, args)
+	if err != nil {
+		return err
+	}
+	if mustExist && len(evs) == 0 {
+		return fmt.Errorf("delete: %w", ErrNotFound)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	s.publish(evs...)
+	return nil
+}
+
+// deleteEntriesTx deletes the entries matching cond, drops messages left in
+// no mailbox, and returns the events to publish after commit.
+func (s *Store) deleteEntriesTx(ctx context.Context, tx *sql.Tx, cond string, args []any) ([]Event, error) {
+	rows, err := tx.QueryContext(ctx, s.q(`DELETE FROM entries WHERE `+cond+` RETURNING msg_seq, mailbox, folder_id, uid`), args...)
+	if err != nil {
+		return nil, fmt.Errorf("delete entries: %w", err)
+	}
+	type key struct {
+		mailbox string
+		folder  int64
+	}
+	bySeq := map[int64][]string{}
+	var seqOrder []int64
+	expunged := map[key][]uint32{}
+	var keyOrder []key
+	for rows.Next() {
+		var seq, fid, uid int64
+		var mb string
+		if err := rows.Scan(&seq, &mb, &fid, &uid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("delete entries: %w", err)
+		}
+		if _, ok := bySeq[seq]; !ok {
+			seqOrder = append(seqOrder, seq)
+		}
+		if !contains(bySeq[seq], mb) {
+			bySeq[seq] = append(bySeq[seq], mb)
+		}
+		k := key{mb, fid}
+		if _, ok := expunged[k]; !ok {
+			keyOrder = append(keyOrder, k)
+		}
+		expunged[k] = append(expunged[k], uint32(uid))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("delete entries: %w", err)
+	}
+	ids, err := s.collect(ctx, tx, seqOrder)
+	if err != nil {
+		return nil, err
+	}
+	var evs []Event
+	for _, seq := range seqOrder {
+		evs = append(evs, Event{Kind: EventDeleted, MessageID: ids[seq], Mailboxes: bySeq[seq]})
+	}
+	for _, k := range keyOrder {
+		evs = append(evs, Event{Kind: EventDeleted, Mailbox: k.mailbox, FolderID: k.folder, UIDs: expunged[k]})
+	}
+	return evs, nil
+}
+
+// collect recounts the copies of the given messages and deletes those left
+// in no mailbox and not waiting in the relay queue. It returns seq → id.
+func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int64]string, error) {
+	ids := make(map[int64]string, len(seqs))
+	for start := 0; start < len(seqs); start += 500 {
+		chunk := seqs[start:min(start+500, len(seqs))]
+		ph := make([]string, len(chunk))
+		args := make([]any, len(chunk))
+		for i, seq := range chunk {
+			ph[i], args[i] = "?", seq
+		}
+		in := `(` + strings.Join(ph, ",") + `)`
+		rows, err := tx.QueryContext(ctx, s.q(`UPDATE messages SET copies = (SELECT COUNT(*) FROM entries e WHERE e.msg_seq = messages.seq)
+			WHERE seq IN `+in+` RETURNING seq, id, copies`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("recount copies: %w", err)
+		}
+		var gone []any
+		for rows.Next() {
+			var seq int64
+			var id string
+			var copies int
+			if err := rows.Scan(&seq, &id, &copies); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("recount copies: %w", err)
+			}
+			ids[seq] = id
+			if copies == 0 {
+				gone = append(gone, seq)
+			}
+		}
+		rows.Close()
+		if len(gone) == 0 {
+			continue
+		}
+		gph := strings.TrimSuffix(strings.Repeat("?,", len(gone)), ",")
+		keep := ` AND seq NOT IN (SELECT msg_seq FROM deliveries WHERE status IN ('queued','sending'))`
+		for _, t := range []string{"texts", "bodies", "messages"} {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE seq IN (`+gph+`)`+keep), gone...); err != nil {
+				return nil, fmt.Errorf("drop messages left in no mailbox: %w", err)
+			}
+		}
+	}
+	return ids, nil
+}
+
+func (s *Store) noteIngested(n int) {
+	select {
+	case s.ingested <- struct{}{}:
+	default:
+	}
+}
+
+// retentionLoop prunes past MaxMessages and MaxAge: after ingests, and once
+// a minute for age.
+func (s *Store) retentionLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		case <-s.ingested:
+		}
+		if err := s.Prune(context.Background()); err != nil {
+			s.log.Warn("retention prune failed", "err", err)
+		}
+	}
+}
+
+// Prune deletes the oldest messages past the retention limits.
+func (s *Store) Prune(ctx context.Context) error {
+	if s.opts.MaxAge > 0 {
+		cut := micros(s.now().Add(-s.opts.MaxAge))
+		if err := s.deleteWhere(ctx, `msg_seq IN (SELECT seq FROM messages WHERE received_at < ?)`, []any{cut}, false); err != nil {
+			return fmt.Errorf("prune by age: %w", err)
+		}
+	}
+	if s.opts.MaxMessages > 0 {
+		offset := `LIMIT -1 OFFSET ?`
+		if s.pg {
+			offset = `OFFSET ?`
+		}
+		if err := s.deleteWhere(ctx, `msg_seq IN (SELECT seq FROM messages WHERE copies > 0 ORDER BY seq DESC `+offset+`)`,
+			[]any{s.opts.MaxMessages}, false); err != nil {
+			return fmt.Errorf("prune by count: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// openTest opens a store for a test: SQLite in t.TempDir(), or PostgreSQL
+// when MAILSANDBOX_TEST_PG names a database (see pgtest_test.go).
+func openTest(t testing.TB, opts store.Options) *store.Store {
+	t.Helper()
+	if opts.DSN == "" {
+		opts.DSN = filepath.Join(t.TempDir(), "mail.db")
+	}
+	st, err := store.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func msg(from, to, cc, subject, body string) []byte {
+	return []byte(fmt.Sprintf("From: %s\r\nTo: %s\r\nCc: %s\r\nSubject: %s\r\nMessage-ID: <m1@example.com>\r\nDate: Fri, 02 Jan 2026 03:04:05 +0000\r\n\r\n%s\r\n", from, to, cc, subject, body))
+}
+
+func TestIngestFilesOneCopyPerRecipient(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	raw := msg("Alice <alice@example.com>", "Bob@Example.COM", "carol@example.com", "Hello", "Hi there")
+	id, err := st.Ingest(ctx, store.Envelope{From: "alice@example.com", To: []string{"Bob@Example.COM", "carol@example.com", "dave@example.com", "bob@example.com"}}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Raw(ctx, id)
+	if err != nil || !bytes.Equal(got, raw) {
+		t.Fatalf("raw = %q, %v", got, err)
+	}
+	m, err := st.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Mailboxes) != 3 || m.Subject != "Hello" || m.From.Address != "alice@example.com" || m.From.Name != "Alice" || m.MessageID != "m1@example.com" {
+		t.Fatalf("summary = %+v", m)
+	}
+	if m.Date.Format(time.RFC3339) != "2026-01-02T03:04:05Z" {
+		t.Fatalf("date = %v", m.Date)
+	}
+	mbs, err := st.Mailboxes(ctx)
+	if err != nil || len(mbs) != 3 {
+		t.Fatalf("mailboxes = %+v, %v", mbs, err)
+	}
+	for _, mb := range mbs {
+		if mb.Total != 1 || mb.Unread != 1 {
+			t.Fatalf("mailbox %+v", mb)
+		}
+	}
+	if err := st.SetSeen(ctx, id, "BOB@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	list, total, err := st.Search(ctx, store.Query{Mailbox: "bob@example.com", Folder: store.InboxName})
+	if err != nil || total != 1 || !list[0].Seen {
+		t.Fatalf("bob's list = %+v %d %v", list, total, err)
+	}
+	all, _, _ := st.Search(ctx, store.Query{})
+	if all[0].Seen {
+		t.Fatal("across all mail, seen must need every copy seen")
+	}
+	if err := st.DeleteMailbox(ctx, "bob@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	m, err = st.Get(ctx, id)
+	if err != nil || len(m.Mailboxes) != 2 {
+		t.Fatalf("after deleting bob: %+v %v", m, err)
+	}
+	if err := st.DeleteMessage(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("get deleted = %v", err)
+	}
+	if _, err := st.Raw(ctx, id); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("raw deleted = %v", err)
+	}
+}
+
+func TestSearchFilters(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	send := func(to, subject, body string) string {
+		id, err := st.Ingest(ctx, store.Envelope{From: "x@sender.test", To: []string{to}}, msg("Sender <x@sender.test>", to, "", subject, body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	send("a@example.com", "Welcome aboard", "your code is 1234")
+	send("b@example.com", "Reset password", "click here 100%")
+	send("c@other.test", "Invoice", "ÜBER straße")
+	cases := []struct {
+		q    store.Query
+		want int
+	}{
+		{store.Query{}, 3},
+		{store.Query{To: "EXAMPLE.com"}, 2},
+		{store.Query{Subject: "reset"}, 1},
+		{store.Query{Text: "1234"}, 1},
+		{store.Query{Text: "100%"}, 1},
+		{store.Query{Text: "%"}, 1},
+		{store.Query{Text: "über"}, 1},
+		{store.Query{From: "sender"}, 3},
+		{store.Query{Mailbox: "A@example.com"}, 1},
+		{store.Query{Since: time.Now().Add(time.Hour)}, 0},
+		{store.Query{Before: time.Now().Add(time.Hour)}, 3},
+	}
+	for _, c := range cases {
+		list, total, err := st.Search(ctx, c.q)
+		if err != nil || total != c.want || len(list) != c.want {
+			t.Errorf("%+v: got %d (%d listed), %v; want %d", c.q, total, len(list), err, c.want)
+		}
+	}
+	list, total, _ := st.Search(ctx, store.Query{Limit: 1, Offset: 1})
+	if total != 3 || len(list) != 1 || list[0].Subject != "Reset password" {
+		t.Fatalf("paging: %d %+v", total, list)
+	}
+}
+
+func TestConcurrentIngestLosesNothing(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for w := 0; w < 20; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				_, err := st.Ingest(ctx, store.Envelope{From: "a@b", To: []string{fmt.Sprintf("u%d@example.com", w%5)}}, msg("a@b", "x@y", "", fmt.Sprintf("m %d %d", w, i), "body"))
+				errs <- err
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, total, _ := st.Search(ctx, store.Query{})
+	if total != 400 {
+		t.Fatalf("stored %d, want 400", total)
+	}
+	f, err := st.Folder(ctx, "u0@example.com", store.InboxName)
+	if err != nil || f.Total != 80 || f.UIDNext != 81 {
+		t.Fatalf("folder %+v %v", f, err)
+	}
+	es, _ := st.Entries(ctx, f.ID)
+	for i, e := range es {
+		if e.UID != uint32(i+1) {
+			t.Fatalf("uid %d at %d", e.UID, i)
+		}
+	}
+}
+
+func TestPersistsAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "p.db")
+	st, err := store.Open(ctx, store.Options{DSN: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := st.Ingest(ctx, store.Envelope{From: "a@b", To: []string{"z@example.com"}}, msg("a@b", "z@example.com", "", "keep", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	st2 := openTest(t, store.Options{DSN: path})
+	if _, err := st2.Get(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTemporaryStoreRemovedOnClose(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	st, err := store.Open(context.Background(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(os.Getenv("TMPDIR"))
+	if len(ents) != 1 {
+		t.Fatalf("temp dir entries %v", ents)
+	}
+	st.Close()
+	ents, _ = os.ReadDir(os.Getenv("TMPDIR"))
+	if len(ents) != 0 {
+		t.Fatalf("left behind %v", ents)
+	}
+}
+
+func TestRetentionMaxMessages(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{MaxMessages: 3})
+	for i := 0; i < 6; i++ {
+		if _, err := st.Ingest(ctx, store.Envelope{From: "a@b", To: []string{"r@example.com"}}, msg("a@b", "r@example.com", "", fmt.Sprint("n", i), "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Prune(ctx); err != nil {
+		t.Fatal(err)
+	}
+	list, total, _ := st.Search(ctx, store.Query{})
+	if total != 3 || list[0].Subject != "n5" || list[2].Subject != "n3" {
+		t.Fatalf("after prune: %d %+v", total, list)
+	}
+}
+
+func TestEventsOnIngest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := openTest(t, store.Options{})
+	ch := st.Subscribe(ctx)
+	id, err := st.Ingest(ctx, store.Envelope{From: "a@b", To: []string{"e@example.com"}}, msg("a@b", "e@example.com", "", "ev", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Kind == store.EventMessage && ev.MessageID == id && ev.Mailboxes[0] == "e@example.com" {
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no event")
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package store
+
+import (
+	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+)
+
+// Address is a mailbox with an optional display name.
+type Address = mailparse.Address
+
+// Envelope is the SMTP envelope: the reverse path and the recipients as the
+// client gave them.
+type Envelope struct {
+	From string   `json:"mail_from"`
+	To   []string `json:"rcpt_to"`
+}
+
+// Message is a stored message's summary: what listings and searches return.
+type Message struct {
+	ID         string    `json:"id"`
+	Mailboxes  []string  `json:"mailboxes"`
+	From       Address   `json:"from"`
+	To         []Address `json:"to"`
+	Cc         []Address `json:"cc"`
+	Subject    string    `json:"subject"`
+	Date       time.Time `json:"date"` // from the Date header; zero when absent
+	ReceivedAt time.Time `json:"received_at"`
+	Size       int64     `json:"size"`
+	// Seen is the state in the mailbox queried, or, across all mail, true
+	// when every copy is seen.
+	Seen           bool     `json:"seen"`
+	HasAttachments bool     `json:"has_attachments"`
+	Snippet        string   `json:"snippet"`
+	MessageID      string   `json:"message_id"` // the Message-ID header, no angle brackets
+	Envelope       Envelope `json:"envelope"`
+	// ParseError is non-empty when the message could not be parsed fully; it
+	// is still stored and served raw.
+	ParseError string `json:"parse_error,omitempty"`
+
+	seq int64
+}
+
+// Query selects messages. Empty fields do not filter. Text fields match
+// case-insensitive substrings.
+type Query struct {
+	// Mailbox restricts to one mailbox (an address, any case) and Folder to
+	// one of its folders; Folder "" means every folder of the mailbox.
+	Mailbox string
+	Folder  string
+	// To matches envelope recipients and To/Cc names and addresses.
+	To      string
+	From    string
+	Subject string
+	// Text matches the subject or the decoded body text.
+	Text   string
+	Since  time.Time // received at or after
+	Before time.Time // received before
+	// Limit caps the page (0: DefaultLimit, at most MaxLimit); Offset skips.
+	Limit  int
+	Offset int
+}
+
+// Paging bounds for Query.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 1000
+)
+
+// MailboxInfo summarises one mailbox.
+type MailboxInfo struct {
+	Address  string    `json:"address"`
+	Total    int       `json:"total"`
+	Unread   int       `json:"unread"`
+	LatestAt time.Time `json:"latest_at"`
+}
+
+// Folder is one folder of a mailbox. UIDs in a folder only grow; a folder
+// that is deleted and created again gets a new UIDValidity.
+type Folder struct {
+	ID          int64  `json:"id"`
+	Mailbox     string `json:"mailbox"`
+	Name        string `json:"name"`
+	UIDValidity uint32 `json:"uidvalidity"`
+	UIDNext     uint32 `json:"uidnext"`
+	Subscribed  bool   `json:"subscribed"`
+	SpecialUse  string `json:"special_use"` // e.g. `\Sent`, `\Trash`; "" for none
+	Total       int    `json:"total"`
+	Unseen      int    `json:"unseen"`
+}
+
+// Entry is one copy of a message in one folder of a mailbox.
+type Entry struct {
+	ID         int64     `json:"id"` // unique and stable: POP3 UIDL can use it
+	MessageID  string    `json:"message_id"`
+	Mailbox    string    `json:"mailbox"`
+	FolderID   int64     `json:"folder_id"`
+	UID        uint32    `json:"uid"`
+	Flags      []string  `json:"flags"` // includes `\Seen` when seen
+	Size       int64     `json:"size"`
+	ReceivedAt time.Time `json:"received_at"` // IMAP INTERNALDATE
+
+	seq int64
+}
+
+// Seen reports whether the entry carries `\Seen`.
+func (e Entry) Seen() bool {
+	for _, f := range e.Flags {
+		if f == FlagSeen {
+			return true
+		}
+	}
+	return false
+}
+
+// FlagSeen is the one flag kept in its own column, for unread counts.
+const FlagSeen = `\Seen`
+
+// InboxName is the folder new mail goes to.
+const InboxName = "INBOX"
+
+// NewDelivery asks the relay queue to send a message to some recipients
+// through one destination (a domain, a smarthost, or a route key).
+type NewDelivery struct {
+	Recipients  []string
+	Destination string
+}
