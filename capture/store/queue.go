@@ -27,3 +27,19 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, seq int64, msgID
 	}
 	return id, nil
 }
+
+// Delivery is one relay queue item: a message on its way to some
+// recipients through one destination.
+type Delivery struct {
+	ID            int64     `json:"id"`
+	MessageID     string    `json:"message_id"`
+	MailFrom      string    `json:"mail_from"`
+	Recipients    []string  `json:"recipients"`
+	Destination   string    `json:"destination"`
+	Status        string    `json:"status"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at"`
+	LastError     string    `json:"last_error"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
+}
