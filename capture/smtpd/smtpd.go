@@ -1,0 +1,301 @@
+// Package smtpd is the sandbox's SMTP endpoint: a catch-all go-smtp backend
+// that accepts mail for any recipient and hands each message to the store,
+// answering 250 only once the store says the message is durable.
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// Store is what the SMTP endpoint needs of the store.
+type Store interface {
+	Ingest(ctx context.Context, env store.Envelope, raw []byte) (string, error)
+}
+
+// Authenticator checks SMTP AUTH credentials.
+type Authenticator interface {
+	Check(ctx context.Context, user, pass string) error
+}
+
+// Options configure the server. Zero values are documented per field.
+type Options struct {
+	// Domain is the name in the greeting and EHLO reply; "" means
+	// "mailsandbox".
+	Domain string
+	// MaxMessageBytes caps a message; larger mail gets 552. 0 means 32 MiB.
+	MaxMessageBytes int64
+	// MaxLineBytes caps one command or message line. RFC 5321 says 1000,
+	// but applications under test often send longer lines, and a sandbox
+	// should capture what they send. 0 means 64 KiB.
+	MaxLineBytes int
+	// MaxRecipients caps recipients per message; more get 452. 0 means 1000.
+	MaxRecipients int
+	// ReadTimeout and WriteTimeout bound each read and write on a
+	// connection, so idle and slow clients are cut off. 0 means 5 minutes
+	// (RFC 5321 allows a server to wait that long for a command).
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	// MaxConnections caps concurrent sessions; a client over the cap gets
+	// 421 and is disconnected. 0 means 1000. MaxConnectionsPerIP caps one
+	// client address; 0 means 100.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// TLSConfig enables STARTTLS; nil offers none (clients that upgrade
+	// whenever offered and verify the certificate must work by default).
+	TLSConfig *tls.Config
+	// Auth, when set, requires AUTH before MAIL and checks credentials; nil
+	// accepts any credentials and does not require AUTH.
+	Auth Authenticator
+	// AllowInsecureAuth offers AUTH on connections without TLS even when
+	// Auth is set. Without Auth, AUTH is always offered.
+	AllowInsecureAuth bool
+	// Registerer receives the server's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+func (o *Options) setDefaults() {
+	if o.Domain == "" {
+		o.Domain = "mailsandbox"
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 32 << 20
+	}
+	if o.MaxLineBytes == 0 {
+		o.MaxLineBytes = 64 << 10
+	}
+	if o.MaxRecipients == 0 {
+		o.MaxRecipients = 1000
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 5 * time.Minute
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 5 * time.Minute
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = 1000
+	}
+	if o.MaxConnectionsPerIP == 0 {
+		o.MaxConnectionsPerIP = 100
+	}
+}
+
+// Server is an SMTP server filing mail into a store.
+type Server struct {
+	st      Store
+	opts    Options
+	log     *slog.Logger
+	smtp    *smtp.Server
+	metrics *metrics
+
+	mu      sync.Mutex
+	conns   int
+	perIP   map[string]int
+	closing chan struct{}
+	once    sync.Once
+}
+
+// New returns a server; call Serve to accept connections.
+func New(st Store, opts Options, log *slog.Logger) *Server {
+	opts.setDefaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{st: st, opts: opts, log: log, perIP: map[string]int{}, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer)}
+	srv := smtp.NewServer(backend{s})
+	srv.Domain = opts.Domain
+	srv.MaxMessageBytes = opts.MaxMessageBytes
+	srv.MaxLineLength = opts.MaxLineBytes
+	// We enforce the recipient cap in Rcpt ourselves, to count rejections.
+	srv.MaxRecipients = 0
+	srv.ReadTimeout = opts.ReadTimeout
+	srv.WriteTimeout = opts.WriteTimeout
+	srv.TLSConfig = opts.TLSConfig
+	srv.AllowInsecureAuth = opts.Auth == nil || opts.AllowInsecureAuth
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = slogAdapter{log}
+	s.smtp = srv
+	return s
+}
+
+// Serve accepts connections on l until Close or Shutdown. For implicit TLS
+// (SMTPS), pass a listener made with tls.NewListener.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(&limitListener{Listener: l, s: s})
+	select {
+	case <-s.closing:
+		return nil
+	default:
+	}
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops the server at once.
+func (s *Server) Close() error {
+	s.once.Do(func() { close(s.closing) })
+	return s.smtp.Close()
+}
+
+// Shutdown stops accepting and waits, until ctx ends, for sessions to end;
+// transactions in flight finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.once.Do(func() { close(s.closing) })
+	return s.smtp.Shutdown(ctx)
+}
+
+// errAuthRequired is RFC 4954's reply; go-smtp's own ErrAuthRequired is 502.
+var errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
+
+type backend struct{ s *Server }
+
+func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.s.metrics.sessions.Inc()
+	return &session{s: b.s, conn: c}, nil
+}
+
+type session struct {
+	s      *Server
+	conn   *smtp.Conn
+	authed bool
+	from   string
+	rcpts  []string
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+func (se *session) reject(err *smtp.SMTPError) error {
+	se.s.metrics.rejections.WithLabelValues(strconv.Itoa(err.Code)).Inc()
+	return err
+}
+
+func (se *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+func (se *session) Auth(mech string) (sasl.Server, error) {
+	check := func(identity, user, pass string) error {
+		if identity != "" && identity != user {
+			return se.reject(smtp.ErrAuthFailed)
+		}
+		if se.s.opts.Auth != nil {
+			if err := se.s.opts.Auth.Check(context.Background(), user, pass); err != nil {
+				return se.reject(smtp.ErrAuthFailed)
+			}
+		}
+		se.authed = true
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return &loginServer{check: func(u, p string) error { return check("", u, p) }}, nil
+	}
+	return nil, se.reject(smtp.ErrAuthUnknownMechanism)
+}
+
+func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if se.s.opts.Auth != nil && !se.authed {
+		return se.reject(errAuthRequired)
+	}
+	se.from = from
+	se.rcpts = se.rcpts[:0]
+	return nil
+}
+
+func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if len(se.rcpts) >= se.s.opts.MaxRecipients {
+		return se.reject(&smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+			Message: fmt.Sprintf("Too many recipients (at most %d per message)", se.s.opts.MaxRecipients)})
+	}
+	if store.NormalizeAddress(to) == "" {
+		return se.reject(&smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Empty recipient address"})
+	}
+	se.rcpts = append(se.rcpts, to)
+	return nil
+}
+
+func (se *session) Data(r io.Reader) error {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(r); err != nil {
+		var serr *smtp.SMTPError
+		if errors.As(err, &serr) {
+			return se.reject(serr)
+		}
+		return fmt.Errorf("read message: %w", err)
+	}
+	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	id, err := se.s.st.Ingest(ctx, env, buf.Bytes())
+	if err != nil {
+		se.s.log.Error("store message", "err", err, "from", se.from, "rcpts", len(se.rcpts))
+		return se.reject(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+			Message: "Message not stored, try again later"})
+	}
+	se.s.metrics.messages.Inc()
+	se.s.metrics.bytes.Add(float64(buf.Len()))
+	se.s.log.Debug("message stored", "id", id, "from", se.from, "rcpts", len(se.rcpts), "size", buf.Len())
+	return nil
+}
+
+func (se *session) Reset() {
+	se.from = ""
+	se.rcpts = se.rcpts[:0]
+}
+
+func (se *session) Logout() error { return nil }
+
+// loginServer is the server side of the obsolete but still common LOGIN
+// mechanism (Outlook, many PHP mailers): username and password as two
+// base64 answers to two prompts.
+type loginServer struct {
+	check      func(user, pass string) error
+	user       string
+	step       int
+	haveUser   bool
+	initialRsp bool
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		l.step = 1
+		if response != nil && len(response) > 0 {
+			l.user = string(response)
+			l.step = 2
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		l.user = string(response)
+		l.step = 2
+		return []byte("Password:"), false, nil
+	case 2:
+		l.step = 3
+		return nil, true, l.check(l.user, string(response))
+	}
+	return nil, false, errors.New("unexpected client response")
+}
+
+type slogAdapter struct{ log *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Println(v ...any)               { a.log.Warn(fmt.Sprint(v...)) }
