@@ -513,4 +513,3 @@ func waitHealthy(t *testing.T, ctx context.Context, ctr *sandboxcontainer.Contai
 		}
 	}
 }
-
