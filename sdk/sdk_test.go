@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -268,5 +269,41 @@ func TestNoServerDeps(t *testing.T) {
 				t.Errorf("sdk depends on %s; it must stay standard-library only", dep)
 			}
 		}
+	}
+}
+
+// TestWaitRepeatsAfter408 checks the long-poll loop: the server's 408 while
+// the caller's context is alive means "ask again", and each request's
+// timeout stays inside the caller's deadline.
+func TestWaitRepeatsAfter408(t *testing.T) {
+	var calls int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/messages/wait":
+			calls++
+			d, err := time.ParseDuration(r.URL.Query().Get("timeout"))
+			if err != nil || d <= 0 || d > 5*time.Second || r.URL.Query().Get("count") != "1" || r.URL.Query().Get("to") != "bob@example.com" {
+				w.WriteHeader(400)
+				fmt.Fprintf(w, `{"error":"bad query %s"}`, r.URL.RawQuery)
+				return
+			}
+			if calls < 3 {
+				w.WriteHeader(http.StatusRequestTimeout)
+				io.WriteString(w, `{"error":"timeout"}`)
+				return
+			}
+			io.WriteString(w, `{"messages":[{"id":"m1","subject":"Welcome"}]}`)
+		case "/api/v1/messages/m1":
+			io.WriteString(w, `{"id":"m1","subject":"Welcome","text":"hi"}`)
+		default:
+			w.WriteHeader(404)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	m, err := New(srv.URL).Wait(ctx, Filter{To: "bob@example.com"})
+	if err != nil || m.ID != "m1" || m.Text != "hi" || calls != 3 {
+		t.Fatalf("Wait = %+v, %v after %d calls", m, err, calls)
 	}
 }
