@@ -1,0 +1,66 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// GET /mailboxes
+func (s *Server) listMailboxes(c echo.Context) error {
+	mbs, err := s.st.Mailboxes(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]mailboxJSON, 0, len(mbs))
+	for _, mb := range mbs {
+		out = append(out, mailboxJSON{Address: mb.Address, Total: mb.Total, Unread: mb.Unread, LatestAt: optTime(mb.LatestAt)})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"mailboxes": out})
+}
+
+// mailboxParam reads and checks the {address} path parameter.
+func mailboxParam(c echo.Context) (string, error) {
+	addr := store.NormalizeAddress(param(c, "address"))
+	if addr == "" {
+		return "", errBadRequest("mailbox address is empty")
+	}
+	return addr, nil
+}
+
+// GET /mailboxes/{address}/messages?folder=INBOX&limit&offset (and the
+// search filters). A mailbox that has no mail yet lists empty.
+func (s *Server) mailboxMessages(c echo.Context) error {
+	addr, err := mailboxParam(c)
+	if err != nil {
+		return err
+	}
+	q, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	q.Mailbox = addr
+	q.Folder = c.QueryParam("folder")
+	if q.Folder == "" {
+		q.Folder = store.InboxName
+	}
+	msgs, total, err := s.st.Search(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, listJSON{Total: total, Messages: toSummaries(msgs)})
+}
+
+// DELETE /mailboxes/{address}: other recipients' copies stay.
+func (s *Server) deleteMailbox(c echo.Context) error {
+	addr, err := mailboxParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteMailbox(c.Request().Context(), addr); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,229 @@
+package rest
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// contentSandbox is sent with raw messages and parts: whatever a browser
+// renders from captured mail runs in an opaque origin without scripts.
+const contentSandbox = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+// GET /messages?to&from&subject&text&mailbox&since&before&limit&offset
+func (s *Server) searchMessages(c echo.Context) error {
+	q, err := parseFilter(c)
+	if err != nil {
+		return err
+	}
+	msgs, total, err := s.st.Search(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, listJSON{Total: total, Messages: toSummaries(msgs)})
+}
+
+// DELETE /messages
+func (s *Server) deleteAll(c echo.Context) error {
+	if err := s.st.DeleteAll(c.Request().Context()); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func idParam(c echo.Context) (string, error) {
+	id := param(c, "id")
+	if id == "" || len(id) > 200 {
+		return "", echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %q: not found", id))
+	}
+	return id, nil
+}
+
+// GET /messages/{id}
+func (s *Server) getMessage(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	m, err := s.st.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	raw, err := s.st.Raw(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toMessage(m, mailparse.Parse(raw)))
+}
+
+// GET /messages/{id}/raw: the exact bytes received.
+func (s *Server) rawMessage(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	raw, err := s.st.Raw(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", contentSandbox)
+	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": id + ".eml"}))
+	return c.Blob(http.StatusOK, "message/rfc822", raw)
+}
+
+// GET /messages/{id}/parts/{part}: one decoded part, as a download (images
+// inline). HTML and other active content can never run on our origin: it is
+// served as an attachment under a sandboxing Content-Security-Policy.
+func (s *Server) messagePart(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	part := param(c, "part")
+	if part == "" || strings.Trim(part, "0123456789.") != "" || len(part) > 100 {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("part %q: not found", part))
+	}
+	raw, err := s.st.Raw(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	body, ct, filename, err := mailparse.PartBody(raw, part)
+	if err != nil {
+		if errors.Is(err, mailparse.ErrNoPart) {
+			return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %s has no part %q", id, part))
+		}
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %s part %s: %v", id, part, err))
+	}
+	mt, params, perr := mime.ParseMediaType(ct)
+	if perr != nil {
+		mt, params = "application/octet-stream", nil
+	}
+	ct = mime.FormatMediaType(mt, params)
+	if ct == "" {
+		ct = mt
+	}
+	disp := "attachment"
+	if inlineSafe(mt) {
+		disp = "inline"
+	}
+	if filename == "" {
+		filename = "part-" + part
+	}
+	cd := mime.FormatMediaType(disp, map[string]string{"filename": filename})
+	if cd == "" {
+		cd = disp
+	}
+	h := c.Response().Header()
+	h.Set("Content-Disposition", cd)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", contentSandbox)
+	return c.Blob(http.StatusOK, ct, body)
+}
+
+// inlineSafe lists types a browser may show in place without running code.
+func inlineSafe(mt string) bool {
+	switch mt {
+	case "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif", "image/x-icon",
+		"text/plain", "application/pdf":
+		return true
+	}
+	return false
+}
+
+// PATCH /messages/{id}?mailbox= with {"seen": bool}
+func (s *Server) patchMessage(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		Seen *bool `json:"seen"`
+	}
+	if err := readJSON(c, &body, false); err != nil {
+		return err
+	}
+	if body.Seen == nil {
+		return errBadRequest(`body must set "seen": true or false`)
+	}
+	if err := s.st.SetSeen(c.Request().Context(), id, c.QueryParam("mailbox"), *body.Seen); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// DELETE /messages/{id}: from every mailbox.
+func (s *Server) deleteMessage(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DeleteMessage(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// POST /messages/{id}/release {"to":[…]}: empty "to" means the original
+// envelope recipients.
+func (s *Server) releaseMessage(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		To []string `json:"to"`
+	}
+	if err := readJSON(c, &body, true); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	m, err := s.st.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if s.opts.Relay == nil {
+		return echo.NewHTTPError(http.StatusConflict, "relay is not configured")
+	}
+	to := body.To
+	if len(to) == 0 {
+		to = m.Envelope.To
+	}
+	clean := make([]string, 0, len(to))
+	for _, a := range to {
+		addr, err := parseAddress(a)
+		if err != nil {
+			return errBadRequest("to: %v", err)
+		}
+		clean = append(clean, addr.Address)
+	}
+	if len(clean) == 0 {
+		return errBadRequest("no recipients to release to")
+	}
+	if err := s.opts.Relay.Release(ctx, id, clean); err != nil {
+		return fmt.Errorf("release message %s: %w", id, err)
+	}
+	return c.JSON(http.StatusAccepted, map[string]any{"id": id, "to": clean})
+}
+
+// parseAddress accepts "a@b" or "Name <a@b>".
+func parseAddress(s string) (store.Address, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return store.Address{}, fmt.Errorf("empty address")
+	}
+	a, err := mailAddress(s)
+	if err != nil {
+		return store.Address{}, fmt.Errorf("invalid address %q", s)
+	}
+	return a, nil
+}

@@ -1,0 +1,79 @@
+package rest
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// deliveryJSON is one relay queue item. The id is a string, like message ids.
+type deliveryJSON struct {
+	ID            string     `json:"id"`
+	MessageID     string     `json:"message_id"`
+	MailFrom      string     `json:"mail_from"`
+	Recipients    []string   `json:"recipients"`
+	Destination   string     `json:"destination"`
+	Status        string     `json:"status"`
+	Attempts      int        `json:"attempts"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	LastError     string     `json:"last_error"`
+	CreatedAt     time.Time  `json:"created_at"`
+	UpdatedAt     time.Time  `json:"updated_at"`
+}
+
+// GET /relay/queue
+func (s *Server) relayQueue(c echo.Context) error {
+	ds, err := s.st.Deliveries(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]deliveryJSON, 0, len(ds))
+	for _, d := range ds {
+		rc := d.Recipients
+		if rc == nil {
+			rc = []string{}
+		}
+		out = append(out, deliveryJSON{
+			ID: strconv.FormatInt(d.ID, 10), MessageID: d.MessageID, MailFrom: d.MailFrom, Recipients: rc,
+			Destination: d.Destination, Status: d.Status, Attempts: d.Attempts, NextAttemptAt: optTime(d.NextAttemptAt),
+			LastError: d.LastError, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"deliveries": out})
+}
+
+func deliveryParam(c echo.Context) (int64, error) {
+	v := param(c, "id")
+	id, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("delivery %q: not found", v))
+	}
+	return id, nil
+}
+
+// DELETE /relay/queue/{id}
+func (s *Server) dropDelivery(c echo.Context) error {
+	id, err := deliveryParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.st.DropDelivery(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// POST /relay/queue/{id}/retry
+func (s *Server) retryDelivery(c echo.Context) error {
+	id, err := deliveryParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.st.RetryDelivery(c.Request().Context(), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
+}

@@ -1,0 +1,241 @@
+package rest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// apiPrefix is the base of every REST route.
+const apiPrefix = "/api/v1"
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe, s.recoverPanic)
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+
+	g := e.Group(apiPrefix)
+	g.GET("/mailboxes", s.listMailboxes)
+	g.GET("/mailboxes/:address/messages", s.mailboxMessages)
+	g.DELETE("/mailboxes/:address", s.deleteMailbox)
+	g.GET("/messages", s.searchMessages)
+	g.DELETE("/messages", s.deleteAll)
+	g.POST("/messages", s.submitMessage)
+	g.GET("/messages/wait", s.waitMessages)
+	g.GET("/messages/:id", s.getMessage)
+	g.GET("/messages/:id/raw", s.rawMessage)
+	g.GET("/messages/:id/parts/:part", s.messagePart)
+	g.PATCH("/messages/:id", s.patchMessage)
+	g.DELETE("/messages/:id", s.deleteMessage)
+	g.POST("/messages/:id/release", s.releaseMessage)
+	g.GET("/relay/queue", s.relayQueue)
+	g.DELETE("/relay/queue/:id", s.dropDelivery)
+	g.POST("/relay/queue/:id/retry", s.retryDelivery)
+	g.GET("/events", s.events)
+	g.GET("/openapi.json", s.openAPI)
+	// Anything else below /api/ is a JSON 404 (or 405 where the path exists).
+	g.Any("/*", func(echo.Context) error { return echo.ErrNotFound })
+	return e
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// errBadRequest and friends build the HTTP errors handlers return.
+func errBadRequest(format string, args ...any) error {
+	return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf(format, args...))
+}
+
+// httpError maps any handler error to a status and a message: the one place
+// where store and parse errors become HTTP.
+func httpError(err error) (int, string) {
+	var he *echo.HTTPError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && m != "" {
+			msg = m
+		} else if he.Message != nil {
+			msg = fmt.Sprint(he.Message)
+		}
+		msg = strings.ToLower(msg[:1]) + msg[1:]
+		return he.Code, msg
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, fmt.Sprintf("message larger than %d bytes", mbe.Limit)
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, mailparse.ErrNoPart):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, store.ErrExists):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, store.ErrLocked):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, store.ErrClosed):
+		return http.StatusServiceUnavailable, "server is shutting down"
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "request canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "request timed out"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := httpError(err)
+	if code >= 500 {
+		s.log.Error("http request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", code, "err", err)
+	}
+	c.Response().Header().Set("X-Content-Type-Options", "nosniff")
+	if c.Request().Method == http.MethodHead {
+		c.NoContent(code)
+		return
+	}
+	if err := c.JSON(code, errorBody{Error: msg}); err != nil {
+		s.log.Debug("write error response", "err", err)
+	}
+}
+
+// observe counts requests by route and status.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" || strings.HasSuffix(route, "/*") {
+			route = "other"
+		}
+		status := strconv.Itoa(c.Response().Status)
+		s.metrics.requests.WithLabelValues(c.Request().Method, route, status).Inc()
+		s.metrics.duration.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+// recoverPanic turns a handler panic into a logged 500.
+func (s *Server) recoverPanic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				s.log.Error("panic in http handler", "path", c.Request().URL.Path, "panic", r)
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// param returns a decoded path parameter. Echo matches on the raw path when
+// the URL has escapes (an address like "a%2Fb@x"), so unescape here.
+func param(c echo.Context, name string) string {
+	v := c.Param(name)
+	if c.Request().URL.RawPath != "" {
+		if u, err := url.PathUnescape(v); err == nil {
+			return u
+		}
+	}
+	return v
+}
+
+// parseFilter reads the search filters and paging shared by listing, search
+// and wait.
+func parseFilter(c echo.Context) (store.Query, error) {
+	var q store.Query
+	q.To = c.QueryParam("to")
+	q.From = c.QueryParam("from")
+	q.Subject = c.QueryParam("subject")
+	q.Text = c.QueryParam("text")
+	q.Mailbox = c.QueryParam("mailbox")
+	var err error
+	if q.Since, err = parseTime(c, "since"); err != nil {
+		return q, err
+	}
+	if q.Before, err = parseTime(c, "before"); err != nil {
+		return q, err
+	}
+	if q.Limit, err = parseCount(c, "limit"); err != nil {
+		return q, err
+	}
+	q.Limit = min(q.Limit, store.MaxLimit)
+	if q.Offset, err = parseCount(c, "offset"); err != nil {
+		return q, err
+	}
+	return q, nil
+}
+
+func parseTime(c echo.Context, name string) (time.Time, error) {
+	v := strings.TrimSpace(c.QueryParam(name))
+	if v == "" {
+		return time.Time{}, nil
+	}
+	// A "+01:00" offset sent unescaped in a query string arrives as " 01:00".
+	v = strings.ReplaceAll(v, " ", "+")
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, errBadRequest("%s: want an RFC 3339 time such as 2026-01-02T15:04:05Z, got %q", name, c.QueryParam(name))
+	}
+	return t, nil
+}
+
+func parseCount(c echo.Context, name string) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		if err != nil && errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(v, "-") {
+			return 1<<31 - 1, nil
+		}
+		return 0, errBadRequest("%s: want a non-negative integer, got %q", name, v)
+	}
+	return min(n, 1<<31-1), nil
+}
+
+// readJSON decodes a small JSON request body into v. An empty body leaves v
+// untouched when optional is true.
+func readJSON(c echo.Context, v any, optional bool) error {
+	r := http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20)
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) && optional {
+			return nil
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errBadRequest("invalid JSON body: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,239 @@
+// Package rest serves the mailsandbox REST API (/api/v1), Server-Sent Events,
+// /healthz, /metrics and, for every other path, the web UI.
+//
+// Handlers are grouped one file per resource: mailboxes.go, messages.go
+// (read, search, change, delete), submit.go (POST /messages), wait.go
+// (long-poll), events.go (SSE), relayqueue.go and openapi.go. All errors
+// leave through one function, [httpError], as JSON {"error": "…"}.
+package rest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// Store is what the REST API needs from the mail store (*store.Store).
+type Store interface {
+	Mailboxes(ctx context.Context) ([]store.MailboxInfo, error)
+	Search(ctx context.Context, q store.Query) ([]store.Message, int, error)
+	Get(ctx context.Context, id string) (store.Message, error)
+	Raw(ctx context.Context, id string) ([]byte, error)
+	Ingest(ctx context.Context, env store.Envelope, raw []byte) (string, error)
+	SetSeen(ctx context.Context, id, mailbox string, seen bool) error
+	DeleteMessage(ctx context.Context, id string) error
+	DeleteMailbox(ctx context.Context, mailbox string) error
+	DeleteAll(ctx context.Context) error
+	Subscribe(ctx context.Context) <-chan store.Event
+	// The relay queue.
+	Deliveries(ctx context.Context) ([]store.Delivery, error)
+	DropDelivery(ctx context.Context, id int64) error
+	RetryDelivery(ctx context.Context, id int64) error
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Authenticator checks HTTP basic-auth credentials.
+type Authenticator interface {
+	Check(ctx context.Context, user, pass string) error
+}
+
+// Relay puts a captured message on the relay queue for some recipients.
+// Errors wrapping store.ErrNotFound answer 404, store.ErrInvalid 400.
+type Relay interface {
+	Release(ctx context.Context, messageID string, to []string) error
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultMaxMessageBytes = 32 << 20
+	DefaultWaitTimeout     = 10 * time.Second
+	DefaultWaitTimeoutMax  = 5 * time.Minute
+	// heartbeatInterval spaces SSE keep-alive comments.
+	heartbeatInterval = 15 * time.Second
+)
+
+// Options configure a Server. The zero value serves the API without UI,
+// auth, CORS or relay.
+type Options struct {
+	// UI serves every path outside /api/, /healthz and /metrics; nil answers
+	// those with a JSON 404.
+	UI http.Handler
+	// Registry receives the server's collectors and is served at /metrics;
+	// nil makes a private registry (with Go and process collectors).
+	Registry *prometheus.Registry
+	// Auth, when set, requires HTTP basic auth for everything but /healthz;
+	// nil means no auth.
+	Auth Authenticator
+	// CORSOrigin, when set, allows browser requests from that origin ("*" for
+	// any) to /api/; "" sends no CORS headers.
+	CORSOrigin string
+	// Relay releases messages to the relay queue; nil answers release with
+	// 409 "relay is not configured".
+	Relay Relay
+	// MaxMessageBytes caps a message submitted with POST /messages (413
+	// beyond); 0 means DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+	// WaitTimeoutMax caps the timeout of GET /messages/wait; 0 means
+	// DefaultWaitTimeoutMax.
+	WaitTimeoutMax time.Duration
+}
+
+// Server is the HTTP server for REST, SSE, metrics and the UI.
+type Server struct {
+	st      Store
+	opts    Options
+	log     *slog.Logger
+	echo    *echo.Echo
+	handler http.Handler
+	metrics *metrics
+
+	done     chan struct{} // closed by Shutdown/Close: ends waits and SSE streams
+	doneOnce sync.Once
+
+	mu      sync.Mutex
+	servers []*http.Server
+	closed  bool
+}
+
+// New builds a Server over st. log nil means slog.Default().
+func New(st Store, opts Options, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.WaitTimeoutMax <= 0 {
+		opts.WaitTimeoutMax = DefaultWaitTimeoutMax
+	}
+	s := &Server{st: st, opts: opts, log: log, done: make(chan struct{})}
+	s.metrics = newMetrics(opts.Registry)
+	s.echo = s.routes()
+	s.handler = http.HandlerFunc(s.serveHTTP)
+	return s
+}
+
+// Handler returns the server's handler: REST under /api/v1, /healthz,
+// /metrics, and the UI for everything else.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve accepts connections on l until Shutdown or Close, then returns nil.
+func (s *Server) Serve(l net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	s.servers = append(s.servers, hs)
+	s.mu.Unlock()
+	err := hs.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("rest: serve: %w", err)
+}
+
+// Shutdown stops accepting connections, ends pending waits and event
+// streams, and waits for requests in flight until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.doneOnce.Do(func() { close(s.done) })
+	var errs []error
+	for _, hs := range s.takeServers() {
+		if err := hs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("rest: shutdown: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the server at once. Safe to call more than once.
+func (s *Server) Close() error {
+	s.doneOnce.Do(func() { close(s.done) })
+	var errs []error
+	for _, hs := range s.takeServers() {
+		if err := hs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("rest: close: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) takeServers() []*http.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	hs := s.servers
+	s.servers = nil
+	return hs
+}
+
+// serveHTTP applies CORS and auth, then hands the request to echo (API,
+// health, metrics) or the UI.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	api := strings.HasPrefix(p, "/api/")
+	if p == "/healthz" {
+		s.echo.ServeHTTP(w, r)
+		return
+	}
+	if api && s.opts.CORSOrigin != "" {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", s.opts.CORSOrigin)
+		if s.opts.CORSOrigin != "*" {
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Credentials", "true")
+		}
+		h.Set("Access-Control-Expose-Headers", "Location, Content-Disposition")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PATCH, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, Last-Event-ID")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	if s.opts.Auth != nil {
+		user, pass, ok := r.BasicAuth()
+		if !ok || s.opts.Auth.Check(r.Context(), user, pass) != nil {
+			w.Header().Set("WWW-Authenticate", `Basic realm="mailsandbox", charset="UTF-8"`)
+			writeJSONError(w, http.StatusUnauthorized, "authentication required")
+			return
+		}
+	}
+	if api || p == "/metrics" {
+		s.echo.ServeHTTP(w, r)
+		return
+	}
+	if s.opts.UI != nil {
+		s.opts.UI.ServeHTTP(w, r)
+		return
+	}
+	writeJSONError(w, http.StatusNotFound, "not found")
+}
+
+func writeJSONError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	b, _ := jsonMarshal(errorBody{Error: msg})
+	w.Write(append(b, '\n'))
+}
