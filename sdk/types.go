@@ -83,6 +83,9 @@ type Message struct {
 	Text        string              `json:"text"`
 	HTML        string              `json:"html"`
 	Attachments []Attachment        `json:"attachments"`
+	// ParseError is set when the sandbox could not fully parse the message
+	// (it still stores the raw bytes).
+	ParseError string `json:"parse_error,omitempty"`
 
 	client *Client
 }
@@ -112,6 +115,7 @@ type Part struct {
 type Delivery struct {
 	ID            string    `json:"id"`
 	MessageID     string    `json:"message_id"`
+	MailFrom      string    `json:"mail_from"`
 	Recipients    []string  `json:"recipients"`
 	Destination   string    `json:"destination"`
 	Status        string    `json:"status"`
@@ -119,6 +123,7 @@ type Delivery struct {
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	LastError     string    `json:"last_error"`
 	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Filter selects messages for [Client.Search], [Client.Wait] and
