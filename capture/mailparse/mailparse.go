@@ -86,7 +86,7 @@ func (m *Message) SearchText() string {
 // error is non-nil only for input that has no header at all.
 func Parse(raw []byte) *Message {
 	m := &Message{Headers: map[string][]string{}}
-	e, err := message.Read(bytes.NewReader(raw))
+	e, err := readEntity(raw)
 	if err != nil && !message.IsUnknownCharset(err) {
 		if e == nil {
 			m.Problems = append(m.Problems, fmt.Sprintf("read header: %v", err))
@@ -255,8 +255,8 @@ func (w *walker) walk(e *message.Entity, path string, depth int) {
 // PartBody returns the decoded body and header of the part with the given
 // dotted id, as numbered by Parse.
 func PartBody(raw []byte, id string) (body []byte, contentType, filename string, err error) {
-	e, err := message.Read(bytes.NewReader(raw))
-	if err != nil && !message.IsUnknownCharset(err) {
+	e, err := readEntity(raw)
+	if e == nil {
 		return nil, "", "", fmt.Errorf("read message: %w", err)
 	}
 	steps := strings.Split(id, ".")
@@ -293,15 +293,80 @@ func PartBody(raw []byte, id string) (body []byte, contentType, filename string,
 	if filename == "" {
 		filename = params["name"]
 	}
-	body, err = io.ReadAll(io.LimitReader(e.Body, maxPartBytes))
-	if err != nil && len(body) == 0 {
-		return nil, "", "", fmt.Errorf("read part %s: %w", id, err)
-	}
+	// A truncated part yields what it has, as Parse counted it.
+	body, _ = io.ReadAll(io.LimitReader(e.Body, maxPartBytes))
 	if strings.HasPrefix(ct, "text/") {
 		// The body was converted to UTF-8 while reading.
 		ct += "; charset=utf-8"
 	}
 	return body, ct, filename, nil
+}
+
+// readEntity reads the top entity leniently. Real mail starts with mbox
+// "From " lines or carries header lines that are not fields; rather than
+// refuse such a message, the header is cut at the first line that is not a
+// field and the rest is read as body.
+func readEntity(raw []byte) (*message.Entity, error) {
+	e, err := message.Read(bytes.NewReader(raw))
+	if e != nil || err == nil {
+		return e, err
+	}
+	fixed := salvageHeader(raw)
+	e2, err2 := message.Read(bytes.NewReader(fixed))
+	if e2 == nil {
+		return nil, err
+	}
+	if err2 == nil {
+		err2 = fmt.Errorf("header repaired: %w", err)
+	}
+	return e2, err2
+}
+
+func salvageHeader(raw []byte) []byte {
+	rest := raw
+	if bytes.HasPrefix(rest, []byte("From ")) {
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			rest = rest[i+1:]
+		}
+	}
+	var hdr bytes.Buffer
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		line := rest
+		if i >= 0 {
+			line = rest[:i+1]
+		}
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 {
+			rest = rest[len(line):]
+			break
+		}
+		folded := trimmed[0] == ' ' || trimmed[0] == '\t'
+		if !folded && !isField(trimmed) {
+			break
+		}
+		if !(folded && hdr.Len() == 0) {
+			hdr.Write(trimmed)
+			hdr.WriteString("\r\n")
+		}
+		rest = rest[len(line):]
+	}
+	hdr.WriteString("\r\n")
+	hdr.Write(rest)
+	return hdr.Bytes()
+}
+
+func isField(line []byte) bool {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return false
+	}
+	for _, c := range line[:colon] {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrNoPart is returned by PartBody for an id that names no leaf part.
