@@ -150,11 +150,23 @@ func (e *waitErr) Unwrap() error { return e.err }
 
 // describe formats a summary on one line for error messages.
 func describe(s Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %q", s.ID, s.Subject)
+	if s.From.Address != "" {
+		fmt.Fprintf(&b, " from %s", s.From.Address)
+	}
 	to := make([]string, 0, len(s.To))
 	for _, a := range s.To {
 		to = append(to, a.Address)
 	}
-	return fmt.Sprintf("%s %q from %s to %s (mailboxes %s) received %s",
-		s.ID, s.Subject, s.From.Address, strings.Join(to, ","), strings.Join(s.Mailboxes, ","),
-		s.ReceivedAt.Format(time.RFC3339))
+	if len(to) > 0 {
+		fmt.Fprintf(&b, " to %s", strings.Join(to, ","))
+	}
+	if len(s.Mailboxes) > 0 {
+		fmt.Fprintf(&b, " in %s", strings.Join(s.Mailboxes, ","))
+	}
+	if !s.ReceivedAt.IsZero() {
+		fmt.Fprintf(&b, " received %s", s.ReceivedAt.Format(time.RFC3339))
+	}
+	return b.String()
 }
