@@ -147,7 +147,7 @@ func buildImage(t *testing.T) (string, int64, error) {
 			return "", 0, err
 		}
 	} else {
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(dir, "mailsandbox"), "./cmd/mailsandbox")
+		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(dir, "mailsandbox"), "./cmd/mailsandbox")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 		if out, err := cmd.CombinedOutput(); err != nil {
