@@ -25,6 +25,14 @@ export function buildSrcdoc(msg, allowRemote) {
     el.remove();
   }
 
+  // Event handler attributes never run in the script-less frame; drop them
+  // anyway so the markup handed over is inert on its own.
+  for (const el of doc.querySelectorAll('*')) {
+    for (const name of el.getAttributeNames()) {
+      if (/^on/i.test(name)) el.removeAttribute(name);
+    }
+  }
+
   // cid: references -> part URLs.
   const byCid = new Map();
   for (const a of msg.attachments || []) {

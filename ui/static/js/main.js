@@ -208,6 +208,8 @@ async function loadList(scope, offset, quiet) {
   renderList();
 }
 
+let renderedSig = '';
+
 function renderList() {
   const scope = state.scope || { type: 'all' };
   const ul = $('message-list');
@@ -228,6 +230,14 @@ function renderList() {
   $('page-prev').disabled = state.offset <= 0;
   $('page-next').disabled = last >= state.total;
 
+  // Live refreshes often return the same page: leave the DOM alone then,
+  // so focus, hover and anything the user is about to click stay put.
+  const sig = JSON.stringify([scopeKey(scope, state.offset), state.list.map((m) => [m.id, m.seen, m.subject, m.snippet])]);
+  if (sig === renderedSig && ul.childElementCount === state.list.length) {
+    markCurrentInList(openId);
+    return;
+  }
+  renderedSig = sig;
   clear(ul);
   const now = new Date();
   for (const m of state.list) {
@@ -247,7 +257,7 @@ function renderList() {
           h('span', { class: 'from' }, addrName(from) || '(no sender)'),
           m.has_attachments ? h('span', { class: 'clip', title: 'Has attachments' }, icon('paperclip'), h('span', { class: 'visually-hidden' }, 'has attachments')) : null,
           h('time', { datetime: when, title: fullDate(when), class: 'date', dataset: { t: when } }, shortDate(when, now))),
-        h('span', { class: 'subject' }, unread ? h('span', { class: 'visually-hidden' }, 'Unread: ') : null, m.subject || '(no subject)'),
+        h('span', { class: 'subject' }, unread ? h('span', { class: 'visually-hidden' }, 'Unread: ') : null, h('span', { class: 'subject-text' }, m.subject || '(no subject)')),
         h('span', { class: 'snippet' }, m.snippet || '')));
     if (m.id === openId) a.setAttribute('aria-current', 'true');
     ul.appendChild(h('li', null, a));

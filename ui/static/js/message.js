@@ -159,6 +159,7 @@ function renderHTML(panel, msg) {
     referrerpolicy: 'no-referrer',
     loading: 'eager',
   });
+  frame.addEventListener('load', () => { frame.dataset.loaded = 'true'; });
   frame.srcdoc = srcdoc;
   panel.appendChild(frame);
 }
