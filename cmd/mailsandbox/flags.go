@@ -1,0 +1,234 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
+)
+
+// envName is the environment variable for a flag: --smtp-addr ⇔
+// MAILSANDBOX_SMTP_ADDR.
+func envName(flagName string) string {
+	return "MAILSANDBOX_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// listFlag is a repeatable flag; from the environment it takes a
+// comma-separated list.
+type listFlag struct{ v *[]string }
+
+func (l listFlag) String() string {
+	if l.v == nil {
+		return ""
+	}
+	return strings.Join(*l.v, ",")
+}
+
+func (l listFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l.v = append(*l.v, p)
+		}
+	}
+	return nil
+}
+
+// routesFlag collects domain=host:port pairs.
+type routesFlag struct{ m *map[string]string }
+
+func (r routesFlag) String() string {
+	if r.m == nil {
+		return ""
+	}
+	var parts []string
+	for d, hp := range *r.m {
+		parts = append(parts, d+"="+hp)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (r routesFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		domain, hp, ok := strings.Cut(p, "=")
+		if !ok || domain == "" || hp == "" {
+			return fmt.Errorf("want domain=host:port, got %q", p)
+		}
+		if *r.m == nil {
+			*r.m = map[string]string{}
+		}
+		(*r.m)[strings.ToLower(domain)] = hp
+	}
+	return nil
+}
+
+// sizeFlag accepts plain bytes or a K/M/G suffix (binary multiples).
+type sizeFlag struct{ v *int64 }
+
+func (s sizeFlag) String() string {
+	if s.v == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*s.v, 10)
+}
+
+func (s sizeFlag) Set(v string) error {
+	mult := int64(1)
+	u := strings.ToUpper(strings.TrimSpace(v))
+	for suffix, m := range map[string]int64{"K": 1 << 10, "KB": 1 << 10, "M": 1 << 20, "MB": 1 << 20, "G": 1 << 30, "GB": 1 << 30} {
+		if strings.HasSuffix(u, suffix) && len(u) > len(suffix) {
+			if _, err := strconv.ParseInt(strings.TrimSuffix(u, suffix), 10, 64); err == nil {
+				mult, u = m, strings.TrimSuffix(u, suffix)
+				break
+			}
+		}
+	}
+	n, err := strconv.ParseInt(u, 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of bytes, got %q", v)
+	}
+	*s.v = n * mult
+	return nil
+}
+
+// runFlags is everything `mailsandbox [run]` accepts.
+type runFlags struct {
+	cfg       sandbox.Config
+	logLevel  string
+	logFormat string
+}
+
+func newRunFlagSet(rf *runFlags) *flag.FlagSet {
+	rf.cfg = sandbox.DefaultConfig()
+	c := &rf.cfg
+	fs := flag.NewFlagSet("mailsandbox", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.SMTPAddr, "smtp-addr", c.SMTPAddr, "SMTP listen address (\"\" turns it off)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", c.HTTPAddr, "REST API, SSE, web UI, /healthz and /metrics listen address")
+	fs.StringVar(&c.POP3Addr, "pop3-addr", c.POP3Addr, "POP3 listen address")
+	fs.StringVar(&c.IMAPAddr, "imap-addr", c.IMAPAddr, "IMAP listen address")
+	fs.StringVar(&c.SMTPSAddr, "smtps-addr", "", "implicit-TLS SMTP listen address (needs a certificate)")
+	fs.StringVar(&c.POP3SAddr, "pop3s-addr", "", "implicit-TLS POP3 listen address (needs a certificate)")
+	fs.StringVar(&c.IMAPSAddr, "imaps-addr", "", "implicit-TLS IMAP listen address (needs a certificate)")
+	fs.StringVar(&c.DB, "db", "", "store: empty for a temporary store removed at exit, a file path for SQLite, or postgres://…")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file for all TLS (STARTTLS, STLS and implicit TLS)")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file for --tls-cert")
+	fs.BoolVar(&c.TLSSelfSigned, "tls-self-signed", false, "make a self-signed certificate at start and use it for all TLS")
+	fs.Var(sizeFlag{&c.MaxMessageBytes}, "max-message-size", "largest message accepted, in bytes (K, M, G suffixes allowed); larger mail gets 552")
+	fs.IntVar(&c.MaxMessages, "max-messages", 0, "keep at most this many messages, pruning the oldest (0 keeps all)")
+	fs.DurationVar(&c.MaxAge, "max-age", 0, "prune messages older than this, e.g. 72h (0 keeps all)")
+	fs.StringVar(&c.SMTPAuthFile, "smtp-auth-file", "", "htpasswd file (bcrypt); when set, SMTP AUTH with these credentials is required")
+	fs.BoolVar(&c.SMTPAuthAllowInsecure, "smtp-auth-allow-insecure", false, "with --smtp-auth-file, also offer AUTH before TLS")
+	fs.StringVar(&c.MailboxAuthFile, "mailbox-auth-file", "", "htpasswd file (bcrypt); when set, POP3 and IMAP logins need these credentials")
+	fs.BoolVar(&c.MailboxAuthAllowInsecure, "mailbox-auth-allow-insecure", false, "with --mailbox-auth-file, also allow plain-text logins before TLS")
+	fs.StringVar(&c.HTTPAuthFile, "http-auth-file", "", "htpasswd file (bcrypt); when set, HTTP basic auth is required (except /healthz)")
+	fs.StringVar(&c.HTTPCORSOrigin, "http-cors-origin", "", "allow cross-origin browser requests from this origin (\"*\" for any)")
+	fs.StringVar(&c.Relay.Smarthost, "relay-smarthost", "", "relay: deliver everything through this host:port")
+	fs.StringVar(&c.Relay.SmarthostAuth, "relay-smarthost-auth", "", "relay: user:password for the smarthost")
+	fs.BoolVar(&c.Relay.SmarthostInsecureTLS, "relay-smarthost-insecure-tls", false, "relay: do not verify the smarthost's TLS certificate")
+	fs.BoolVar(&c.Relay.MX, "relay-mx", false, "relay: deliver directly to each recipient domain's MX hosts")
+	fs.Var(routesFlag{&c.Relay.Routes}, "relay-route", "relay: fixed route domain=host:port (repeatable); beats MX and smarthost")
+	fs.Var(listFlag{&c.Relay.Match}, "relay-match", "relay: auto-relay captured mail to recipients matching this glob, e.g. *@mycompany.com (repeatable)")
+	fs.DurationVar(&c.Relay.MaxAge, "relay-max-age", c.Relay.MaxAge, "relay: give up on a delivery after this long and bounce")
+	fs.DurationVar(&c.Relay.RetryMin, "relay-retry-min", c.Relay.RetryMin, "relay: first retry delay; doubles each try")
+	fs.DurationVar(&c.Relay.RetryMax, "relay-retry-max", c.Relay.RetryMax, "relay: longest retry delay")
+	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
+	return fs
+}
+
+// parseRun parses args, then fills every flag not given on the command
+// line from its environment variable. Errors name the flag.
+func parseRun(args []string, getenv func(string) string) (*runFlags, error) {
+	rf := &runFlags{}
+	fs := newRunFlagSet(rf)
+	if err := fs.Parse(args); err != nil {
+		return nil, flagError(err)
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see mailsandbox --help)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		v, ok := lookupEnv(getenv, envName(f.Name))
+		if !ok {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("--%s (from %s): invalid value %q: %v", f.Name, envName(f.Name), v, serr)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch rf.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("--log-level: want debug, info, warn or error, got %q", rf.logLevel)
+	}
+	if rf.logFormat != "text" && rf.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format: want text or json, got %q", rf.logFormat)
+	}
+	if err := rf.cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return rf, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	if getenv != nil {
+		v := getenv(name)
+		return v, v != ""
+	}
+	return os.LookupEnv(name)
+}
+
+// flagError rewrites the flag package's messages into one line that names
+// the flag the way users type it.
+func flagError(err error) error {
+	msg := err.Error()
+	// "invalid value "x" for flag -max-age: parse error"
+	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
+	msg = strings.Replace(msg, "provided but not defined: -", "unknown flag: --", 1)
+	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
+	return fmt.Errorf("%s", msg)
+}
+
+// usage prints every flag with its environment variable.
+func usage(w io.Writer) {
+	fmt.Fprint(w, `mailsandbox — a mail testing sandbox: SMTP in; REST, POP3, IMAP and a web UI out.
+
+Usage:
+  mailsandbox [run] [flags]                       start the sandbox
+  mailsandbox sendmail [-t] [-f from] [rcpt...]   submit a message from stdin over SMTP
+  mailsandbox healthcheck                         exit 0 when the sandbox's /healthz answers
+  mailsandbox version                             print the version
+
+Flags (each also read from its environment variable):
+`)
+	var rf runFlags
+	fs := newRunFlagSet(&rf)
+	fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def != "" && def != "false" && def != "0" && def != "0s" {
+			def = " (default " + def + ")"
+		} else {
+			def = ""
+		}
+		fmt.Fprintf(w, "  --%s  [%s]\n      %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+	})
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/smtp"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+func TestParseRunFlagsAndEnv(t *testing.T) {
+	env := map[string]string{
+		"MAILSANDBOX_SMTP_ADDR":   "0.0.0.0:2525",
+		"MAILSANDBOX_MAX_AGE":     "72h",
+		"MAILSANDBOX_RELAY_MATCH": "*@a.example, *@b.example",
+		"MAILSANDBOX_RELAY_ROUTE": "a.example=127.0.0.1:2526",
+		"MAILSANDBOX_HTTP_ADDR":   "127.0.0.1:9000",
+	}
+	rf, err := parseRun([]string{"--http-addr", "127.0.0.1:0", "--max-message-size", "10M"}, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rf.cfg
+	if c.SMTPAddr != "0.0.0.0:2525" || c.HTTPAddr != "127.0.0.1:0" || c.MaxAge != 72*time.Hour || c.MaxMessageBytes != 10<<20 {
+		t.Fatalf("config %+v", c)
+	}
+	if len(c.Relay.Match) != 2 || c.Relay.Routes["a.example"] != "127.0.0.1:2526" {
+		t.Fatalf("relay %+v", c.Relay)
+	}
+	if c.POP3Addr != "127.0.0.1:1110" || c.IMAPAddr != "127.0.0.1:1143" {
+		t.Fatalf("defaults lost: %+v", c)
+	}
+}
+
+func TestBadValuesNameTheFlag(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		flag string
+	}{
+		{[]string{"--max-messages", "lots"}, nil, "--max-messages"},
+		{[]string{"--smtp-addr", "nonsense"}, nil, "--smtp-addr"},
+		{[]string{"--max-age", "-1h"}, nil, "--max-age"},
+		{[]string{"--smtps-addr", "127.0.0.1:0"}, nil, "--smtps-addr"},
+		{[]string{"--tls-cert", "x.pem"}, nil, "--tls-key"},
+		{[]string{"--relay-route", "nodomain"}, nil, "--relay-route"},
+		{[]string{"--relay-match", "*@x.example"}, nil, "--relay-match"},
+		{[]string{"--no-such-flag"}, nil, "--no-such-flag"},
+		{nil, map[string]string{"MAILSANDBOX_MAX_AGE": "forever"}, "--max-age"},
+		{[]string{"--relay-smarthost", "h:25", "--relay-retry-min", "2h", "--relay-retry-max", "1h"}, nil, "--relay-retry-max"},
+		{[]string{"--log-level", "loud"}, nil, "--log-level"},
+	}
+	for _, c := range cases {
+		_, err := parseRun(c.args, func(k string) string { return c.env[k] })
+		if err == nil || !strings.Contains(err.Error(), c.flag) {
+			t.Errorf("%v %v: error %v does not name %s", c.args, c.env, err, c.flag)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error is not one line: %q", c.args, err)
+		}
+	}
+}
+
+// binPath is the binary TestMain builds for the tests that run it as a
+// child process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if builtBin == "" {
+		t.Fatal("binary was not built")
+	}
+	return builtBin
+}
+
+var builtBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mailsandbox-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bin := filepath.Join(dir, "mailsandbox")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build mailsandbox: %v\n%s", err, out)
+	} else {
+		builtBin = bin
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func TestBinaryExitsTwoOnBadFlag(t *testing.T) {
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "--max-message-size", "huge")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "--max-message-size") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "mailsandbox ") {
+		t.Fatalf("version: %q %v", out, err)
+	}
+}
+
+// child is a mailsandbox process whose listen addresses were read from its log.
+type child struct {
+	cmd   *exec.Cmd
+	addrs map[string]string
+}
+
+func startChild(t *testing.T, bin string, args ...string) *child {
+	t.Helper()
+	args = append([]string{"--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--pop3-addr", "127.0.0.1:0", "--imap-addr", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "MAILSANDBOX_LOG_FORMAT=text")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	c := &child{cmd: cmd, addrs: map[string]string{}}
+	re := regexp.MustCompile(`msg=listening protocol=(\w+) addr=(\S+)`)
+	sc := bufio.NewScanner(stderr)
+	deadline := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer deadline.Stop()
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			c.addrs[m[1]] = m[2]
+		}
+		if strings.Contains(sc.Text(), "mailsandbox started") {
+			go io.Copy(io.Discard, stderr)
+			return c
+		}
+	}
+	t.Fatalf("child did not start; addrs so far %v", c.addrs)
+	return nil
+}
+
+// TestAcknowledgedMailSurvivesSIGKILL kills the server right after clients
+// saw 250 for a batch of messages, while others are mid-flight, then checks
+// that every acknowledged message is stored, once and byte for byte.
+func TestAcknowledgedMailSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills a child process")
+	}
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "crash.db")
+	for round := 0; round < 3; round++ {
+		c := startChild(t, bin, "--db", db)
+		var mu sync.Mutex
+		acked := map[string][]byte{}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					subject := fmt.Sprintf("[r%d-w%d-%d]", round, w, i)
+					body := []byte(fmt.Sprintf("From: a@example.com\r\nTo: b@example.com\r\nSubject: %s\r\n\r\nbody of %s\r\n", subject, subject))
+					if err := smtp.SendMail(c.addrs["smtp"], nil, "a@example.com", []string{"b@example.com", "c@example.com"}, body); err != nil {
+						return // the server died under us: not acknowledged
+					}
+					mu.Lock()
+					acked[subject] = body
+					n := len(acked)
+					mu.Unlock()
+					if n == 150 {
+						c.cmd.Process.Signal(syscall.SIGKILL)
+					}
+				}
+			}(w)
+		}
+		c.cmd.Wait()
+		close(stop)
+		wg.Wait()
+		st, err := store.Open(context.Background(), store.Options{DSN: db})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		for subject, body := range acked {
+			list, total, err := st.Search(context.Background(), store.Query{Subject: subject, Mailbox: "c@example.com"})
+			if err != nil || total != 1 {
+				t.Fatalf("round %d: acknowledged %q found %d times (%v)", round, subject, total, err)
+			}
+			raw, _ := st.Raw(context.Background(), list[0].ID)
+			if !bytes.Equal(raw, body) {
+				t.Fatalf("round %d: %q stored as %q", round, subject, raw)
+			}
+		}
+		t.Logf("round %d: %d acknowledged messages all present after SIGKILL", round, len(acked))
+		mu.Unlock()
+		st.Close()
+	}
+}
+
+func TestSendmailSubcommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a child process")
+	}
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "sm.db")
+	c := startChild(t, bin, "--db", db)
+	cmd := exec.Command(bin, "sendmail", "-t", "-i")
+	cmd.Env = append(os.Environ(), "MAILSANDBOX_SMTP_ADDR="+c.addrs["smtp"])
+	cmd.Stdin = strings.NewReader("From: App <app@example.com>\nTo: user@example.com\nBcc: audit@example.com\nSubject: from sendmail\n\nHello\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail: %v\n%s", err, out)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("graceful exit: %v", err)
+	}
+	st, err := store.Open(context.Background(), store.Options{DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	list, _, _ := st.Search(context.Background(), store.Query{})
+	if len(list) != 1 || len(list[0].Mailboxes) != 2 || list[0].Envelope.From != "app@example.com" {
+		t.Fatalf("stored %+v", list)
+	}
+	raw, _ := st.Raw(context.Background(), list[0].ID)
+	if bytes.Contains(raw, []byte("Bcc:")) || !bytes.Contains(raw, []byte("\r\nSubject: from sendmail\r\n")) {
+		t.Fatalf("raw %q", raw)
+	}
+}
