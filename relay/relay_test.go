@@ -1,0 +1,630 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// received is one message a test destination accepted.
+type received struct {
+	from string
+	to   []string
+	data []byte
+}
+
+// destServer is a destination MTA for tests: a go-smtp server on loopback
+// that counts sessions, can fail chosen recipients, pretend to be down, and
+// hide 8BITMIME.
+type destServer struct {
+	addr string
+
+	mu       sync.Mutex
+	sessions int
+	rcptFn   func(to string) error
+	down     bool
+	no8bit   bool
+	got      chan received
+}
+
+func newDest(t *testing.T, configure ...func(*destServer)) *destServer {
+	t.Helper()
+	d := &destServer{got: make(chan received, 100)}
+	for _, c := range configure {
+		c(d)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.addr = ln.Addr().String()
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		d.mu.Lock()
+		d.sessions++
+		d.mu.Unlock()
+		return &destSession{d: d}, nil
+	}))
+	srv.Domain = "dest.test"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 30 * time.Second
+	srv.WriteTimeout = 30 * time.Second
+	go srv.Serve(&destListener{Listener: ln, d: d})
+	t.Cleanup(func() { srv.Close() })
+	return d
+}
+
+func (d *destServer) setDown(v bool) {
+	d.mu.Lock()
+	d.down = v
+	d.mu.Unlock()
+}
+
+func (d *destServer) sessionCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sessions
+}
+
+// wait returns the next received message.
+func (d *destServer) wait(t *testing.T) received {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	select {
+	case r := <-d.got:
+		return r
+	case <-ctx.Done():
+		t.Fatal("destination received nothing")
+		return received{}
+	}
+}
+
+type destListener struct {
+	net.Listener
+	d *destServer
+}
+
+func (l *destListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.d.mu.Lock()
+		down, no8 := l.d.down, l.d.no8bit
+		l.d.mu.Unlock()
+		if down {
+			c.Close() // the destination is down: connections drop at once
+			continue
+		}
+		if no8 {
+			return &no8bitConn{Conn: c}, nil
+		}
+		return c, nil
+	}
+}
+
+// no8bitConn removes 8BITMIME from the server's EHLO reply.
+type no8bitConn struct{ net.Conn }
+
+func (c *no8bitConn) Write(p []byte) (int, error) {
+	q := bytes.ReplaceAll(p, []byte("250-8BITMIME\r\n"), nil)
+	if _, err := c.Conn.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+type destSession struct {
+	d    *destServer
+	from string
+	to   []string
+}
+
+func (s *destSession) Mail(from string, _ *smtp.MailOptions) error {
+	s.from = from
+	return nil
+}
+
+func (s *destSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.d.mu.Lock()
+	fn := s.d.rcptFn
+	s.d.mu.Unlock()
+	if fn != nil {
+		if err := fn(to); err != nil {
+			return err
+		}
+	}
+	s.to = append(s.to, to)
+	return nil
+}
+
+func (s *destSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.d.got <- received{from: s.from, to: s.to, data: b}
+	return nil
+}
+
+func (s *destSession) Reset()        { s.from, s.to = "", nil }
+func (s *destSession) Logout() error { return nil }
+
+// testQueue is a relay over a real store in t.TempDir().
+type testQueue struct {
+	q    *Queue
+	st   *store.Store
+	path string
+}
+
+func openStore(t *testing.T, path string, q **Queue) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{
+		DSN: path,
+		Enqueue: func(env store.Envelope) []store.NewDelivery {
+			if *q == nil {
+				return nil
+			}
+			return (*q).Enqueue(env)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func testOptions(o Options) Options {
+	if o.RetryMin == 0 {
+		o.RetryMin = 10 * time.Millisecond
+	}
+	if o.RetryMax == 0 {
+		o.RetryMax = 50 * time.Millisecond
+	}
+	if o.ConnectionIdle == 0 {
+		o.ConnectionIdle = 50 * time.Millisecond
+	}
+	if o.HeloName == "" {
+		o.HeloName = "sandbox.test"
+	}
+	o.CommandTimeout = 20 * time.Second
+	return o
+}
+
+// newTestQueue builds a queue and its store; start says whether to run it.
+func newTestQueue(t *testing.T, opts Options, start bool) *testQueue {
+	t.Helper()
+	tq := &testQueue{path: filepath.Join(t.TempDir(), "mail.db")}
+	var qp *Queue
+	tq.st = openStore(t, tq.path, &qp)
+	q, err := New(tq.st, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qp, tq.q = q, q
+	if start {
+		q.Start()
+	}
+	t.Cleanup(func() { q.Close() })
+	return tq
+}
+
+func mail(from, to, subject, body string) []byte {
+	return []byte("From: " + from + "\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nMessage-ID: <" + subject + "@sender.test>\r\n\r\n" + body + "\r\n")
+}
+
+func (tq *testQueue) ingest(t *testing.T, from string, to []string, raw []byte) string {
+	t.Helper()
+	id, err := tq.st.Ingest(context.Background(), store.Envelope{From: from, To: to}, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// waitQueue waits until cond holds for the queue, re-checking on every
+// store event.
+func waitQueue(t *testing.T, st *store.Store, what string, cond func([]store.Delivery) bool) []store.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	events := st.Subscribe(ctx)
+	tick := time.NewTicker(100 * time.Millisecond) // store reopened etc.: poll as a fallback
+	defer tick.Stop()
+	for {
+		ds, err := st.Deliveries(ctx)
+		if err == nil && cond(ds) {
+			return ds
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s; queue: %+v", what, ds)
+		case <-events:
+		case <-tick.C:
+		}
+	}
+}
+
+func allStatus(status string, n int) func([]store.Delivery) bool {
+	return func(ds []store.Delivery) bool {
+		if len(ds) != n {
+			return false
+		}
+		for _, d := range ds {
+			if d.Status != status {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// bounceFor waits for a bounce in mailbox and returns its raw bytes.
+func bounceFor(t *testing.T, st *store.Store, mailbox string) ([]byte, store.Message) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	events := st.Subscribe(ctx)
+	for {
+		ms, _, err := st.Search(ctx, store.Query{Mailbox: mailbox})
+		if err == nil && len(ms) > 0 {
+			raw, err := st.Raw(ctx, ms[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return raw, ms[0]
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no bounce in %s", mailbox)
+		case <-events:
+		}
+	}
+}
+
+func TestAutoRelayByRule(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t)
+	tq := newTestQueue(t, Options{Match: []string{"*@Relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	id := tq.ingest(t, "alice@sender.test", []string{"Bob@relay.test", "carol@captured.test"}, mail("alice@sender.test", "bob@relay.test", "auto", "hello"))
+	got := dest.wait(t)
+	if got.from != "alice@sender.test" || len(got.to) != 1 || got.to[0] != "Bob@relay.test" || !bytes.Contains(got.data, []byte("Subject: auto")) {
+		t.Fatalf("received %+v", got)
+	}
+	ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+	if ds[0].MessageID != id || ds[0].Destination != dest.addr || ds[0].Attempts != 1 {
+		t.Fatalf("delivery %+v", ds[0])
+	}
+	if rs, ok := ds[0].Recipient("bob@relay.test"); !ok || rs.Status != store.DeliveryDelivered || !strings.HasPrefix(rs.Reply, "250") {
+		t.Fatalf("recipient status %+v", ds[0].RecipientStatus)
+	}
+	// The captured copies stay.
+	if m, err := tq.st.Get(context.Background(), id); err != nil || len(m.Mailboxes) != 2 {
+		t.Fatalf("captured copy: %+v %v", m, err)
+	}
+}
+
+func TestReleaseByHand(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t)
+	tq := newTestQueue(t, Options{Routes: map[string]string{"real.test": dest.addr}}, true)
+	ctx := context.Background()
+	id := tq.ingest(t, "alice@sender.test", []string{"x@real.test", "y@nowhere.test"}, mail("alice@sender.test", "x@real.test", "manual", "hello"))
+	// No rule: nothing was queued at ingest.
+	if ds, _ := tq.st.Deliveries(ctx); len(ds) != 0 {
+		t.Fatalf("queued without a rule: %+v", ds)
+	}
+	// Not an open relay: a recipient without a route is refused, nothing queued.
+	err := tq.q.Release(ctx, id, nil)
+	if !errors.Is(err, ErrNoRoute) || !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("release to unrouted = %v", err)
+	}
+	if err := tq.q.Release(ctx, id, []string{"not an address"}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("release to junk = %v", err)
+	}
+	if err := tq.q.Release(ctx, "nope", []string{"x@real.test"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("release of a missing message = %v", err)
+	}
+	if ds, _ := tq.st.Deliveries(ctx); len(ds) != 0 {
+		t.Fatalf("queued after refused releases: %+v", ds)
+	}
+	if err := tq.q.Release(ctx, id, []string{"Someone@Real.test"}); err != nil {
+		t.Fatal(err)
+	}
+	got := dest.wait(t)
+	if got.from != "alice@sender.test" || len(got.to) != 1 || got.to[0] != "Someone@Real.test" {
+		t.Fatalf("received %+v", got)
+	}
+	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+}
+
+func TestReleaseWithoutRelayConfigured(t *testing.T) {
+	t.Parallel()
+	tq := newTestQueue(t, Options{}, true)
+	id := tq.ingest(t, "a@sender.test", []string{"b@x.test"}, mail("a@sender.test", "b@x.test", "s", "b"))
+	if err := tq.q.Release(context.Background(), id, nil); !errors.Is(err, ErrNoRoute) {
+		t.Fatalf("release = %v", err)
+	}
+}
+
+func TestDestinationDownThenUp(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) { d.down = true })
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "down", "x"))
+	waitQueue(t, tq.st, "two failed attempts", func(ds []store.Delivery) bool {
+		return len(ds) == 1 && ds[0].Status == store.DeliveryQueued && ds[0].Attempts >= 2 && ds[0].LastError != ""
+	})
+	dest.setDown(false)
+	dest.wait(t)
+	ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+	if ds[0].Attempts < 3 {
+		t.Fatalf("attempts = %d", ds[0].Attempts)
+	}
+}
+
+func TestTemporaryFailureTwiceThenSuccess(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	tries := 0
+	dest := newDest(t, func(d *destServer) {
+		d.rcptFn = func(to string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			tries++
+			if tries <= 2 {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+			}
+			return nil
+		}
+	})
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "greylisted", "x"))
+	dest.wait(t)
+	ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+	rs, _ := ds[0].Recipient("b@relay.test")
+	if ds[0].Attempts != 3 || rs.Attempts != 3 || !strings.HasPrefix(rs.Reply, "250") {
+		t.Fatalf("delivery %+v", ds[0])
+	}
+}
+
+func TestPermanentFailureBouncesToSender(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) {
+		d.rcptFn = func(to string) error {
+			if strings.HasPrefix(to, "nobody@") {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+			}
+			return nil
+		}
+	})
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	tq.ingest(t, "Alice@Sender.test", []string{"nobody@relay.test", "ok@relay.test"}, mail("alice@sender.test", "nobody@relay.test", "doomed", "x"))
+	got := dest.wait(t)
+	if len(got.to) != 1 || got.to[0] != "ok@relay.test" {
+		t.Fatalf("received %+v", got)
+	}
+	ds := waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+	if rs, _ := ds[0].Recipient("nobody@relay.test"); rs.Status != store.DeliveryFailed || rs.Reply != "550 5.1.1 no such user here" {
+		t.Fatalf("nobody: %+v", rs)
+	}
+	if rs, _ := ds[0].Recipient("ok@relay.test"); rs.Status != store.DeliveryDelivered {
+		t.Fatalf("ok: %+v", rs)
+	}
+	raw, m := bounceFor(t, tq.st, "alice@sender.test")
+	if m.Envelope.From != "" {
+		t.Fatalf("bounce sender = %q, want null", m.Envelope.From)
+	}
+	for _, want := range []string{
+		"multipart/report; report-type=delivery-status",
+		"Content-Type: message/delivery-status",
+		"Reporting-MTA: dns; sandbox.test",
+		"Final-Recipient: rfc822; nobody@relay.test",
+		"Action: failed",
+		"Status: 5.1.1",
+		"Diagnostic-Code: smtp; 550 5.1.1 no such user here",
+		"Content-Type: text/rfc822-headers",
+		"Subject: doomed",
+	} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("bounce lacks %q:\n%s", want, raw)
+		}
+	}
+	if bytes.Contains(raw, []byte("Final-Recipient: rfc822; ok@relay.test")) {
+		t.Error("bounce names the delivered recipient")
+	}
+}
+
+func TestNullSenderIsNeverBounced(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) {
+		d.rcptFn = func(string) error { return &smtp.SMTPError{Code: 550, Message: "no"} }
+	})
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	tq.ingest(t, "", []string{"x@relay.test"}, mail("MAILER-DAEMON@a.test", "x@relay.test", "bounce", "x"))
+	waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+	ms, total, _ := tq.st.Search(context.Background(), store.Query{})
+	if total != 1 || len(ms) != 1 {
+		t.Fatalf("a bounce was bounced: %+v", ms)
+	}
+}
+
+func TestMaxAgeExpiryBounces(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) {
+		d.rcptFn = func(string) error {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}
+		}
+	})
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
+		MaxAge: 150 * time.Millisecond}, true)
+	tq.ingest(t, "alice@sender.test", []string{"full@relay.test"}, mail("alice@sender.test", "full@relay.test", "expiring", "x"))
+	waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+	raw, _ := bounceFor(t, tq.st, "alice@sender.test")
+	for _, want := range []string{"Final-Recipient: rfc822; full@relay.test", "Status: 5.4.7", "Diagnostic-Code: smtp; 452 4.2.2 mailbox full", "Subject: expiring"} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("bounce lacks %q:\n%s", want, raw)
+		}
+	}
+}
+
+func TestManyMessagesShareOneConnection(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t)
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
+		ConnectionIdle: 2 * time.Second}, false)
+	for i := range 20 {
+		tq.ingest(t, "a@sender.test", []string{fmt.Sprintf("r%d@relay.test", i)}, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x"))
+	}
+	tq.q.Start()
+	seen := map[string]bool{}
+	for range 20 {
+		r := dest.wait(t)
+		seen[r.to[0]] = true
+	}
+	if len(seen) != 20 {
+		t.Fatalf("got %d distinct messages", len(seen))
+	}
+	waitQueue(t, tq.st, "all delivered", allStatus(store.DeliveryDelivered, 20))
+	if n := dest.sessionCount(); n != 1 {
+		t.Fatalf("sessions = %d, want 1", n)
+	}
+}
+
+func TestEightBitToSevenBitDestination(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) { d.no8bit = true })
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	text := "Grüße aus Köln — ça va? Ελληνικά\r\nzweite Zeile mit einer sehr langen Zeile " + strings.Repeat("äöü ", 40) + "\r\n"
+	bin := []byte{0, 1, 2, 0xff, 0xfe, 'a', '\r', '\n', 0x80}
+	raw := "From: a@sender.test\r\nTo: b@relay.test\r\nSubject: eight\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=\"BB\"\r\n\r\npreamble\r\n--BB\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + text +
+		"\r\n--BB\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=b.bin\r\n\r\n" + string(bin) +
+		"\r\n--BB--\r\nepilogue\r\n"
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, []byte(raw))
+	got := dest.wait(t)
+	for i, c := range got.data {
+		if c >= 0x80 || c == 0 {
+			t.Fatalf("8-bit byte %#x at %d in:\n%s", c, i, got.data)
+		}
+	}
+	p := mailparse.Parse(got.data)
+	if p.Text != strings.ReplaceAll(text, "\r\n", "\n") && p.Text != text && strings.TrimRight(p.Text, "\r\n") != strings.TrimRight(text, "\r\n") {
+		t.Fatalf("text = %q, want %q", p.Text, text)
+	}
+	body, _, _, err := mailparse.PartBody(got.data, "2")
+	if err != nil || !bytes.Equal(body, bin) {
+		t.Fatalf("attachment = %q, %v", body, err)
+	}
+}
+
+func TestUTF8HeadersNeedSMTPUTF8(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t)
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("Jörg <a@sender.test>", "b@relay.test", "utf8", "x"))
+	ds := waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+	if !strings.Contains(ds[0].LastError, "5.6.7") {
+		t.Fatalf("last error = %q", ds[0].LastError)
+	}
+	raw, _ := bounceFor(t, tq.st, "a@sender.test")
+	if !bytes.Contains(raw, []byte("Status: 5.6.7")) || !bytes.Contains(raw, []byte("SMTPUTF8")) {
+		t.Fatalf("bounce:\n%s", raw)
+	}
+}
+
+func TestRestartDeliversEverything(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) { d.down = true })
+	opts := Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}
+	path := filepath.Join(t.TempDir(), "mail.db")
+	ctx := context.Background()
+
+	// First life: mail queues while the destination is down; the process
+	// "dies" with some deliveries leased (sending) and others queued.
+	var q1 *Queue
+	st1 := openStore(t, path, &q1)
+	q1, _ = New(st1, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for i := range 6 {
+		if _, err := st1.Ingest(ctx, store.Envelope{From: "a@sender.test", To: []string{fmt.Sprintf("r%d@relay.test", i)}}, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q1.Start()
+	waitQueue(t, st1, "a failed attempt each", func(ds []store.Delivery) bool {
+		for _, d := range ds {
+			if d.Attempts == 0 {
+				return false
+			}
+		}
+		return len(ds) == 6
+	})
+	q1.Close()
+	ds, _ := st1.Deliveries(ctx)
+	for _, d := range ds {
+		if err := st1.RetryDelivery(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c, err := st1.ClaimDue(ctx, time.Now(), "crashed-process", time.Millisecond, 3); err != nil || len(c) != 3 {
+		t.Fatalf("lease some as a crashed process would: %v %v", c, err)
+	}
+	st1.Close()
+
+	// Second life: the destination is back.
+	dest.setDown(false)
+	var q2 *Queue
+	st2 := openStore(t, path, &q2)
+	q2, _ = New(st2, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	q2.Start()
+	t.Cleanup(func() { q2.Close() })
+	seen := map[string]bool{}
+	for range 6 {
+		seen[dest.wait(t).to[0]] = true
+	}
+	if len(seen) != 6 {
+		t.Fatalf("delivered %v", seen)
+	}
+	waitQueue(t, st2, "all delivered", allStatus(store.DeliveryDelivered, 6))
+}
+
+func TestMXDelivery(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t)
+	_, port, _ := net.SplitHostPort(dest.addr)
+	var p int
+	fmt.Sscan(port, &p)
+	lookups := make(chan string, 10)
+	tq := newTestQueue(t, Options{MX: true, MXPort: p, Match: []string{"*@mx.test"},
+		LookupMX: func(ctx context.Context, domain string) ([]*net.MX, error) {
+			lookups <- domain
+			// The preferred host is down (nothing listens on it); the next works.
+			return []*net.MX{{Host: "127.0.0.1.", Pref: 20}, {Host: "127.0.0.2.", Pref: 10}}, nil
+		}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@MX.test"}, mail("a@sender.test", "b@mx.test", "mx", "x"))
+	dest.wait(t)
+	if d := <-lookups; d != "mx.test" {
+		t.Fatalf("looked up %q", d)
+	}
+	ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+	if ds[0].Destination != "mx:mx.test" || ds[0].Attempts != 1 {
+		t.Fatalf("delivery %+v", ds[0])
+	}
+}
