@@ -16,8 +16,8 @@ import (
 //
 //	event: message   data: the new message's summary
 //	event: deleted   data: {"id","mailboxes"} (mailboxes the copies left; id "" and no mailboxes: all mail)
-//	event: flags     data: {"id","mailbox","uids"} (seen state or other flags changed)
-//	event: relay     data: {"id"} (the delivery that changed)
+//	event: flags     data: {"id","mailbox","uids"} (flags changed, or entries were added to a folder; id may be "")
+//	event: relay     data: {"id","message_id"} (the delivery that changed; id "" when several were queued at ingest)
 //
 // A comment line is sent every 15 seconds to keep proxies from closing the
 // stream. When the server cannot keep up with the store (the subscription
@@ -112,7 +112,11 @@ func (s *Server) eventData(c echo.Context, ev store.Event) (string, any) {
 		}
 		return "flags", map[string]any{"id": ev.MessageID, "mailbox": ev.Mailbox, "uids": uids}
 	case store.EventRelay:
-		return "relay", map[string]any{"id": strconv.FormatInt(ev.DeliveryID, 10)}
+		d := ""
+		if ev.DeliveryID != 0 {
+			d = strconv.FormatInt(ev.DeliveryID, 10)
+		}
+		return "relay", map[string]any{"id": d, "message_id": ev.MessageID}
 	}
 	return "", nil
 }

@@ -52,8 +52,6 @@ func (s *Server) routes() *echo.Echo {
 	g.POST("/relay/queue/:id/retry", s.retryDelivery)
 	g.GET("/events", s.events)
 	g.GET("/openapi.json", s.openAPI)
-	// Anything else below /api/ is a JSON 404 (or 405 where the path exists).
-	g.Any("/*", func(echo.Context) error { return echo.ErrNotFound })
 	return e
 }
 
@@ -75,13 +73,10 @@ func httpError(err error) (int, string) {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &he):
-		msg := http.StatusText(he.Code)
-		if m, ok := he.Message.(string); ok && m != "" {
-			msg = m
-		} else if he.Message != nil {
-			msg = fmt.Sprint(he.Message)
+		msg := fmt.Sprint(he.Message)
+		if he.Message == nil || msg == "" || msg == http.StatusText(he.Code) {
+			msg = strings.ToLower(http.StatusText(he.Code))
 		}
-		msg = strings.ToLower(msg[:1]) + msg[1:]
 		return he.Code, msg
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("message larger than %d bytes", mbe.Limit)

@@ -105,6 +105,10 @@ type Server struct {
 	mu      sync.Mutex
 	servers []*http.Server
 	closed  bool
+
+	// waitingHook, when set (by tests), is called once a wait has
+	// subscribed and found fewer matches than it needs.
+	waitingHook func()
 }
 
 // New builds a Server over st. log nil means slog.Default().

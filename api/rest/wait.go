@@ -126,6 +126,9 @@ func (s *Server) wait(ctx context.Context, q store.Query, count int) ([]store.Me
 		return nil, err
 	}
 	mailbox := store.NormalizeAddress(q.Mailbox)
+	if len(matched) < count && s.waitingHook != nil {
+		s.waitingHook()
+	}
 	for len(matched) < count {
 		select {
 		case <-ctx.Done():
