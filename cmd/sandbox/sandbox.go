@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mailsandbox/mailsandbox/api/imapd"
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
 	"github.com/mailsandbox/mailsandbox/api/rest"
 	"github.com/mailsandbox/mailsandbox/capture/authfile"
@@ -113,10 +114,13 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	smtpSrv := smtpd.New(s.st, smtpOpts, log.With("component", "smtp"))
 
 	pop3Opts := pop3d.Options{TLSConfig: s.tls, AllowInsecureAuth: cfg.MailboxAuthAllowInsecure}
+	imapOpts := imapd.Options{TLSConfig: s.tls, AllowInsecureAuth: cfg.MailboxAuthAllowInsecure, MaxLiteralBytes: cfg.MaxMessageBytes}
 	if mailboxAuth != nil {
 		pop3Opts.Auth = mailboxAuth
+		imapOpts.Auth = mailboxAuth
 	}
 	pop3Srv := pop3d.New(s.st, pop3Opts, log.With("component", "pop3"))
+	imapSrv := imapd.New(s.st, imapOpts, log.With("component", "imap"))
 
 	restOpts := rest.Options{UI: ui.Handler(ui.Options{}), Registry: reg, CORSOrigin: cfg.HTTPCORSOrigin, MaxMessageBytes: cfg.MaxMessageBytes}
 	if httpAuth != nil {
@@ -137,6 +141,8 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		{"http", cfg.HTTPAddr, false, httpSrv},
 		{"pop3", cfg.POP3Addr, false, pop3Srv},
 		{"pop3s", cfg.POP3SAddr, true, pop3Srv},
+		{"imap", cfg.IMAPAddr, false, imapSrv},
+		{"imaps", cfg.IMAPSAddr, true, imapSrv},
 	} {
 		if l.addr == "" {
 			continue
