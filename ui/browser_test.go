@@ -332,7 +332,7 @@ func js(s string) string {
 func (b *tab) itemID(subj string) string {
 	b.t.Helper()
 	expr := `[...document.querySelectorAll('#message-list a.msg-item')].find(a => a.querySelector('.subject-text').textContent === ` + js(subj) + `)`
-	b.waitJS("list item "+subj, expr)
+	b.waitJS("list item "+subj, `!document.getElementById('message-list').hasAttribute('aria-busy') && `+expr)
 	return eval[string](b, expr+`.dataset.id`)
 }
 
@@ -421,7 +421,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("open", func(t *testing.T) {
 		b.t = t
 		b.do("open mailbox", chromedp.Click(chromedp.CSS(`#mailbox-list a[data-address="bob@example.com"]`)))
-		b.waitJS("mailbox route", `location.hash === '#/mailbox/bob%40example.com'`)
+		b.waitJS("mailbox list", `location.hash === '#/mailbox/bob%40example.com' && document.getElementById('list-title').textContent === 'bob@example.com' && !document.getElementById('message-list').hasAttribute('aria-busy')`)
 		id = b.open(subj)
 		if h := eval[string](b, `location.hash`); h != "#/mailbox/bob%40example.com/message/"+url.PathEscape(id) {
 			t.Errorf("message route %q", h)
