@@ -104,7 +104,10 @@ func insertBeforeEnd(head []byte, fields string) []byte {
 }
 
 func parseHeader(head []byte) (textproto.MIMEHeader, error) {
-	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(bytes.TrimRight(head, "\r\n"), "\r\n\r\n"...))))
+	trimmed := bytes.TrimRight(head, "\r\n")
+	buf := make([]byte, 0, len(trimmed)+4) // never append into the caller's bytes
+	buf = append(append(buf, trimmed...), "\r\n\r\n"...)
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(buf)))
 	h, err := r.ReadMIMEHeader()
 	if err != nil && len(h) == 0 && len(bytes.TrimSpace(head)) > 0 {
 		return h, err

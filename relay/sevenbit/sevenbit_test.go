@@ -1,0 +1,105 @@
+package sevenbit
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+)
+
+func TestConvert(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("Überlänge ", 30)
+	cases := []struct {
+		name string
+		raw  string
+		// same: the message is returned unchanged
+		same bool
+		text string // expected decoded text/plain, "" to skip
+		want []string
+	}{
+		{
+			name: "seven-bit stays byte for byte",
+			raw:  "Subject: x\r\nContent-Type: text/plain\r\n\r\nplain ascii\r\n",
+			same: true,
+		},
+		{
+			name: "no MIME header gets one",
+			raw:  "Subject: x\r\n\r\nGrüße\r\n",
+			text: "Grüße",
+			want: []string{"MIME-Version: 1.0", "charset=utf-8", "Content-Transfer-Encoding: quoted-printable", "Gr=C3=BC=C3=9Fe"},
+		},
+		{
+			name: "8bit text becomes quoted-printable, long lines soft-wrapped",
+			raw:  "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + long + "\r\n",
+			text: long,
+			want: []string{"Content-Transfer-Encoding: quoted-printable", "=\r\n"},
+		},
+		{
+			name: "binary attachment becomes base64, text part and structure kept",
+			raw: "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\npre\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+				"--XX\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: binary\r\n\r\n\x89PNG\x00\xff\r\n--XX--\r\npost\r\n",
+			text: "hello",
+			want: []string{"--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX", "Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\niVBORwD/\r\n", "--XX--\r\npost\r\n", "pre\r\n"},
+		},
+		{
+			name: "nested multipart with html",
+			raw: "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"o\"\r\n\r\n--o\r\nContent-Type: multipart/alternative; boundary=\"i\"\r\n\r\n" +
+				"--i\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nnaïve\r\n--i\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>naïve</p>\r\n--i--\r\n--o--\r\n",
+			text: "naïve",
+			want: []string{"na=C3=AFve", "<p>na=C3=AFve</p>"},
+		},
+		{
+			name: "quoted-printable with stray 8-bit bytes is re-encoded",
+			raw:  "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nh=C3=A9 é\r\n",
+			text: "hé é",
+		},
+		{
+			name: "LF line endings",
+			raw:  "Subject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nñ\n",
+			text: "ñ",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, err := Convert([]byte(c.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.same {
+				if string(out) != c.raw {
+					t.Fatalf("changed:\n%s", out)
+				}
+				return
+			}
+			if Is8Bit(out) {
+				t.Fatalf("still 8-bit:\n%q", out)
+			}
+			for _, w := range c.want {
+				if !bytes.Contains(out, []byte(w)) {
+					t.Errorf("lacks %q:\n%s", w, out)
+				}
+			}
+			if c.text != "" {
+				got := strings.TrimRight(mailparse.Parse(out).Text, "\r\n")
+				if got != c.text {
+					t.Errorf("text = %q, want %q\n%s", got, c.text, out)
+				}
+				if orig := strings.TrimRight(mailparse.Parse([]byte(c.raw)).Text, "\r\n"); orig != got {
+					t.Errorf("decodes differently: %q vs original %q", got, orig)
+				}
+			}
+		})
+	}
+}
+
+func TestHeaderIs8Bit(t *testing.T) {
+	t.Parallel()
+	if !HeaderIs8Bit([]byte("Subject: Grüße\r\n\r\nx")) {
+		t.Error("8-bit subject not seen")
+	}
+	if HeaderIs8Bit([]byte("Subject: hi\r\n\r\nGrüße")) {
+		t.Error("8-bit body counted as header")
+	}
+}
