@@ -1,0 +1,222 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	sess.touch()
+	sel := sess.sel
+	markSeen := false
+	if !sel.readOnly {
+		for _, bs := range options.BodySection {
+			markSeen = markSeen || !bs.Peek
+		}
+		for _, bs := range options.BinarySection {
+			markSeen = markSeen || !bs.Peek
+		}
+	}
+	v := sel.view
+	v.mu.Lock()
+	targets := sel.resolveLocked(numSet)
+	// Reading a body without PEEK sets \Seen; the FETCH then reports the
+	// new FLAGS, and other sessions get them as unsolicited FETCH.
+	seenNow := map[uint32]bool{}
+	if markSeen {
+		var unseen []uint32
+		for _, t := range targets {
+			if !t.entry.Seen() {
+				unseen = append(unseen, t.entry.UID)
+			}
+		}
+		if len(unseen) > 0 {
+			updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, unseen, store.FlagsAdd, []string{store.FlagSeen})
+			if err != nil {
+				v.mu.Unlock()
+				return sess.imapError(err, "fetch")
+			}
+			v.syncLocked(sess.ctx(), sel.tracker)
+			byUID := map[uint32]store.Entry{}
+			for _, e := range updated {
+				byUID[e.UID] = e
+				seenNow[e.UID] = true
+			}
+			for i, t := range targets {
+				if e, ok := byUID[t.entry.UID]; ok {
+					targets[i].entry = e
+				}
+			}
+		}
+	}
+	v.mu.Unlock()
+
+	needRaw := options.Envelope || options.BodyStructure != nil || len(options.BodySection) > 0 ||
+		len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	for _, t := range targets {
+		var raw []byte
+		if needRaw {
+			var err error
+			raw, err = sess.srv.st.Raw(sess.ctx(), t.entry.MessageID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // expunged meanwhile; its EXPUNGE follows
+			}
+			if err != nil {
+				return sess.imapError(err, "fetch")
+			}
+		}
+		if err := writeFetch(w.CreateMessage(t.seq), t.entry, raw, options, seenNow[t.entry.UID]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, raw []byte, options *imap.FetchOptions, flagsChanged bool) error {
+	if options.UID {
+		m.WriteUID(imap.UID(e.UID))
+	}
+	if options.Flags || flagsChanged {
+		m.WriteFlags(imapFlags(e.Flags))
+	}
+	if options.InternalDate {
+		m.WriteInternalDate(e.ReceivedAt)
+	}
+	if options.RFC822Size {
+		m.WriteRFC822Size(e.Size)
+	}
+	if options.Envelope {
+		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+		m.WriteEnvelope(imapserver.ExtractEnvelope(h))
+	}
+	if options.BodyStructure != nil {
+		m.WriteBodyStructure(bodyStructure(raw))
+	}
+	for _, bs := range options.BodySection {
+		b := imapserver.ExtractBodySection(bytes.NewReader(raw), bs)
+		if err := writeLiteral(m.WriteBodySection(bs, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, bs := range options.BinarySection {
+		b := imapserver.ExtractBinarySection(bytes.NewReader(raw), bs)
+		if err := writeLiteral(m.WriteBinarySection(bs, int64(len(b))), b); err != nil {
+			return err
+		}
+	}
+	for _, bss := range options.BinarySectionSize {
+		m.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(raw), bss))
+	}
+	return m.Close()
+}
+
+func writeLiteral(wc io.WriteCloser, b []byte) error {
+	_, werr := wc.Write(b)
+	cerr := wc.Close()
+	return errors.Join(werr, cerr)
+}
+
+// bodyStructure is imapserver.ExtractBodyStructure with the RFC 2045
+// defaults the library leaves out: a part without a (valid) Content-Type
+// is text/plain; charset=us-ascii, or message/rfc822 inside
+// multipart/digest; a multipart without parts still has one (empty) body.
+func bodyStructure(raw []byte) imap.BodyStructure {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, _ := textproto.ReadHeader(br)
+	return partStructure(h, br, "")
+}
+
+func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) imap.BodyStructure {
+	header := gomessage.Header{Header: rawHeader}
+	mediaType, params, err := header.ContentType()
+	if err != nil || !strings.Contains(mediaType, "/") {
+		mediaType, params = "text/plain", map[string]string{"charset": "us-ascii"}
+		if parentType == "multipart/digest" {
+			mediaType, params = "message/rfc822", nil
+		}
+	}
+	primary, sub, _ := strings.Cut(mediaType, "/")
+	if primary == "multipart" {
+		bs := &imap.BodyStructureMultiPart{Subtype: sub}
+		mr := textproto.NewMultipartReader(r, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err != nil || p == nil {
+				break
+			}
+			bs.Children = append(bs.Children, partStructure(p.Header, p, mediaType))
+		}
+		if len(bs.Children) == 0 {
+			bs.Children = []imap.BodyStructure{&imap.BodyStructureSinglePart{
+				Type: "text", Subtype: "plain", Params: map[string]string{"charset": "us-ascii"},
+				Encoding: "7bit", Text: &imap.BodyStructureText{}, Extended: &imap.BodyStructureSinglePartExt{},
+			}}
+		}
+		bs.Extended = &imap.BodyStructureMultiPartExt{
+			Params:      params,
+			Disposition: disposition(header),
+			Language:    language(header),
+			Location:    header.Get("Content-Location"),
+		}
+		return bs
+	}
+	body, _ := io.ReadAll(r)
+	bs := &imap.BodyStructureSinglePart{
+		Type:        primary,
+		Subtype:     sub,
+		Params:      params,
+		ID:          header.Get("Content-Id"),
+		Description: header.Get("Content-Description"),
+		Encoding:    strings.TrimSpace(header.Get("Content-Transfer-Encoding")),
+		Size:        uint32(len(body)),
+	}
+	lines := int64(bytes.Count(body, []byte("\n")))
+	if mediaType == "message/rfc822" || mediaType == "message/global" {
+		cbr := bufio.NewReader(bytes.NewReader(body))
+		ch, _ := textproto.ReadHeader(cbr)
+		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
+			Envelope:      imapserver.ExtractEnvelope(ch),
+			BodyStructure: partStructure(ch, cbr, ""),
+			NumLines:      lines,
+		}
+	}
+	if primary == "text" {
+		bs.Text = &imap.BodyStructureText{NumLines: lines}
+	}
+	bs.Extended = &imap.BodyStructureSinglePartExt{
+		Disposition: disposition(header),
+		Language:    language(header),
+		Location:    header.Get("Content-Location"),
+	}
+	return bs
+}
+
+func disposition(h gomessage.Header) *imap.BodyStructureDisposition {
+	d, params, _ := h.ContentDisposition()
+	if d == "" {
+		return nil
+	}
+	return &imap.BodyStructureDisposition{Value: d, Params: params}
+}
+
+func language(h gomessage.Header) []string {
+	v := h.Get("Content-Language")
+	if v == "" {
+		return nil
+	}
+	l := strings.Split(v, ",")
+	for i := range l {
+		l[i] = strings.TrimSpace(l[i])
+	}
+	return l
+}

@@ -1,0 +1,380 @@
+// Package imapd is the sandbox's IMAP server: go-imap's imapserver in front
+// of the store. A user logs in with a mailbox address and sees that
+// mailbox's folders; every change (flags, copies, moves, expunges, folders)
+// is a store write, so REST, POP3 and the UI see what IMAP did, and IMAP
+// sessions see what they did.
+//
+// No mail is kept in memory: a selected folder is held as its list of
+// entries (UIDs, flags, sizes) and bodies are read from the store when a
+// command needs them. Each selected folder has one imapserver
+// MailboxTracker; a single goroutine per Server follows the store's event
+// stream and brings the trackers up to date, so EXISTS, EXPUNGE and FETCH
+// FLAGS reach sessions (also while they IDLE) for changes made by SMTP,
+// REST, POP3 or other IMAP sessions. A session's own changes are applied to
+// its folder before the command completes, and every command end re-reads
+// the selected folder, so clients never wait on the event stream and
+// several instances sharing one PostgreSQL store stay consistent at each
+// command.
+//
+// Special-use folders: on a mailbox's first IMAP login (when it has no
+// folder besides INBOX) Drafts, Sent and Trash are created with their
+// RFC 6154 attributes; clients may create others with CREATE … (USE (…)).
+//
+// Work-arounds for imapserver v2.0.0-beta.8, all in this package:
+// EXPUNGE and MOVE write no EXPUNGE responses themselves (the library's
+// in-memory example writes them and also queues them, giving duplicates
+// and a bogus "* 0 EXPUNGE"); every expunge goes through the tracker and
+// reaches the client in the poll that precedes the tagged OK. EXAMINE is
+// enforced here (STORE, EXPUNGE, MOVE answer NO, FETCH never sets \Seen),
+// since the library only prints [READ-ONLY]. Keywords keep their case (the
+// example lower-cases them). Single parts without a Content-Type get the
+// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE.
+package imapd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// Store is what the IMAP server needs of the store.
+type Store interface {
+	Folder(ctx context.Context, mailbox, name string) (store.Folder, error)
+	Folders(ctx context.Context, mailbox string) ([]store.Folder, error)
+	Entries(ctx context.Context, folderID int64) ([]store.Entry, error)
+	Raw(ctx context.Context, id string) ([]byte, error)
+	Append(ctx context.Context, mailbox, folder string, flags []string, internal time.Time, raw []byte) (store.Entry, error)
+	CreateFolder(ctx context.Context, mailbox, name, specialUse string) (store.Folder, error)
+	DeleteFolder(ctx context.Context, mailbox, name string) error
+	RenameFolder(ctx context.Context, mailbox, oldName, newName string) error
+	SetSubscribed(ctx context.Context, mailbox, name string, subscribed bool) error
+	UpdateFlags(ctx context.Context, folderID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.Entry, error)
+	CopyEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) ([]uint32, []uint32, error)
+	MoveEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) ([]uint32, []uint32, error)
+	Expunge(ctx context.Context, folderID int64, uids []uint32) ([]uint32, error)
+	Subscribe(ctx context.Context) <-chan store.Event
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Authenticator checks login credentials.
+type Authenticator interface {
+	Check(ctx context.Context, user, pass string) error
+}
+
+// Options configure the server. Zero values are documented per field; New
+// keeps a copy, so later changes have no effect.
+type Options struct {
+	// TLSConfig enables STARTTLS; nil offers none. For implicit TLS (IMAPS)
+	// the caller wraps the listener with tls.NewListener.
+	TLSConfig *tls.Config
+	// Auth, when set, checks LOGIN and AUTHENTICATE PLAIN credentials (the
+	// user name as typed); nil accepts any password for any mailbox.
+	Auth Authenticator
+	// AllowInsecureAuth allows login on connections without TLS even when
+	// Auth is set. Without Auth, or without TLSConfig (no certificate, so
+	// no way to get TLS), login is always allowed and LOGINDISABLED is
+	// never announced.
+	AllowInsecureAuth bool
+	// MaxLiteralBytes caps an APPEND message (announced as APPENDLIMIT);
+	// larger ones get NO [TOOBIG]. 0 means 32 MiB.
+	MaxLiteralBytes int64
+	// IdleTimeout closes a connection that sent no command for this long,
+	// except while it IDLEs (clients renew IDLE within 29 minutes).
+	// 0 means 30 minutes, the RFC 3501 minimum.
+	IdleTimeout time.Duration
+	// Debug, when set, receives every byte read and written (credentials
+	// included).
+	Debug interface{ Write([]byte) (int, error) }
+}
+
+const (
+	defaultMaxLiteral  = 32 << 20
+	defaultIdleTimeout = 30 * time.Minute
+)
+
+// Server is an IMAP server over a store.
+type Server struct {
+	st   Store
+	opts Options
+	log  *slog.Logger
+	srv  *imapserver.Server
+
+	ctx    context.Context // ends on Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	views     map[int64]*folderView
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	closed    bool
+	idle      chan struct{} // closed when sessions drops to zero during Shutdown
+}
+
+// New returns a server; call Serve to accept connections.
+func New(st Store, opts Options, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.MaxLiteralBytes <= 0 {
+		opts.MaxLiteralBytes = defaultMaxLiteral
+	}
+	if opts.MaxLiteralBytes > 1<<32-1 {
+		opts.MaxLiteralBytes = 1<<32 - 1
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = defaultIdleTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel,
+		views:     map[int64]*folderView{},
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[*session]struct{}{},
+	}
+	io := &imapserver.Options{
+		NewSession: s.newSession,
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1:        {},
+			imap.CapIMAP4rev2:        {},
+			imap.CapNamespace:        {},
+			imap.CapUIDPlus:          {},
+			imap.CapMove:             {},
+			imap.CapIdle:             {},
+			imap.CapUnselect:         {},
+			imap.CapSpecialUse:       {},
+			imap.CapCreateSpecialUse: {},
+			imap.CapListExtended:     {},
+			imap.CapListStatus:       {},
+			imap.CapLiteralPlus:      {},
+			imap.CapChildren:         {},
+			imap.CapESearch:          {},
+			imap.CapSearchRes:        {},
+			imap.CapStatusSize:       {},
+		},
+		Logger:       slogPrintf{log},
+		TLSConfig:    opts.TLSConfig,
+		InsecureAuth: opts.Auth == nil || opts.AllowInsecureAuth || opts.TLSConfig == nil,
+	}
+	if opts.Debug != nil {
+		io.DebugWriter = opts.Debug
+	}
+	s.srv = imapserver.New(io)
+	s.wg.Add(1)
+	go s.followEvents()
+	return s
+}
+
+// slogPrintf adapts slog to the library's Printf logger.
+type slogPrintf struct{ log *slog.Logger }
+
+func (l slogPrintf) Printf(format string, args ...any) {
+	l.log.Warn("imap: " + fmt.Sprintf(format, args...))
+}
+
+// ErrServerClosed is returned by Serve after Close or Shutdown.
+var ErrServerClosed = errors.New("imapd: server closed")
+
+// Serve accepts connections on ln until Close or Shutdown; it then returns
+// ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	err := s.srv.Serve(ln)
+	s.mu.Lock()
+	delete(s.listeners, ln)
+	closed := s.closed
+	s.mu.Unlock()
+	if closed || err == nil {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("imap serve: %w", err)
+}
+
+// Close stops listening and drops every connection at once. Safe to call
+// more than once.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if !already {
+		_ = s.srv.Close() // errors only on a second call
+	}
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// Shutdown stops listening, says BYE to every client (IMAP connections are
+// long-lived, so waiting for clients to leave on their own could take
+// forever), and waits until their sessions end or ctx is done; then it
+// closes whatever is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
+	var conns []*imapserver.Conn
+	for sess := range s.sessions {
+		conns = append(conns, sess.conn)
+	}
+	if len(s.sessions) > 0 && s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Bye("Server shutting down")
+	}
+	var err error
+	if idle != nil {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			err = fmt.Errorf("imap shutdown: %w", ctx.Err())
+		}
+	}
+	_ = s.srv.Close()
+	s.cancel()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) addSession(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) removeSession(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, sess)
+	if len(s.sessions) == 0 && s.idle != nil {
+		select {
+		case <-s.idle:
+		default:
+			close(s.idle)
+		}
+	}
+}
+
+// followEvents keeps selected folders in step with the store. When the
+// store cuts the subscription off (this goroutine fell behind), it
+// subscribes again and re-reads every selected folder.
+func (s *Server) followEvents() {
+	defer s.wg.Done()
+	for {
+		ch := s.st.Subscribe(s.ctx)
+		s.syncAll()
+		for ev := range ch {
+			dirty := map[int64]bool{}
+			note := func(ev store.Event) {
+				if ev.FolderID != 0 && (ev.Kind == store.EventFlags || ev.Kind == store.EventDeleted) {
+					dirty[ev.FolderID] = true
+				}
+			}
+			note(ev)
+		drain:
+			for {
+				select {
+				case ev, ok := <-ch:
+					if !ok {
+						break drain
+					}
+					note(ev)
+				default:
+					break drain
+				}
+			}
+			for id := range dirty {
+				if v := s.view(id); v != nil {
+					v.sync(s.ctx, nil)
+				}
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond): // a closed store: do not spin
+		}
+	}
+}
+
+func (s *Server) syncAll() {
+	s.mu.Lock()
+	views := make([]*folderView, 0, len(s.views))
+	for _, v := range s.views {
+		views = append(views, v)
+	}
+	s.mu.Unlock()
+	for _, v := range views {
+		v.sync(s.ctx, nil)
+	}
+}
+
+func (s *Server) view(id int64) *folderView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.views[id]
+}
+
+// acquireView returns the shared view of a folder, loading it on first use.
+func (s *Server) acquireView(f store.Folder) (*folderView, error) {
+	s.mu.Lock()
+	v := s.views[f.ID]
+	if v != nil {
+		v.refs++
+		s.mu.Unlock()
+		return v, nil
+	}
+	s.mu.Unlock()
+	entries, err := s.st.Entries(s.ctx, f.ID)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := s.views[f.ID]; v != nil { // another session won the race
+		v.refs++
+		return v, nil
+	}
+	v = &folderView{
+		st: s.st, log: s.log, id: f.ID, refs: 1,
+		tracker: imapserver.NewMailboxTracker(uint32(len(entries))),
+		entries: entries,
+	}
+	s.views[f.ID] = v
+	return v, nil
+}
+
+func (s *Server) releaseView(v *folderView) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v.refs--
+	if v.refs <= 0 && s.views[v.id] == v {
+		delete(s.views, v.id)
+	}
+}

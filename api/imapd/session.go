@@ -1,0 +1,682 @@
+package imapd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+const delim = '/'
+
+// The session implements MOVE and NAMESPACE (advertising them without
+// does not compile, instead of panicking in the library at connect time).
+var (
+	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
+	_ imapserver.SessionMove        = (*session)(nil)
+	_ imapserver.SessionNamespace   = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
+)
+
+// session is one connection: the logged-in mailbox and the selected
+// folder, nothing else.
+type session struct {
+	srv  *Server
+	conn *imapserver.Conn
+
+	user string // the mailbox; "" until login
+	sel  *selected
+
+	timerMu sync.Mutex
+	timer   *time.Timer
+}
+
+// selected is a session's view of its selected folder.
+type selected struct {
+	folder    store.Folder
+	view      *folderView
+	tracker   *imapserver.SessionTracker
+	readOnly  bool
+	searchRes imap.UIDSet // SEARCH RETURN (SAVE), used by "$"
+}
+
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	sess := &session{srv: s, conn: c}
+	if !s.addSession(sess) {
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
+	}
+	sess.timer = time.AfterFunc(s.opts.IdleTimeout, func() {
+		_ = c.Bye("Autologout: idle for too long")
+	})
+	return sess, nil, nil
+}
+
+func (sess *session) ctx() context.Context { return sess.srv.ctx }
+
+// touch restarts the idle timer; every command ends in a call that touches.
+func (sess *session) touch() {
+	sess.timerMu.Lock()
+	sess.timer.Reset(sess.srv.opts.IdleTimeout)
+	sess.timerMu.Unlock()
+}
+
+func (sess *session) Close() error {
+	sess.timerMu.Lock()
+	sess.timer.Stop()
+	sess.timerMu.Unlock()
+	sess.unselect()
+	sess.srv.removeSession(sess)
+	return nil
+}
+
+// --- errors
+
+func noErr(code imap.ResponseCode, format string, args ...any) *imap.Error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: code, Text: fmt.Sprintf(format, args...)}
+}
+
+var errReadOnly = noErr("", "Mailbox is read-only (EXAMINE)")
+
+// imapError maps a store error to the reply a client sees: the one place
+// where store sentinels become IMAP response codes.
+func (sess *session) imapError(err error, what string) error {
+	var ie *imap.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return err
+	case errors.Is(err, store.ErrNotFound):
+		return noErr(imap.ResponseCodeNonExistent, "%s: no such mailbox", what)
+	case errors.Is(err, store.ErrExists):
+		return noErr(imap.ResponseCodeAlreadyExists, "%s: mailbox already exists", what)
+	case errors.Is(err, store.ErrInvalid):
+		return noErr(imap.ResponseCodeCannot, "%s: not possible", what)
+	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled):
+		return noErr(imap.ResponseCodeUnavailable, "%s: server shutting down", what)
+	}
+	sess.srv.log.Error("imap command failed", "mailbox", sess.user, "what", what, "err", err)
+	return noErr(imap.ResponseCodeServerBug, "%s: internal error", what)
+}
+
+// canonName spells INBOX (any case, also as a parent) the store's way and
+// drops a trailing delimiter.
+func canonName(name string) string {
+	name = strings.TrimSuffix(name, string(delim))
+	if strings.EqualFold(name, store.InboxName) {
+		return store.InboxName
+	}
+	if len(name) > len(store.InboxName) && strings.EqualFold(name[:len(store.InboxName)+1], store.InboxName+string(delim)) {
+		return store.InboxName + name[len(store.InboxName):]
+	}
+	return name
+}
+
+// --- not authenticated
+
+func (sess *session) Login(username, password string) error {
+	sess.touch()
+	user := store.NormalizeAddress(username)
+	if user == "" || strings.ContainsAny(user, " \t\r\n") {
+		return imapserver.ErrAuthFailed
+	}
+	if a := sess.srv.opts.Auth; a != nil {
+		if err := a.Check(sess.ctx(), strings.TrimSpace(username), password); err != nil {
+			return imapserver.ErrAuthFailed
+		}
+	}
+	if err := sess.ensureFolders(user); err != nil {
+		return sess.imapError(err, "login")
+	}
+	sess.user = user
+	return nil
+}
+
+// specialFolders are created on a mailbox's first IMAP login.
+var specialFolders = [][2]string{{"Drafts", `\Drafts`}, {"Sent", `\Sent`}, {"Trash", `\Trash`}}
+
+func (sess *session) ensureFolders(user string) error {
+	ctx := sess.ctx()
+	if _, err := sess.srv.st.Folder(ctx, user, store.InboxName); err != nil {
+		return err
+	}
+	fs, err := sess.srv.st.Folders(ctx, user)
+	if err != nil {
+		return err
+	}
+	if len(fs) > 1 {
+		return nil
+	}
+	for _, sf := range specialFolders {
+		if _, err := sess.srv.st.CreateFolder(ctx, user, sf[0], sf[1]); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- authenticated
+
+func (sess *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
+}
+
+func (sess *session) AppendLimit() uint32 { return uint32(sess.srv.opts.MaxLiteralBytes) }
+
+func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	sess.touch()
+	sess.unselect()
+	name = canonName(name)
+	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
+	if err != nil {
+		return nil, sess.imapError(err, "select "+name)
+	}
+	v, err := sess.srv.acquireView(f)
+	if err != nil {
+		return nil, sess.imapError(err, "select "+name)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.syncLocked(sess.ctx(), nil)
+	sel := &selected{folder: f, view: v, tracker: v.tracker.NewSession(), readOnly: options.ReadOnly}
+	sess.sel = sel
+
+	data := &imap.SelectData{
+		NumMessages: uint32(len(v.entries)),
+		UIDNext:     imap.UID(f.UIDNext),
+		UIDValidity: f.UIDValidity,
+	}
+	keywords := map[string]bool{}
+	for i, e := range v.entries {
+		if uint32(e.UID) >= uint32(data.UIDNext) {
+			data.UIDNext = imap.UID(e.UID + 1)
+		}
+		if data.FirstUnseenSeqNum == 0 && !e.Seen() {
+			data.FirstUnseenSeqNum = uint32(i + 1)
+		}
+		for _, fl := range e.Flags {
+			if !strings.HasPrefix(fl, `\`) {
+				keywords[fl] = true
+			}
+		}
+	}
+	data.Flags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
+	for _, k := range sortedKeys(keywords) {
+		data.Flags = append(data.Flags, imap.Flag(k))
+	}
+	if options.ReadOnly {
+		data.PermanentFlags = []imap.Flag{}
+	} else {
+		data.PermanentFlags = append(slices.Clone(data.Flags), imap.FlagWildcard)
+	}
+	return data, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (sess *session) unselect() {
+	sel := sess.sel
+	if sel == nil {
+		return
+	}
+	sess.sel = nil
+	sel.view.mu.Lock()
+	sel.tracker.Close()
+	sel.view.mu.Unlock()
+	sess.srv.releaseView(sel.view)
+}
+
+func (sess *session) Unselect() error {
+	sess.touch()
+	sess.unselect()
+	return nil
+}
+
+func validSpecialUse(a imap.MailboxAttr) bool {
+	switch a {
+	case imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
+		imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash, imap.MailboxAttrImportant:
+		return true
+	}
+	return false
+}
+
+// createParents creates the missing folders above name (RFC 3501 CREATE:
+// superior names are created as needed).
+func (sess *session) createParents(name string) error {
+	parts := strings.Split(name, string(delim))
+	for i := 1; i < len(parts); i++ {
+		p := strings.Join(parts[:i], string(delim))
+		if p == store.InboxName {
+			continue
+		}
+		if _, err := sess.srv.st.CreateFolder(sess.ctx(), sess.user, p, ""); err != nil && !errors.Is(err, store.ErrExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sess *session) Create(name string, options *imap.CreateOptions) error {
+	sess.touch()
+	name = canonName(name)
+	var use string
+	if options != nil && len(options.SpecialUse) > 0 {
+		if len(options.SpecialUse) > 1 || !validSpecialUse(options.SpecialUse[0]) {
+			return noErr("USEATTR", "Unsupported special-use attribute")
+		}
+		use = string(options.SpecialUse[0])
+	}
+	if name == store.InboxName {
+		return noErr(imap.ResponseCodeAlreadyExists, "INBOX always exists")
+	}
+	if _, err := sess.srv.st.CreateFolder(sess.ctx(), sess.user, name, use); err != nil {
+		return sess.imapError(err, "create "+name)
+	}
+	return sess.imapError(sess.createParents(name), "create "+name)
+}
+
+func (sess *session) Delete(name string) error {
+	sess.touch()
+	name = canonName(name)
+	if name == store.InboxName {
+		return noErr(imap.ResponseCodeCannot, "INBOX cannot be deleted")
+	}
+	return sess.imapError(sess.srv.st.DeleteFolder(sess.ctx(), sess.user, name), "delete "+name)
+}
+
+func (sess *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
+	sess.touch()
+	oldName, newName = canonName(oldName), canonName(newName)
+	if newName == store.InboxName {
+		return noErr(imap.ResponseCodeCannot, "Cannot rename to INBOX")
+	}
+	if err := sess.srv.st.RenameFolder(sess.ctx(), sess.user, oldName, newName); err != nil {
+		return sess.imapError(err, "rename "+oldName)
+	}
+	return sess.imapError(sess.createParents(newName), "rename "+oldName)
+}
+
+func (sess *session) Subscribe(name string) error {
+	sess.touch()
+	name = canonName(name)
+	return sess.imapError(sess.srv.st.SetSubscribed(sess.ctx(), sess.user, name, true), "subscribe "+name)
+}
+
+func (sess *session) Unsubscribe(name string) error {
+	sess.touch()
+	name = canonName(name)
+	return sess.imapError(sess.srv.st.SetSubscribed(sess.ctx(), sess.user, name, false), "unsubscribe "+name)
+}
+
+func (sess *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	sess.touch()
+	name = canonName(name)
+	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
+	if err != nil {
+		return nil, sess.imapError(err, "status "+name)
+	}
+	return sess.statusData(f, options)
+}
+
+func (sess *session) statusData(f store.Folder, options *imap.StatusOptions) (*imap.StatusData, error) {
+	data := &imap.StatusData{Mailbox: f.Name, UIDNext: imap.UID(f.UIDNext), UIDValidity: f.UIDValidity}
+	num := func(n int) *uint32 { v := uint32(n); return &v }
+	data.NumMessages = num(f.Total)
+	data.NumUnseen = num(f.Unseen)
+	data.NumRecent = num(0)
+	limit := uint32(sess.srv.opts.MaxLiteralBytes)
+	data.AppendLimit = &limit
+	if options.NumDeleted || options.Size || options.DeletedStorage {
+		es, err := sess.srv.st.Entries(sess.ctx(), f.ID)
+		if err != nil {
+			return nil, sess.imapError(err, "status "+f.Name)
+		}
+		var deleted int
+		var size, delSize int64
+		for _, e := range es {
+			size += e.Size
+			if slices.Contains(e.Flags, string(imap.FlagDeleted)) {
+				deleted++
+				delSize += e.Size
+			}
+		}
+		data.NumDeleted = num(deleted)
+		data.Size = &size
+		data.DeletedStorage = &delSize
+	}
+	return data, nil
+}
+
+// cleanFlags drops flags a client may not set.
+func cleanFlags(flags []imap.Flag) []string {
+	out := make([]string, 0, len(flags))
+	for _, f := range flags {
+		if strings.EqualFold(string(f), `\Recent`) || f == imap.FlagWildcard {
+			continue
+		}
+		out = append(out, string(f))
+	}
+	return out
+}
+
+func (sess *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	sess.touch()
+	name := canonName(mailbox)
+	max := sess.srv.opts.MaxLiteralBytes
+	if r.Size() > max {
+		return nil, noErr(imap.ResponseCodeTooBig, "Message larger than %d bytes", max)
+	}
+	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, noErr(imap.ResponseCodeTryCreate, "No such mailbox: %s", name)
+	}
+	if err != nil {
+		return nil, sess.imapError(err, "append")
+	}
+	raw, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read append literal: %w", err)
+	}
+	e, err := sess.srv.st.Append(sess.ctx(), sess.user, name, cleanFlags(options.Flags), options.Time, raw)
+	if err != nil {
+		return nil, sess.imapError(err, "append")
+	}
+	if sel := sess.sel; sel != nil && sel.folder.ID == f.ID {
+		sel.view.sync(sess.ctx(), nil)
+	}
+	return &imap.AppendData{UID: imap.UID(e.UID), UIDValidity: f.UIDValidity}, nil
+}
+
+func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	sess.touch()
+	sel := sess.sel
+	if sel == nil {
+		return nil
+	}
+	sel.view.sync(sess.ctx(), nil)
+	return sel.tracker.Poll(w, allowExpunge)
+}
+
+func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	sess.timerMu.Lock()
+	sess.timer.Stop()
+	sess.timerMu.Unlock()
+	defer sess.touch()
+	sel := sess.sel
+	if sel == nil {
+		<-stop
+		return nil
+	}
+	sel.view.sync(sess.ctx(), nil)
+	return sel.tracker.Idle(w, stop)
+}
+
+// --- selected
+
+// target is one message a command addresses, with the sequence number the
+// client knows it by.
+type target struct {
+	seq   uint32
+	entry store.Entry
+}
+
+// resolveLocked maps a sequence or UID set to the messages the client
+// knows (view.mu held): entries whose EXISTS the client has not seen yet
+// are left out, "*" is the client's last message, "$" the saved search.
+func (sel *selected) resolveLocked(numSet imap.NumSet) []target {
+	ents := sel.view.entries
+	seqs := make([]uint32, len(ents))
+	var maxSeq, maxUID uint32
+	for i, e := range ents {
+		c := sel.tracker.EncodeSeqNum(uint32(i + 1))
+		seqs[i] = c
+		if c > maxSeq {
+			maxSeq, maxUID = c, e.UID
+		}
+	}
+	numSet = sel.static(numSet, maxSeq, maxUID)
+	var out []target
+	for i, e := range ents {
+		if seqs[i] == 0 {
+			continue
+		}
+		var in bool
+		switch set := numSet.(type) {
+		case imap.SeqSet:
+			in = set.Contains(seqs[i])
+		case imap.UIDSet:
+			in = set.Contains(imap.UID(e.UID))
+		}
+		if in {
+			out = append(out, target{seq: seqs[i], entry: e})
+		}
+	}
+	return out
+}
+
+// static resolves "*" (and "$") in a copy of numSet.
+func (sel *selected) static(numSet imap.NumSet, maxSeq, maxUID uint32) imap.NumSet {
+	if imap.IsSearchRes(numSet) {
+		return slices.Clone(sel.searchRes)
+	}
+	fix := func(start, stop *uint32, max uint32) {
+		dyn := false
+		if *start == 0 {
+			*start, dyn = max, true
+		}
+		if *stop == 0 {
+			*stop, dyn = max, true
+		}
+		if dyn && *start > *stop {
+			*start, *stop = *stop, *start
+		}
+	}
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		set = slices.Clone(set)
+		for i := range set {
+			fix(&set[i].Start, &set[i].Stop, maxSeq)
+		}
+		return set
+	case imap.UIDSet:
+		set = slices.Clone(set)
+		for i := range set {
+			fix((*uint32)(&set[i].Start), (*uint32)(&set[i].Stop), maxUID)
+		}
+		return set
+	}
+	return numSet
+}
+
+func uidsOf(ts []target) []uint32 {
+	out := make([]uint32, len(ts))
+	for i, t := range ts {
+		out[i] = t.entry.UID
+	}
+	return out
+}
+
+func toUIDSet(uids []uint32) imap.UIDSet {
+	var set imap.UIDSet
+	for _, u := range uids {
+		set.AddNum(imap.UID(u))
+	}
+	return set
+}
+
+func (sess *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	sess.touch()
+	sel := sess.sel
+	if sel.readOnly {
+		// CLOSE after EXAMINE expunges nothing, silently; the library
+		// signals CLOSE with an ExpungeWriter that writes nothing.
+		if closing := reflect.ValueOf(w).Elem().FieldByName("conn"); closing.IsValid() && closing.IsNil() {
+			return nil
+		}
+		return errReadOnly
+	}
+	v := sel.view
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var list []uint32
+	if uids != nil {
+		list = uidsOf(sel.resolveLocked(*uids))
+		if len(list) == 0 {
+			return nil
+		}
+	}
+	if _, err := sess.srv.st.Expunge(sess.ctx(), sel.folder.ID, list); err != nil {
+		return sess.imapError(err, "expunge")
+	}
+	// Queued to every session, this one included: the poll before the
+	// tagged OK writes the EXPUNGE responses, exactly once.
+	v.syncLocked(sess.ctx(), nil)
+	return nil
+}
+
+func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	sess.touch()
+	sel := sess.sel
+	if sel.readOnly {
+		return errReadOnly
+	}
+	var op store.FlagOp
+	switch flags.Op {
+	case imap.StoreFlagsAdd:
+		op = store.FlagsAdd
+	case imap.StoreFlagsDel:
+		op = store.FlagsRemove
+	default:
+		op = store.FlagsReplace
+	}
+	v := sel.view
+	v.mu.Lock()
+	targets := sel.resolveLocked(numSet)
+	if len(targets) == 0 {
+		v.mu.Unlock()
+		return nil
+	}
+	updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, uidsOf(targets), op, cleanFlags(flags.Flags))
+	if err == nil {
+		v.syncLocked(sess.ctx(), sel.tracker)
+	}
+	v.mu.Unlock()
+	if err != nil {
+		return sess.imapError(err, "store")
+	}
+	if flags.Silent {
+		return nil
+	}
+	byUID := map[uint32]store.Entry{}
+	for _, e := range updated {
+		byUID[e.UID] = e
+	}
+	_, isUID := numSet.(imap.UIDSet)
+	for _, t := range targets {
+		e, ok := byUID[t.entry.UID]
+		if !ok {
+			continue
+		}
+		m := w.CreateMessage(t.seq)
+		if isUID {
+			m.WriteUID(imap.UID(e.UID))
+		}
+		m.WriteFlags(imapFlags(e.Flags))
+		if err := m.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// destination finds the folder a COPY or MOVE goes to; a missing one
+// answers TRYCREATE, as RFC 3501 asks.
+func (sess *session) destination(name string) (store.Folder, error) {
+	name = canonName(name)
+	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return f, noErr(imap.ResponseCodeTryCreate, "No such mailbox: %s", name)
+	}
+	return f, sess.imapError(err, "copy to "+name)
+}
+
+func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	sess.touch()
+	sel := sess.sel
+	df, err := sess.destination(dest)
+	if err != nil {
+		return nil, err
+	}
+	v := sel.view
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	targets := sel.resolveLocked(numSet)
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	src, dst, err := sess.srv.st.CopyEntries(sess.ctx(), sel.folder.ID, uidsOf(targets), df.ID)
+	if err != nil {
+		return nil, sess.imapError(err, "copy")
+	}
+	if df.ID == sel.folder.ID {
+		v.syncLocked(sess.ctx(), nil)
+	}
+	if len(src) == 0 {
+		return nil, nil
+	}
+	return &imap.CopyData{UIDValidity: df.UIDValidity, SourceUIDs: toUIDSet(src), DestUIDs: toUIDSet(dst)}, nil
+}
+
+func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	sess.touch()
+	sel := sess.sel
+	if sel.readOnly {
+		return errReadOnly
+	}
+	df, err := sess.destination(dest)
+	if err != nil {
+		return err
+	}
+	if df.ID == sel.folder.ID {
+		return noErr(imap.ResponseCodeCannot, "Source and destination are the same mailbox")
+	}
+	v := sel.view
+	v.mu.Lock()
+	targets := sel.resolveLocked(numSet)
+	if len(targets) == 0 {
+		v.mu.Unlock()
+		return nil
+	}
+	src, dst, err := sess.srv.st.MoveEntries(sess.ctx(), sel.folder.ID, uidsOf(targets), df.ID)
+	if err == nil {
+		// The moved messages' EXPUNGEs are queued here and written by the
+		// poll that follows, after the COPYUID below (RFC 6851 order).
+		v.syncLocked(sess.ctx(), nil)
+	}
+	v.mu.Unlock()
+	if err != nil {
+		return sess.imapError(err, "move")
+	}
+	if len(src) == 0 {
+		return nil
+	}
+	return w.WriteCopyData(&imap.CopyData{UIDValidity: df.UIDValidity, SourceUIDs: toUIDSet(src), DestUIDs: toUIDSet(dst)})
+}

@@ -1,0 +1,85 @@
+package imapd
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// folderView is the shared state of one selected folder: the entries as
+// last read from the store (the "server view" of the MailboxTracker) and
+// the tracker that replays every change to each session in order.
+type folderView struct {
+	st  Store
+	log *slog.Logger
+	id  int64
+
+	refs int // guarded by Server.mu
+
+	// mu orders reads of the store with the updates queued from them, so
+	// the tracker's sequence numbers always match entries.
+	mu      sync.Mutex
+	tracker *imapserver.MailboxTracker
+	entries []store.Entry // by ascending UID
+}
+
+// sync re-reads the folder and queues the difference to every session:
+// EXPUNGE for entries gone, FETCH FLAGS for changed flags (not to source,
+// which reports its own STORE), EXISTS for new entries.
+func (v *folderView) sync(ctx context.Context, source *imapserver.SessionTracker) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.syncLocked(ctx, source)
+}
+
+func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionTracker) {
+	now, err := v.st.Entries(ctx, v.id)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.log.Warn("imap: re-read folder", "folder", v.id, "err", err)
+		}
+		return
+	}
+	byUID := make(map[uint32]store.Entry, len(now))
+	for _, e := range now {
+		byUID[e.UID] = e
+	}
+	// Expunges, from the highest sequence number down so the lower ones
+	// stay valid.
+	for i := len(v.entries) - 1; i >= 0; i-- {
+		if _, ok := byUID[v.entries[i].UID]; !ok {
+			v.tracker.QueueExpunge(uint32(i + 1))
+			v.entries = slices.Delete(v.entries, i, i+1)
+		}
+	}
+	var last uint32
+	for i, e := range v.entries {
+		n := byUID[e.UID]
+		if !slices.Equal(n.Flags, e.Flags) {
+			v.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), imapFlags(n.Flags), source)
+		}
+		v.entries[i] = n
+		last = e.UID
+	}
+	for _, e := range now {
+		if e.UID <= last {
+			continue // known, or (never in practice) below the highest UID
+		}
+		v.entries = append(v.entries, e)
+		v.tracker.QueueNumMessages(uint32(len(v.entries)))
+	}
+}
+
+func imapFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
