@@ -192,7 +192,9 @@ func newTab(t *testing.T, chromium, base string) *tab {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
 		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter"),
+		// IsolateSandboxedIframes off: the sandboxed message frame then paints
+		// with the page, so screenshots show it (the sandbox flags still apply).
+		chromedp.Flag("disable-features", "Translate,OptimizationHints,MediaRouter,IsolateSandboxedIframes"),
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("lang", "en-US"),
