@@ -3,6 +3,13 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 	"github.com/mailsandbox/mailsandbox/capture/store"
@@ -25,6 +34,8 @@ type received struct {
 	from string
 	to   []string
 	data []byte
+	tls  bool   // over STARTTLS
+	user string // authenticated as
 }
 
 // destServer is a destination MTA for tests: a go-smtp server on loopback
@@ -39,6 +50,9 @@ type destServer struct {
 	down     bool
 	no8bit   bool
 	got      chan received
+	// tlsConfig enables STARTTLS; user and pass, when set, require AUTH PLAIN.
+	tlsConfig  *tls.Config
+	user, pass string
 }
 
 func newDest(t *testing.T, configure ...func(*destServer)) *destServer {
@@ -56,8 +70,9 @@ func newDest(t *testing.T, configure ...func(*destServer)) *destServer {
 		d.mu.Lock()
 		d.sessions++
 		d.mu.Unlock()
-		return &destSession{d: d}, nil
+		return &destSession{d: d, conn: c}, nil
 	}))
+	srv.TLSConfig = d.tlsConfig
 	srv.Domain = "dest.test"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 30 * time.Second
@@ -131,11 +146,35 @@ func (c *no8bitConn) Write(p []byte) (int, error) {
 
 type destSession struct {
 	d    *destServer
+	conn *smtp.Conn
 	from string
 	to   []string
+	user string
+}
+
+var _ smtp.AuthSession = (*destSession)(nil)
+
+func (s *destSession) AuthMechanisms() []string {
+	if s.d.user == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (s *destSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		if user != s.d.user || pass != s.d.pass {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "bad credentials"}
+		}
+		s.user = user
+		return nil
+	}), nil
 }
 
 func (s *destSession) Mail(from string, _ *smtp.MailOptions) error {
+	if s.d.user != "" && s.user == "" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
 	s.from = from
 	return nil
 }
@@ -158,7 +197,8 @@ func (s *destSession) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	s.d.got <- received{from: s.from, to: s.to, data: b}
+	_, isTLS := s.conn.TLSConnectionState()
+	s.d.got <- received{from: s.from, to: s.to, data: b, tls: isTLS, user: s.user}
 	return nil
 }
 
@@ -627,4 +667,102 @@ func TestMXDelivery(t *testing.T) {
 	if ds[0].Destination != "mx:mx.test" || ds[0].Attempts != 1 {
 		t.Fatalf("delivery %+v", ds[0])
 	}
+}
+
+// testCert makes a self-signed certificate for 127.0.0.1 and the pool that
+// trusts it.
+func testCert(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "dest.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA: true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+func TestSmarthostStartTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	srvTLS, pool := testCert(t)
+	dest := newDest(t, func(d *destServer) { d.tlsConfig, d.user, d.pass = srvTLS, "relayuser", "s3cret:x" })
+	reg := prometheus.NewRegistry()
+	tq := newTestQueue(t, Options{Smarthost: dest.addr, SmarthostAuth: "relayuser:s3cret:x", Match: []string{"*@anywhere.test"},
+		TLSConfig: &tls.Config{RootCAs: pool}, Registerer: reg}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@anywhere.test"}, mail("a@sender.test", "b@anywhere.test", "smarthost", "x"))
+	got := dest.wait(t)
+	if !got.tls || got.user != "relayuser" {
+		t.Fatalf("received tls=%v user=%q", got.tls, got.user)
+	}
+	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+	if v := counterValue(t, reg, "mailsandbox_relay_attempts_total", "delivered"); v != 1 {
+		t.Fatalf("attempts_total{outcome=delivered} = %v", v)
+	}
+	if v := counterValue(t, reg, "mailsandbox_relay_connections_total", "ok"); v != 1 {
+		t.Fatalf("connections_total{result=ok} = %v", v)
+	}
+}
+
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetValue() == label {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func TestSmarthostCertificateIsVerified(t *testing.T) {
+	t.Parallel()
+	srvTLS, _ := testCert(t)
+	dest := newDest(t, func(d *destServer) { d.tlsConfig = srvTLS })
+	tq := newTestQueue(t, Options{Smarthost: dest.addr, Match: []string{"*@anywhere.test"}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@anywhere.test"}, mail("a@sender.test", "b@anywhere.test", "untrusted", "x"))
+	ds := waitQueue(t, tq.st, "a deferred attempt", func(ds []store.Delivery) bool {
+		return len(ds) == 1 && ds[0].Attempts >= 1 && ds[0].Status == store.DeliveryQueued && ds[0].LastError != ""
+	})
+	if !strings.Contains(ds[0].LastError, "certificate") {
+		t.Fatalf("last error = %q", ds[0].LastError)
+	}
+	select {
+	case r := <-dest.got:
+		t.Fatalf("sent to an unverified smarthost: %+v", r)
+	default:
+	}
+}
+
+func TestRouteUsesOpportunisticTLS(t *testing.T) {
+	t.Parallel()
+	srvTLS, _ := testCert(t) // not trusted by the relay
+	dest := newDest(t, func(d *destServer) { d.tlsConfig = srvTLS })
+	tq := newTestQueue(t, Options{Routes: map[string]string{"r.test": dest.addr}, Match: []string{"*@r.test"}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@r.test"}, mail("a@sender.test", "b@r.test", "opportunistic", "x"))
+	if got := dest.wait(t); !got.tls {
+		t.Fatal("route did not use STARTTLS")
+	}
+	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
 }

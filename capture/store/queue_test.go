@@ -181,3 +181,50 @@ func TestQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
 		t.Fatalf("reclaim = %+v %v", c, err)
 	}
 }
+
+func TestQueueConcurrentClaimsNeverOverlap(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	id, err := st.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", "Hi", "body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ds []store.NewDelivery
+	for i := 0; i < 40; i++ {
+		ds = append(ds, store.NewDelivery{Recipients: []string{fmt.Sprintf("r%d@z.test", i)}, Destination: "z.test"})
+	}
+	if _, err := st.Enqueue(ctx, id, ds); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[int64]string{}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(owner string) {
+			defer wg.Done()
+			for {
+				c, err := st.ClaimDue(ctx, time.Now(), owner, time.Hour, 3)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(c) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, d := range c {
+					if prev, dup := seen[d.ID]; dup {
+						t.Errorf("delivery %d claimed by %s and %s", d.ID, prev, owner)
+					}
+					seen[d.ID] = owner
+				}
+				mu.Unlock()
+			}
+		}(fmt.Sprintf("w%d", w))
+	}
+	wg.Wait()
+	if len(seen) != 40 {
+		t.Fatalf("claimed %d of 40", len(seen))
+	}
+}
