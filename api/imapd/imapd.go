@@ -29,6 +29,17 @@
 // since the library only prints [READ-ONLY]. Keywords keep their case (the
 // example lower-cases them). Single parts without a Content-Type get the
 // RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE.
+//
+// LITERAL+ is not offered, only the library's LITERAL-: when the library
+// refuses a literal (too big for APPENDLIMIT) it does not read it, so the
+// bytes of a refused non-synchronizing literal would be run as commands,
+// a message body turned into IMAP commands. With LITERAL- a client sends
+// at most 4096 bytes unasked, which never exceeds the limit.
+//
+// Known library limits left as they are: a line without a tag and a
+// command name (or longer than 50 KiB) ends the connection without a
+// reply, and an unknown command before login gets BAD then BYE (the
+// library's guard against cross-protocol attacks).
 package imapd
 
 import (
@@ -87,7 +98,8 @@ type Options struct {
 	// never announced.
 	AllowInsecureAuth bool
 	// MaxLiteralBytes caps an APPEND message (announced as APPENDLIMIT);
-	// larger ones get NO [TOOBIG]. 0 means 32 MiB.
+	// larger ones get NO [TOOBIG] before the client sends them. 0 means
+	// 32 MiB; values under 4096 mean 4096.
 	MaxLiteralBytes int64
 	// IdleTimeout closes a connection that sent no command for this long,
 	// except while it IDLEs (clients renew IDLE within 29 minutes).
@@ -130,6 +142,9 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	if opts.MaxLiteralBytes <= 0 {
 		opts.MaxLiteralBytes = defaultMaxLiteral
 	}
+	if opts.MaxLiteralBytes < 4096 {
+		opts.MaxLiteralBytes = 4096 // LITERAL- lets clients send this much unasked
+	}
 	if opts.MaxLiteralBytes > 1<<32-1 {
 		opts.MaxLiteralBytes = 1<<32 - 1
 	}
@@ -157,7 +172,6 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 			imap.CapCreateSpecialUse: {},
 			imap.CapListExtended:     {},
 			imap.CapListStatus:       {},
-			imap.CapLiteralPlus:      {},
 			imap.CapChildren:         {},
 			imap.CapESearch:          {},
 			imap.CapSearchRes:        {},

@@ -28,7 +28,7 @@ assert "IMAP4rev1" in caps.split() and "AUTH=PLAIN" in caps.split(), caps
 assert "LOGINDISABLED" not in caps, caps
 assert M.login("BOB@example.com", "any password")[0] == "OK"
 caps = M.capability()[1][0].decode().split()
-for c in ["IMAP4rev1", "IDLE", "MOVE", "UIDPLUS", "NAMESPACE", "LITERAL+", "SPECIAL-USE", "LIST-STATUS"]:
+for c in ["IMAP4rev1", "IDLE", "MOVE", "UIDPLUS", "NAMESPACE", "LITERAL-", "SPECIAL-USE", "LIST-STATUS", "APPENDLIMIT=33554432"]:
     assert c in caps, (c, caps)
 
 typ, data = M.list()
