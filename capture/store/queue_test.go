@@ -3,7 +3,8 @@ package store_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,9 @@ func waitRelay(t *testing.T, ch <-chan store.Event) store.Event {
 	}
 }
 
-func TestQueueAutoEnqueueAndLifecycle(t *testing.T) {
+func TestQueueAutoEnqueueAndLifecycle(t *testing.T) { backends(t, testQueueAutoEnqueueAndLifecycle) }
+
+func testQueueAutoEnqueueAndLifecycle(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -110,7 +113,9 @@ func TestQueueAutoEnqueueAndLifecycle(t *testing.T) {
 	}
 }
 
-func TestQueueManualEnqueueKeepsMessageAlive(t *testing.T) {
+func TestQueueManualEnqueueKeepsMessageAlive(t *testing.T) { backends(t, testQueueManualEnqueueKeepsMessageAlive) }
+
+func testQueueManualEnqueueKeepsMessageAlive(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	id, err := st.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", "Hi", "body"))
@@ -151,9 +156,11 @@ func TestQueueManualEnqueueKeepsMessageAlive(t *testing.T) {
 	}
 }
 
-func TestQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
+func TestQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) { backends(t, testQueueExpiredLeaseIsReclaimedAfterReopen) }
+
+func testQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "mail.db")
+	path := testDSN(t)
 	st := openTest(t, store.Options{DSN: path})
 	id, err := st.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", "Hi", "body"))
 	if err != nil {
@@ -182,7 +189,9 @@ func TestQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
 	}
 }
 
-func TestQueueConcurrentClaimsNeverOverlap(t *testing.T) {
+func TestQueueConcurrentClaimsNeverOverlap(t *testing.T) { backends(t, testQueueConcurrentClaimsNeverOverlap) }
+
+func testQueueConcurrentClaimsNeverOverlap(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	id, err := st.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", "Hi", "body"))
