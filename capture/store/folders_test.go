@@ -37,7 +37,9 @@ func folderNames(t *testing.T, st *store.Store, mb string) []string {
 	return out
 }
 
-func TestFolderCreateRenameDelete(t *testing.T) {
+func TestFolderCreateRenameDelete(t *testing.T) { backends(t, testFolderCreateRenameDelete) }
+
+func testFolderCreateRenameDelete(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	const mb = "f@example.com"
@@ -104,7 +106,9 @@ func TestFolderCreateRenameDelete(t *testing.T) {
 	}
 }
 
-func TestRenameInboxMovesMail(t *testing.T) {
+func TestRenameInboxMovesMail(t *testing.T) { backends(t, testRenameInboxMovesMail) }
+
+func testRenameInboxMovesMail(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	const mb = "r@example.com"
@@ -136,7 +140,9 @@ func TestRenameInboxMovesMail(t *testing.T) {
 	}
 }
 
-func TestFlagsCopyMoveExpunge(t *testing.T) {
+func TestFlagsCopyMoveExpunge(t *testing.T) { backends(t, testFlagsCopyMoveExpunge) }
+
+func testFlagsCopyMoveExpunge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	st := openTest(t, store.Options{})

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,12 +13,12 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-// openTest opens a store for a test: SQLite in t.TempDir(), or PostgreSQL
-// when MAILSANDBOX_TEST_PG names a database (see pgtest_test.go).
+// openTest opens a store for a test on a fresh database of the test's
+// backend (see backends and testDSN), unless opts.DSN names one.
 func openTest(t testing.TB, opts store.Options) *store.Store {
 	t.Helper()
 	if opts.DSN == "" {
-		opts.DSN = filepath.Join(t.TempDir(), "mail.db")
+		opts.DSN = testDSN(t)
 	}
 	st, err := store.Open(context.Background(), opts)
 	if err != nil {
@@ -33,7 +32,9 @@ func msg(from, to, cc, subject, body string) []byte {
 	return []byte(fmt.Sprintf("From: %s\r\nTo: %s\r\nCc: %s\r\nSubject: %s\r\nMessage-ID: <m1@example.com>\r\nDate: Fri, 02 Jan 2026 03:04:05 +0000\r\n\r\n%s\r\n", from, to, cc, subject, body))
 }
 
-func TestIngestFilesOneCopyPerRecipient(t *testing.T) {
+func TestIngestFilesOneCopyPerRecipient(t *testing.T) { backends(t, testIngestFilesOneCopyPerRecipient) }
+
+func testIngestFilesOneCopyPerRecipient(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	raw := msg("Alice <alice@example.com>", "Bob@Example.COM", "carol@example.com", "Hello", "Hi there")
@@ -93,7 +94,9 @@ func TestIngestFilesOneCopyPerRecipient(t *testing.T) {
 	}
 }
 
-func TestSearchFilters(t *testing.T) {
+func TestSearchFilters(t *testing.T) { backends(t, testSearchFilters) }
+
+func testSearchFilters(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	send := func(to, subject, body string) string {
@@ -134,7 +137,9 @@ func TestSearchFilters(t *testing.T) {
 	}
 }
 
-func TestConcurrentIngestLosesNothing(t *testing.T) {
+func TestConcurrentIngestLosesNothing(t *testing.T) { backends(t, testConcurrentIngestLosesNothing) }
+
+func testConcurrentIngestLosesNothing(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{})
 	var wg sync.WaitGroup
@@ -172,9 +177,11 @@ func TestConcurrentIngestLosesNothing(t *testing.T) {
 	}
 }
 
-func TestPersistsAcrossReopen(t *testing.T) {
+func TestPersistsAcrossReopen(t *testing.T) { backends(t, testPersistsAcrossReopen) }
+
+func testPersistsAcrossReopen(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "p.db")
+	path := testDSN(t)
 	st, err := store.Open(ctx, store.Options{DSN: path})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +214,9 @@ func TestTemporaryStoreRemovedOnClose(t *testing.T) {
 	}
 }
 
-func TestRetentionMaxMessages(t *testing.T) {
+func TestRetentionMaxMessages(t *testing.T) { backends(t, testRetentionMaxMessages) }
+
+func testRetentionMaxMessages(t *testing.T) {
 	ctx := context.Background()
 	st := openTest(t, store.Options{MaxMessages: 3})
 	for i := 0; i < 6; i++ {
@@ -224,7 +233,9 @@ func TestRetentionMaxMessages(t *testing.T) {
 	}
 }
 
-func TestEventsOnIngest(t *testing.T) {
+func TestEventsOnIngest(t *testing.T) { backends(t, testEventsOnIngest) }
+
+func testEventsOnIngest(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st := openTest(t, store.Options{})
