@@ -113,7 +113,9 @@ func testQueueAutoEnqueueAndLifecycle(t *testing.T) {
 	}
 }
 
-func TestQueueManualEnqueueKeepsMessageAlive(t *testing.T) { backends(t, testQueueManualEnqueueKeepsMessageAlive) }
+func TestQueueManualEnqueueKeepsMessageAlive(t *testing.T) {
+	backends(t, testQueueManualEnqueueKeepsMessageAlive)
+}
 
 func testQueueManualEnqueueKeepsMessageAlive(t *testing.T) {
 	ctx := context.Background()
@@ -156,7 +158,9 @@ func testQueueManualEnqueueKeepsMessageAlive(t *testing.T) {
 	}
 }
 
-func TestQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) { backends(t, testQueueExpiredLeaseIsReclaimedAfterReopen) }
+func TestQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
+	backends(t, testQueueExpiredLeaseIsReclaimedAfterReopen)
+}
 
 func testQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
 	ctx := context.Background()
@@ -189,7 +193,9 @@ func testQueueExpiredLeaseIsReclaimedAfterReopen(t *testing.T) {
 	}
 }
 
-func TestQueueConcurrentClaimsNeverOverlap(t *testing.T) { backends(t, testQueueConcurrentClaimsNeverOverlap) }
+func TestQueueConcurrentClaimsNeverOverlap(t *testing.T) {
+	backends(t, testQueueConcurrentClaimsNeverOverlap)
+}
 
 func testQueueConcurrentClaimsNeverOverlap(t *testing.T) {
 	ctx := context.Background()

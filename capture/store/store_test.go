@@ -32,7 +32,9 @@ func msg(from, to, cc, subject, body string) []byte {
 	return []byte(fmt.Sprintf("From: %s\r\nTo: %s\r\nCc: %s\r\nSubject: %s\r\nMessage-ID: <m1@example.com>\r\nDate: Fri, 02 Jan 2026 03:04:05 +0000\r\n\r\n%s\r\n", from, to, cc, subject, body))
 }
 
-func TestIngestFilesOneCopyPerRecipient(t *testing.T) { backends(t, testIngestFilesOneCopyPerRecipient) }
+func TestIngestFilesOneCopyPerRecipient(t *testing.T) {
+	backends(t, testIngestFilesOneCopyPerRecipient)
+}
 
 func testIngestFilesOneCopyPerRecipient(t *testing.T) {
 	ctx := context.Background()
