@@ -10,13 +10,18 @@ package ui_test
 // MAILSANDBOX_UI_TEST_SMTP (e.g. 127.0.0.1:1025).
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"io"
 	"mime/quotedprintable"
 	"net/http"
+	"net/http/httptest"
 	"net/smtp"
 	"net/url"
 	"os"
@@ -665,6 +670,67 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("images", func(t *testing.T) {
+		b.t = t
+		// A "remote" image host on loopback that records every request.
+		hits := make(chan string, 16)
+		pixel := pngBytes(t, 1, color.RGBA{0, 0, 0, 0})
+		remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case hits <- r.URL.Path:
+			default:
+			}
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(pixel)
+		}))
+		defer remote.Close()
+		logo := pngBytes(t, 48, color.RGBA{0x43, 0x38, 0xca, 0xff})
+		raw := "From: Newsletter <news@example.com>\nTo: bob@example.com\nSubject: Newsletter with images\nMIME-Version: 1.0\n" +
+			"Content-Type: multipart/related; boundary=\"REL\"\n\n--REL\nContent-Type: text/html; charset=utf-8\n\n" +
+			`<html><body><p><img src="cid:logo@ui.test" alt="logo" width="48" height="48"></p><h2>This week</h2>` +
+			`<p>Tracked pixel below.</p><img src="` + remote.URL + `/pixel.png" width="1" height="1" alt=""></body></html>` +
+			"\n--REL\nContent-Type: image/png\nContent-ID: <logo@ui.test>\nContent-Disposition: inline; filename=\"logo.png\"\nContent-Transfer-Encoding: base64\n\n" +
+			base64.StdEncoding.EncodeToString(logo) + "\n--REL--\n"
+		e.send(t, "news@example.com", []string{"bob@example.com"}, raw)
+		b.do("mailbox", chromedp.Navigate(e.http+"/#/mailbox/bob%40example.com"))
+		b.open("Newsletter with images")
+		b.do("html tab", chromedp.Click(chromedp.ID("tab-html")))
+		b.frameReady()
+		select {
+		case p := <-hits:
+			t.Fatalf("remote image %s loaded before the user allowed it", p)
+		default:
+		}
+		// The cid: image points at the part URL, which serves the PNG.
+		srcdoc := eval[string](b, `document.querySelector('iframe.msg-frame').srcdoc`)
+		i := strings.Index(srcdoc, "/api/v1/messages/")
+		if i < 0 || !strings.Contains(srcdoc, "/parts/") {
+			t.Fatalf("cid image not rewritten to a part URL: %s", srcdoc)
+		}
+		partURL := srcdoc[i:]
+		partURL = partURL[:strings.IndexAny(partURL, `"' `)]
+		res, err := http.Get(e.http + partURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || !bytes.Equal(body, logo) {
+			t.Errorf("inline part %s: status %d, %d bytes (want the %d-byte logo)", partURL, res.StatusCode, len(body), len(logo))
+		}
+		b.screenshot("light-images-blocked")
+		b.do("load remote images", chromedp.Click(chromedp.ID("btn-remote")))
+		select {
+		case p := <-hits:
+			if p != "/pixel.png" {
+				t.Errorf("remote request %s", p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("remote image not loaded after the user allowed it")
+		}
+		b.noXSS("images")
+	})
+
 	t.Run("xss", func(t *testing.T) {
 		b.t = t
 		const payloadSubj = `<img src=x onerror="window.__xss=1;alert(1)"><script>window.__xss=1</script>`
@@ -719,7 +785,9 @@ func TestBrowser(t *testing.T) {
 		b.do("all mail", chromedp.Click(chromedp.ID("nav-all")))
 		b.waitJS("list", `document.querySelector('#message-list a.msg-item')`)
 		b.noXSS("without CSP")
-		if _, err := chromedp.Call(ctx, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: false}); err != nil {
+		ctx2, cancel2 := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel2()
+		if _, err := chromedp.Call(ctx2, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: false}); err != nil {
 			t.Fatalf("restore CSP: %v", err)
 		}
 	})
@@ -757,4 +825,23 @@ func TestBrowser(t *testing.T) {
 		b.noXSS("end")
 		t.Logf("screenshots in %s", artifacts)
 	})
+}
+
+func pngBytes(t *testing.T, size int, c color.RGBA) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, size, size))
+	for y := 0; y < size; y++ {
+		for x := 0; x < size; x++ {
+			cc := c
+			if size > 8 && (x-size/2)*(x-size/2)+(y-size/2)*(y-size/2) > size*size/4 {
+				cc = color.RGBA{0xff, 0xff, 0xff, 0xff}
+			}
+			img.Set(x, y, cc)
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

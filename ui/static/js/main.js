@@ -206,7 +206,14 @@ async function loadList(scope, offset, quiet) {
   state.offset = offset;
   state.scope = scope;
   renderList();
+  if (!firstListMarked) {
+    firstListMarked = true;
+    // For measuring: time from navigation to the first page of messages.
+    performance.mark('mailsandbox:list-rendered');
+  }
 }
+
+let firstListMarked = false;
 
 let renderedSig = '';
 
@@ -457,7 +464,10 @@ function connectEvents() {
   // Payloads are only hints: the UI re-fetches what it shows.
   es.addEventListener('message', () => scheduleRefresh());
   es.addEventListener('deleted', () => { scheduleRefresh(); checkOpenMessage(); });
+  es.addEventListener('flags', () => scheduleRefresh());
   es.addEventListener('relay', () => refreshRelay());
+  // The server cut us off or restarted its stream: re-read everything.
+  es.addEventListener('reset', () => { scheduleRefresh(); refreshRelay(); checkOpenMessage(); });
   // After a reconnect, catch up on anything missed.
   es.addEventListener('open', () => scheduleRefresh());
 }

@@ -63,7 +63,10 @@ export function renderMessage(pane, msg, ctx) {
     h('dl', { class: 'msg-addrs' }, rows));
 
   // Attachments.
-  const atts = msg.attachments || [];
+  // Inline images the HTML shows (cid:) are part of the body, not attachments.
+  const html = (msg.html || '').toLowerCase();
+  const atts = (msg.attachments || []).filter((a) =>
+    !(a.inline && a.content_id && html.includes('cid:' + a.content_id.replace(/^<|>$/g, '').toLowerCase())));
   let attList = null;
   if (atts.length) {
     attList = h('ul', { class: 'attachments', 'aria-label': 'Attachments' },
