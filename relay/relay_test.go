@@ -529,9 +529,18 @@ func TestManyMessagesShareOneConnection(t *testing.T) {
 	dest := newDest(t)
 	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
 		ConnectionIdle: 2 * time.Second}, false)
+	var wg sync.WaitGroup
 	for i := range 20 {
-		tq.ingest(t, "a@sender.test", []string{fmt.Sprintf("r%d@relay.test", i)}, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x"))
+		wg.Add(1)
+		go func() { // concurrent ingests share group commits
+			defer wg.Done()
+			env := store.Envelope{From: "a@sender.test", To: []string{fmt.Sprintf("r%d@relay.test", i)}}
+			if _, err := tq.st.Ingest(context.Background(), env, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x")); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
+	wg.Wait()
 	tq.q.Start()
 	seen := map[string]bool{}
 	for range 20 {

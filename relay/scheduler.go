@@ -175,6 +175,13 @@ func (q *Queue) done1() {
 func (q *Queue) worker(ctx context.Context, ds *destState) {
 	defer q.workers.Done()
 	for {
+		if ctx.Err() != nil {
+			// Stopping: what is left is put back on the queue by Run.
+			q.mu.Lock()
+			ds.active--
+			q.mu.Unlock()
+			return
+		}
 		first, ok, exit := q.pop(ds, false)
 		if exit {
 			return
