@@ -383,7 +383,7 @@ func (q *Queue) finish(ctx context.Context, d store.Delivery, res map[string]out
 // end, and a bounce for recipients that failed for good (or ran out of
 // time). raw, when known, gives the bounce its original header.
 func (q *Queue) finishWith(ctx context.Context, d store.Delivery, res map[string]outcome, host string, raw []byte) {
-	defer q.done1()
+	defer q.done1(d.ID)
 	ctx = context.WithoutCancel(ctx)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

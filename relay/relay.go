@@ -244,7 +244,8 @@ type Queue struct {
 
 	mu      sync.Mutex
 	dests   map[string]*destState
-	claimed int // deliveries claimed and not yet recorded
+	claimed int                // deliveries claimed and not yet recorded
+	held    map[int64]struct{} // their ids
 	conns   chan struct{}
 	wake    chan struct{}
 	workers sync.WaitGroup
@@ -268,6 +269,7 @@ func New(st Store, opts Options, log *slog.Logger) (*Queue, error) {
 		st: st, opts: opts, log: log,
 		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), randHex(6)),
 		dests: map[string]*destState{},
+		held:  map[int64]struct{}{},
 		conns: make(chan struct{}, opts.MaxConnections),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),

@@ -113,6 +113,12 @@ func (q *Queue) claim(ctx context.Context) {
 func (q *Queue) dispatch(ctx context.Context, d store.Delivery) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if _, ok := q.held[d.ID]; ok {
+		// Our own lease ran out while the delivery waited here: claiming it
+		// again renewed the lease; it is already on its way.
+		return
+	}
+	q.held[d.ID] = struct{}{}
 	q.claimed++
 	ds := q.dests[d.Destination]
 	if ds == nil {
@@ -163,8 +169,9 @@ func (q *Queue) takeAll(ds *destState) []store.Delivery {
 	return all
 }
 
-func (q *Queue) done1() {
+func (q *Queue) done1(id int64) {
 	q.mu.Lock()
+	delete(q.held, id)
 	q.claimed--
 	q.mu.Unlock()
 	q.poke()
@@ -262,6 +269,9 @@ func (q *Queue) releaseUnsent() {
 	for k, ds := range q.dests {
 		left = append(left, ds.queue...)
 		delete(q.dests, k)
+	}
+	for _, d := range left {
+		delete(q.held, d.ID)
 	}
 	q.claimed -= len(left)
 	q.mu.Unlock()
