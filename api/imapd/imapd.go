@@ -16,9 +16,11 @@
 // several instances sharing one PostgreSQL store stay consistent at each
 // command.
 //
-// Special-use folders: on a mailbox's first IMAP login (when it has no
-// folder besides INBOX) Drafts, Sent and Trash are created with their
-// RFC 6154 attributes; clients may create others with CREATE … (USE (…)).
+// Special-use folders: at every IMAP login, Drafts, Sent and Trash are
+// created with their RFC 6154 attributes unless a folder of that name or
+// attribute exists (so a deleted Trash comes back at the next login, as
+// with Dovecot's auto = create); clients may mark others with
+// CREATE … (USE (…)).
 //
 // Work-arounds for imapserver v2.0.0-beta.8, all in this package:
 // EXPUNGE and MOVE write no EXPUNGE responses themselves (the library's

@@ -142,7 +142,8 @@ func (sess *session) Login(username, password string) error {
 	return nil
 }
 
-// specialFolders are created on a mailbox's first IMAP login.
+// specialFolders exist at every login: each is created when no folder has
+// its name or its special-use attribute (like Dovecot's auto = create).
 var specialFolders = [][2]string{{"Drafts", `\Drafts`}, {"Sent", `\Sent`}, {"Trash", `\Trash`}}
 
 func (sess *session) ensureFolders(user string) error {
@@ -154,10 +155,15 @@ func (sess *session) ensureFolders(user string) error {
 	if err != nil {
 		return err
 	}
-	if len(fs) > 1 {
-		return nil
+	have := map[string]bool{}
+	for _, f := range fs {
+		have[f.Name] = true
+		have[f.SpecialUse] = true
 	}
 	for _, sf := range specialFolders {
+		if have[sf[0]] || have[sf[1]] {
+			continue
+		}
 		if _, err := sess.srv.st.CreateFolder(ctx, user, sf[0], sf[1]); err != nil && !errors.Is(err, store.ErrExists) {
 			return err
 		}
