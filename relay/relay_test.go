@@ -27,6 +27,7 @@ import (
 
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // received is one message a test destination accepted.
@@ -247,10 +248,31 @@ func testOptions(o Options) Options {
 	return o
 }
 
+// backend opens a fresh store DSN for a test.
+type backend func(t *testing.T) string
+
+func sqliteDSN(t *testing.T) string { return filepath.Join(t.TempDir(), "mail.db") }
+
+// onEachBackend runs f on SQLite and, when a test database is configured
+// (storetest.EnvDSN), on PostgreSQL.
+func onEachBackend(t *testing.T, f func(t *testing.T, dsn backend)) {
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); f(t, sqliteDSN) })
+	t.Run("postgres", func(t *testing.T) {
+		storetest.RequirePostgres(t)
+		t.Parallel()
+		f(t, func(t *testing.T) string { return storetest.PostgresDSN(t) })
+	})
+}
+
 // newTestQueue builds a queue and its store; start says whether to run it.
 func newTestQueue(t *testing.T, opts Options, start bool) *testQueue {
 	t.Helper()
-	tq := &testQueue{path: filepath.Join(t.TempDir(), "mail.db")}
+	return newTestQueueOn(t, sqliteDSN(t), opts, start)
+}
+
+func newTestQueueOn(t *testing.T, dsn string, opts Options, start bool) *testQueue {
+	t.Helper()
+	tq := &testQueue{path: dsn}
 	var qp *Queue
 	tq.st = openStore(t, tq.path, &qp)
 	q, err := New(tq.st, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -340,24 +362,26 @@ func bounceFor(t *testing.T, st *store.Store, mailbox string) ([]byte, store.Mes
 
 func TestAutoRelayByRule(t *testing.T) {
 	t.Parallel()
-	dest := newDest(t)
-	tq := newTestQueue(t, Options{Match: []string{"*@Relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
-	id := tq.ingest(t, "alice@sender.test", []string{"Bob@relay.test", "carol@captured.test"}, mail("alice@sender.test", "bob@relay.test", "auto", "hello"))
-	got := dest.wait(t)
-	if got.from != "alice@sender.test" || len(got.to) != 1 || got.to[0] != "Bob@relay.test" || !bytes.Contains(got.data, []byte("Subject: auto")) {
-		t.Fatalf("received %+v", got)
-	}
-	ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
-	if ds[0].MessageID != id || ds[0].Destination != dest.addr || ds[0].Attempts != 1 {
-		t.Fatalf("delivery %+v", ds[0])
-	}
-	if rs, ok := ds[0].Recipient("bob@relay.test"); !ok || rs.Status != store.DeliveryDelivered || !strings.HasPrefix(rs.Reply, "250") {
-		t.Fatalf("recipient status %+v", ds[0].RecipientStatus)
-	}
-	// The captured copies stay.
-	if m, err := tq.st.Get(context.Background(), id); err != nil || len(m.Mailboxes) != 2 {
-		t.Fatalf("captured copy: %+v %v", m, err)
-	}
+	onEachBackend(t, func(t *testing.T, dsn backend) {
+		dest := newDest(t)
+		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@Relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+		id := tq.ingest(t, "alice@sender.test", []string{"Bob@relay.test", "carol@captured.test"}, mail("alice@sender.test", "bob@relay.test", "auto", "hello"))
+		got := dest.wait(t)
+		if got.from != "alice@sender.test" || len(got.to) != 1 || got.to[0] != "Bob@relay.test" || !bytes.Contains(got.data, []byte("Subject: auto")) {
+			t.Fatalf("received %+v", got)
+		}
+		ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+		if ds[0].MessageID != id || ds[0].Destination != dest.addr || ds[0].Attempts != 1 {
+			t.Fatalf("delivery %+v", ds[0])
+		}
+		if rs, ok := ds[0].Recipient("bob@relay.test"); !ok || rs.Status != store.DeliveryDelivered || !strings.HasPrefix(rs.Reply, "250") {
+			t.Fatalf("recipient status %+v", ds[0].RecipientStatus)
+		}
+		// The captured copies stay.
+		if m, err := tq.st.Get(context.Background(), id); err != nil || len(m.Mailboxes) != 2 {
+			t.Fatalf("captured copy: %+v %v", m, err)
+		}
+	})
 }
 
 func TestReleaseByHand(t *testing.T) {
@@ -421,74 +445,78 @@ func TestDestinationDownThenUp(t *testing.T) {
 
 func TestTemporaryFailureTwiceThenSuccess(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	tries := 0
-	dest := newDest(t, func(d *destServer) {
-		d.rcptFn = func(to string) error {
-			mu.Lock()
-			defer mu.Unlock()
-			tries++
-			if tries <= 2 {
-				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	onEachBackend(t, func(t *testing.T, dsn backend) {
+		var mu sync.Mutex
+		tries := 0
+		dest := newDest(t, func(d *destServer) {
+			d.rcptFn = func(to string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				tries++
+				if tries <= 2 {
+					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+				}
+				return nil
 			}
-			return nil
+		})
+		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+		tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "greylisted", "x"))
+		dest.wait(t)
+		ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+		rs, _ := ds[0].Recipient("b@relay.test")
+		if ds[0].Attempts != 3 || rs.Attempts != 3 || !strings.HasPrefix(rs.Reply, "250") {
+			t.Fatalf("delivery %+v", ds[0])
 		}
 	})
-	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
-	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "greylisted", "x"))
-	dest.wait(t)
-	ds := waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
-	rs, _ := ds[0].Recipient("b@relay.test")
-	if ds[0].Attempts != 3 || rs.Attempts != 3 || !strings.HasPrefix(rs.Reply, "250") {
-		t.Fatalf("delivery %+v", ds[0])
-	}
 }
 
 func TestPermanentFailureBouncesToSender(t *testing.T) {
 	t.Parallel()
-	dest := newDest(t, func(d *destServer) {
-		d.rcptFn = func(to string) error {
-			if strings.HasPrefix(to, "nobody@") {
-				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	onEachBackend(t, func(t *testing.T, dsn backend) {
+		dest := newDest(t, func(d *destServer) {
+			d.rcptFn = func(to string) error {
+				if strings.HasPrefix(to, "nobody@") {
+					return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+				}
+				return nil
 			}
-			return nil
+		})
+		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+		tq.ingest(t, "Alice@Sender.test", []string{"nobody@relay.test", "ok@relay.test"}, mail("alice@sender.test", "nobody@relay.test", "doomed", "x"))
+		got := dest.wait(t)
+		if len(got.to) != 1 || got.to[0] != "ok@relay.test" {
+			t.Fatalf("received %+v", got)
+		}
+		ds := waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+		if rs, _ := ds[0].Recipient("nobody@relay.test"); rs.Status != store.DeliveryFailed || rs.Reply != "550 5.1.1 no such user here" {
+			t.Fatalf("nobody: %+v", rs)
+		}
+		if rs, _ := ds[0].Recipient("ok@relay.test"); rs.Status != store.DeliveryDelivered {
+			t.Fatalf("ok: %+v", rs)
+		}
+		raw, m := bounceFor(t, tq.st, "alice@sender.test")
+		if m.Envelope.From != "" {
+			t.Fatalf("bounce sender = %q, want null", m.Envelope.From)
+		}
+		for _, want := range []string{
+			"multipart/report; report-type=delivery-status",
+			"Content-Type: message/delivery-status",
+			"Reporting-MTA: dns; sandbox.test",
+			"Final-Recipient: rfc822; nobody@relay.test",
+			"Action: failed",
+			"Status: 5.1.1",
+			"Diagnostic-Code: smtp; 550 5.1.1 no such user here",
+			"Content-Type: text/rfc822-headers",
+			"Subject: doomed",
+		} {
+			if !bytes.Contains(raw, []byte(want)) {
+				t.Errorf("bounce lacks %q:\n%s", want, raw)
+			}
+		}
+		if bytes.Contains(raw, []byte("Final-Recipient: rfc822; ok@relay.test")) {
+			t.Error("bounce names the delivered recipient")
 		}
 	})
-	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
-	tq.ingest(t, "Alice@Sender.test", []string{"nobody@relay.test", "ok@relay.test"}, mail("alice@sender.test", "nobody@relay.test", "doomed", "x"))
-	got := dest.wait(t)
-	if len(got.to) != 1 || got.to[0] != "ok@relay.test" {
-		t.Fatalf("received %+v", got)
-	}
-	ds := waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
-	if rs, _ := ds[0].Recipient("nobody@relay.test"); rs.Status != store.DeliveryFailed || rs.Reply != "550 5.1.1 no such user here" {
-		t.Fatalf("nobody: %+v", rs)
-	}
-	if rs, _ := ds[0].Recipient("ok@relay.test"); rs.Status != store.DeliveryDelivered {
-		t.Fatalf("ok: %+v", rs)
-	}
-	raw, m := bounceFor(t, tq.st, "alice@sender.test")
-	if m.Envelope.From != "" {
-		t.Fatalf("bounce sender = %q, want null", m.Envelope.From)
-	}
-	for _, want := range []string{
-		"multipart/report; report-type=delivery-status",
-		"Content-Type: message/delivery-status",
-		"Reporting-MTA: dns; sandbox.test",
-		"Final-Recipient: rfc822; nobody@relay.test",
-		"Action: failed",
-		"Status: 5.1.1",
-		"Diagnostic-Code: smtp; 550 5.1.1 no such user here",
-		"Content-Type: text/rfc822-headers",
-		"Subject: doomed",
-	} {
-		if !bytes.Contains(raw, []byte(want)) {
-			t.Errorf("bounce lacks %q:\n%s", want, raw)
-		}
-	}
-	if bytes.Contains(raw, []byte("Final-Recipient: rfc822; ok@relay.test")) {
-		t.Error("bounce names the delivered recipient")
-	}
 }
 
 func TestNullSenderIsNeverBounced(t *testing.T) {
@@ -526,34 +554,36 @@ func TestMaxAgeExpiryBounces(t *testing.T) {
 
 func TestManyMessagesShareOneConnection(t *testing.T) {
 	t.Parallel()
-	dest := newDest(t)
-	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
-		ConnectionIdle: 2 * time.Second}, false)
-	var wg sync.WaitGroup
-	for i := range 20 {
-		wg.Add(1)
-		go func() { // concurrent ingests share group commits
-			defer wg.Done()
-			env := store.Envelope{From: "a@sender.test", To: []string{fmt.Sprintf("r%d@relay.test", i)}}
-			if _, err := tq.st.Ingest(context.Background(), env, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x")); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	tq.q.Start()
-	seen := map[string]bool{}
-	for range 20 {
-		r := dest.wait(t)
-		seen[r.to[0]] = true
-	}
-	if len(seen) != 20 {
-		t.Fatalf("got %d distinct messages", len(seen))
-	}
-	waitQueue(t, tq.st, "all delivered", allStatus(store.DeliveryDelivered, 20))
-	if n := dest.sessionCount(); n != 1 {
-		t.Fatalf("sessions = %d, want 1", n)
-	}
+	onEachBackend(t, func(t *testing.T, dsn backend) {
+		dest := newDest(t)
+		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
+			ConnectionIdle: 2 * time.Second}, false)
+		var wg sync.WaitGroup
+		for i := range 20 {
+			wg.Add(1)
+			go func() { // concurrent ingests share group commits
+				defer wg.Done()
+				env := store.Envelope{From: "a@sender.test", To: []string{fmt.Sprintf("r%d@relay.test", i)}}
+				if _, err := tq.st.Ingest(context.Background(), env, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x")); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		tq.q.Start()
+		seen := map[string]bool{}
+		for range 20 {
+			r := dest.wait(t)
+			seen[r.to[0]] = true
+		}
+		if len(seen) != 20 {
+			t.Fatalf("got %d distinct messages", len(seen))
+		}
+		waitQueue(t, tq.st, "all delivered", allStatus(store.DeliveryDelivered, 20))
+		if n := dest.sessionCount(); n != 1 {
+			t.Fatalf("sessions = %d, want 1", n)
+		}
+	})
 }
 
 func TestEightBitToSevenBitDestination(t *testing.T) {
@@ -601,57 +631,59 @@ func TestUTF8HeadersNeedSMTPUTF8(t *testing.T) {
 
 func TestRestartDeliversEverything(t *testing.T) {
 	t.Parallel()
-	dest := newDest(t, func(d *destServer) { d.down = true })
-	opts := Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}
-	path := filepath.Join(t.TempDir(), "mail.db")
-	ctx := context.Background()
+	onEachBackend(t, func(t *testing.T, dsn backend) {
+		dest := newDest(t, func(d *destServer) { d.down = true })
+		opts := Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}
+		path := filepath.Join(t.TempDir(), "mail.db")
+		ctx := context.Background()
 
-	// First life: mail queues while the destination is down; the process
-	// "dies" with some deliveries leased (sending) and others queued.
-	var q1 *Queue
-	st1 := openStore(t, path, &q1)
-	q1, _ = New(st1, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	for i := range 6 {
-		if _, err := st1.Ingest(ctx, store.Envelope{From: "a@sender.test", To: []string{fmt.Sprintf("r%d@relay.test", i)}}, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	q1.Start()
-	waitQueue(t, st1, "a failed attempt each", func(ds []store.Delivery) bool {
-		for _, d := range ds {
-			if d.Attempts == 0 {
-				return false
+		// First life: mail queues while the destination is down; the process
+		// "dies" with some deliveries leased (sending) and others queued.
+		var q1 *Queue
+		st1 := openStore(t, path, &q1)
+		q1, _ = New(st1, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		for i := range 6 {
+			if _, err := st1.Ingest(ctx, store.Envelope{From: "a@sender.test", To: []string{fmt.Sprintf("r%d@relay.test", i)}}, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x")); err != nil {
+				t.Fatal(err)
 			}
 		}
-		return len(ds) == 6
-	})
-	q1.Close()
-	ds, _ := st1.Deliveries(ctx)
-	for _, d := range ds {
-		if err := st1.RetryDelivery(ctx, d.ID); err != nil {
-			t.Fatal(err)
+		q1.Start()
+		waitQueue(t, st1, "a failed attempt each", func(ds []store.Delivery) bool {
+			for _, d := range ds {
+				if d.Attempts == 0 {
+					return false
+				}
+			}
+			return len(ds) == 6
+		})
+		q1.Close()
+		ds, _ := st1.Deliveries(ctx)
+		for _, d := range ds {
+			if err := st1.RetryDelivery(ctx, d.ID); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if c, err := st1.ClaimDue(ctx, time.Now(), "crashed-process", time.Millisecond, 3); err != nil || len(c) != 3 {
-		t.Fatalf("lease some as a crashed process would: %v %v", c, err)
-	}
-	st1.Close()
+		if c, err := st1.ClaimDue(ctx, time.Now(), "crashed-process", time.Millisecond, 3); err != nil || len(c) != 3 {
+			t.Fatalf("lease some as a crashed process would: %v %v", c, err)
+		}
+		st1.Close()
 
-	// Second life: the destination is back.
-	dest.setDown(false)
-	var q2 *Queue
-	st2 := openStore(t, path, &q2)
-	q2, _ = New(st2, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	q2.Start()
-	t.Cleanup(func() { q2.Close() })
-	seen := map[string]bool{}
-	for range 6 {
-		seen[dest.wait(t).to[0]] = true
-	}
-	if len(seen) != 6 {
-		t.Fatalf("delivered %v", seen)
-	}
-	waitQueue(t, st2, "all delivered", allStatus(store.DeliveryDelivered, 6))
+		// Second life: the destination is back.
+		dest.setDown(false)
+		var q2 *Queue
+		st2 := openStore(t, path, &q2)
+		q2, _ = New(st2, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		q2.Start()
+		t.Cleanup(func() { q2.Close() })
+		seen := map[string]bool{}
+		for range 6 {
+			seen[dest.wait(t).to[0]] = true
+		}
+		if len(seen) != 6 {
+			t.Fatalf("delivered %v", seen)
+		}
+		waitQueue(t, st2, "all delivered", allStatus(store.DeliveryDelivered, 6))
+	})
 }
 
 func TestMXDelivery(t *testing.T) {
