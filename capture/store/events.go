@@ -79,7 +79,17 @@ func (h *eventHub) remove(ch chan Event) {
 	}
 }
 
+// publish hands committed changes to local subscribers and, on
+// PostgreSQL, to the other instances sharing the database.
 func (s *Store) publish(evs ...Event) {
+	s.publishLocal(evs...)
+	if s.pgs != nil {
+		s.notify(evs)
+	}
+}
+
+// publishLocal hands events to this process's subscribers.
+func (s *Store) publishLocal(evs ...Event) {
 	h := &s.events
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -95,6 +105,18 @@ func (s *Store) publish(evs ...Event) {
 				break
 			}
 		}
+	}
+}
+
+// cutOff closes every subscriber's channel without closing the hub: each
+// re-reads what it follows and subscribes again (used when events may have
+// been missed).
+func (h *eventHub) cutOff() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.subs {
+		delete(h.subs, ch)
+		close(ch)
 	}
 }
 

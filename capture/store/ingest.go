@@ -12,6 +12,22 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 )
 
+// The statements of every ingest, prepared once (see txStmt).
+const (
+	qInsertMessage = `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
+		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
+		parse_error, search_to, search_from, search_subject, copies)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`
+	qInsertBody  = `INSERT INTO bodies (seq, raw) VALUES (?, ?)`
+	qInsertText  = `INSERT INTO texts (seq, body) VALUES (?, ?)`
+	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
+	qNextUID     = `UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ? RETURNING id, uidnext - 1, uidvalidity`
+)
+
+func hotQueries() []string {
+	return []string{qInsertMessage, qInsertBody, qInsertText, qInsertEntry, qNextUID}
+}
+
 // maxBatch bounds how many messages one group commit carries.
 const maxBatch = 512
 
@@ -168,11 +184,11 @@ func (s *Store) ingestLoop() {
 func (s *Store) commitBatch(batch []*ingestReq) {
 	// Writes must finish even while the store is closing.
 	ctx := context.Background()
-	err := s.insertRows(ctx, batch)
+	err := s.insertRetry(ctx, batch)
 	if err != nil && len(batch) > 1 {
 		// One bad message must not fail the others: retry one by one.
 		for _, r := range batch {
-			r.done <- s.insertRows(ctx, []*ingestReq{r})
+			r.done <- s.insertRetry(ctx, []*ingestReq{r})
 			s.afterInsert([]*ingestReq{r})
 		}
 		return
@@ -211,6 +227,11 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 		return fmt.Errorf("ingest: begin: %w", err)
 	}
 	defer tx.Rollback()
+	if s.pg {
+		if err := s.lockFolders(ctx, tx, batch); err != nil {
+			return err
+		}
+	}
 	for _, r := range batch {
 		r.row.entries = r.row.entries[:0]
 		if err := s.insertRow(ctx, tx, &r.row); err != nil {
@@ -232,10 +253,11 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	if p.HasAttachments {
 		hasAtt = 1
 	}
-	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
-		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
-		parse_error, search_to, search_from, search_subject, copies)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`),
+	ins, err := s.txStmt(ctx, tx, qInsertMessage)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	err = ins.QueryRowContext(ctx,
 		r.id, micros(r.received), r.env.From, string(rcptJSON), len(r.raw),
 		p.From.Name, p.From.Address, string(toJSON), string(ccJSON), p.Subject, micros(p.Date), p.MessageID, hasAtt, p.Snippet,
 		p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject), len(r.mailboxes),
@@ -243,10 +265,10 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	if err != nil {
 		return fmt.Errorf("ingest: insert message: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO bodies (seq, raw) VALUES (?, ?)`), r.seq, r.raw); err != nil {
+	if err := s.txExec(ctx, tx, qInsertBody, r.seq, r.raw); err != nil {
 		return fmt.Errorf("ingest: insert body: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO texts (seq, body) VALUES (?, ?)`), r.seq, p.SearchText()); err != nil {
+	if err := s.txExec(ctx, tx, qInsertText, r.seq, p.SearchText()); err != nil {
 		return fmt.Errorf("ingest: insert text: %w", err)
 	}
 	folder := r.folder
@@ -259,8 +281,7 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
-			VALUES (?,?,?,?,?,?,?)`), r.seq, mb, fid, uid, seen, flags, micros(r.internal)); err != nil {
+		if err := s.txExec(ctx, tx, qInsertEntry, r.seq, mb, fid, uid, seen, flags, micros(r.internal)); err != nil {
 			return fmt.Errorf("ingest: file into %s: %w", mb, err)
 		}
 		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: fid, uid: uid, validity: validity})
@@ -281,8 +302,11 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 func (s *Store) allocUID(ctx context.Context, tx *sql.Tx, mailbox, folder string, create bool) (folderID int64, uid, validity uint32, err error) {
 	for try := 0; try < 3; try++ {
 		var next, v int64
-		err = tx.QueryRowContext(ctx, s.q(`UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ?
-			RETURNING id, uidnext - 1, uidvalidity`), mailbox, folder).Scan(&folderID, &next, &v)
+		up, perr := s.txStmt(ctx, tx, qNextUID)
+		if perr != nil {
+			return 0, 0, 0, fmt.Errorf("allocate uid: %w", perr)
+		}
+		err = up.QueryRowContext(ctx, mailbox, folder).Scan(&folderID, &next, &v)
 		if err == nil {
 			return folderID, uint32(next), uint32(v), nil
 		}
@@ -320,6 +344,15 @@ func (s *Store) createFolder(ctx context.Context, tx *sql.Tx, mailbox, name, spe
 		return Folder{}, fmt.Errorf("create folder %s of %s: %w", name, mailbox, err)
 	}
 	return f, nil
+}
+
+func (s *Store) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	st, err := s.txStmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
 }
 
 func nonNil(a []Address) []Address {

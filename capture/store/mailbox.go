@@ -111,7 +111,8 @@ func (l *lockTable) init() { l.held = map[string]bool{} }
 
 // LockMailbox takes the exclusive lock on a mailbox that a POP3 session
 // holds during its transaction. It fails with ErrLocked when another session
-// holds it. The returned func releases it; calling it twice is harmless.
+// holds it, in this process or, on PostgreSQL, in any instance sharing the
+// database. The returned func releases it; calling it twice is harmless.
 func (s *Store) LockMailbox(ctx context.Context, mailbox string) (func(), error) {
 	mailbox = NormalizeAddress(mailbox)
 	l := &s.locks
@@ -121,12 +122,29 @@ func (s *Store) LockMailbox(ctx context.Context, mailbox string) (func(), error)
 		return nil, fmt.Errorf("lock %s: %w", mailbox, ErrLocked)
 	}
 	l.held[mailbox] = true
+	unlockLocal := func() {
+		l.mu.Lock()
+		delete(l.held, mailbox)
+		l.mu.Unlock()
+	}
+	unlockShared := func() {}
+	if s.pgs != nil {
+		// Other instances: an advisory lock in the shared database. The
+		// local mark is already set, so no session of ours races for it.
+		l.mu.Unlock()
+		unlock, err := s.lockShared(ctx, mailbox)
+		l.mu.Lock()
+		if err != nil {
+			delete(l.held, mailbox)
+			return nil, err
+		}
+		unlockShared = unlock
+	}
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			l.mu.Lock()
-			delete(l.held, mailbox)
-			l.mu.Unlock()
+			unlockShared()
+			unlockLocal()
 		})
 	}, nil
 }

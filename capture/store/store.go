@@ -76,12 +76,15 @@ type Store struct {
 
 	events eventHub
 	locks  lockTable
+	pgs    *pgState // cross-instance events and locks; nil on SQLite
 
 	// closeMu orders Close after every in-flight hand-over to the writer.
 	closeMu sync.RWMutex
 	closing bool
 
 	ingested chan struct{} // pokes the retention loop
+
+	stmts map[string]*sql.Stmt // hot write statements, prepared at Open; read-only after
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -122,6 +125,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
+	if s.pg {
+		if err := s.startPG(ctx, opts.DSN); err != nil {
+			s.closeDBs()
+			return nil, err
+		}
+	}
+	if err := s.prepareHot(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
 	s.wg.Add(1)
 	go s.ingestLoop()
 	if opts.MaxAge > 0 || opts.MaxMessages > 0 {
@@ -132,7 +145,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 }
 
 func (s *Store) openSQLite(ctx context.Context, path string) error {
-	sync := "FULL"
+	sync := "NORMAL"
 	if path == "" {
 		dir, err := os.MkdirTemp("", "mailsandbox-")
 		if err != nil {
@@ -169,9 +182,37 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
 	s.wdb, s.rdb = db, db
 	if err := db.PingContext(ctx); err != nil {
 		return fmt.Errorf("open store: connect to postgres: %w", err)
+	}
+	return nil
+}
+
+// txStmt returns a hot query bound to tx, prepared once at Open (parsing
+// SQL is a large share of an ingest's cost on SQLite). Queries not prepared
+// at Open are prepared on the transaction itself: on SQLite the write pool
+// has one connection, which the transaction holds.
+func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[query]; ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	st, err := tx.PrepareContext(ctx, s.q(query))
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	return st, nil
+}
+
+func (s *Store) prepareHot(ctx context.Context) error {
+	s.stmts = map[string]*sql.Stmt{}
+	for _, q := range hotQueries() {
+		st, err := s.wdb.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			return fmt.Errorf("open store: prepare: %w", err)
+		}
+		s.stmts[q] = st
 	}
 	return nil
 }
@@ -190,6 +231,7 @@ func (s *Store) Close() error {
 		s.closeMu.Unlock()
 		close(s.stop)
 		s.wg.Wait()
+		s.stopPG()
 		close(s.closed)
 		s.events.closeAll()
 		err = s.closeDBs()
@@ -204,6 +246,9 @@ func (s *Store) Close() error {
 
 func (s *Store) closeDBs() error {
 	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
 	if s.rdb != nil && s.rdb != s.wdb {
 		errs = append(errs, s.rdb.Close())
 	}

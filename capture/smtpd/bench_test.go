@@ -1,0 +1,129 @@
+package smtpd_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/mailsandbox/mailsandbox/capture/smtpd"
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// BenchmarkIngest measures messages per second over real loopback SMTP into
+// a durable SQLite file store, with connections reused as a busy
+// application's mailer does. Set MAILSANDBOX_BENCH_ADDR to load a running
+// sandbox instead (e.g. the binary, to read its peak RSS).
+//
+//	go test -run XXX -bench Ingest -benchtime 20000x ./capture/smtpd/
+func BenchmarkIngest(b *testing.B) {
+	for _, c := range []struct {
+		size, conns int
+	}{{1 << 10, 16}, {1 << 10, 1}, {100 << 10, 16}} {
+		b.Run(fmt.Sprintf("size=%dKB/conns=%d", c.size>>10, c.conns), func(b *testing.B) {
+			addr := os.Getenv("MAILSANDBOX_BENCH_ADDR")
+			if addr == "" {
+				st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(b.TempDir(), "bench.db")})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				srv := smtpd.New(st, smtpd.Options{}, nil)
+				l, _ := net.Listen("tcp", "127.0.0.1:0")
+				go srv.Serve(l)
+				defer srv.Close()
+				addr = l.Addr().String()
+			}
+			body := benchMessage(c.size)
+			b.SetBytes(int64(len(body)))
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, c.conns)
+			b.ResetTimer()
+			for w := 0; w < c.conns; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := pipelinedSender(addr, body, func() bool { return next.Add(1) <= int64(b.N) }); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			for err := range errs {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
+
+func benchMessage(size int) []byte {
+	var sb strings.Builder
+	sb.WriteString("From: Bench <bench@example.com>\r\nTo: sink@example.com\r\nSubject: load test\r\nMessage-ID: <x@bench>\r\n\r\n")
+	line := "The quick brown fox jumps over the lazy dog 0123456789 ABCDEFGHIJ.\r\n"
+	for sb.Len() < size-len(line) {
+		sb.WriteString(line)
+	}
+	return []byte(sb.String())
+}
+
+// pipelinedSender sends messages over one connection with PIPELINING (MAIL,
+// RCPT and DATA in one write), as mailers that support it do.
+func pipelinedSender(addr string, body []byte, more func() bool) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	bw := bufio.NewWriterSize(c, 64<<10)
+	read := func(code string) error {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if !strings.HasPrefix(line, code) {
+				return fmt.Errorf("got %q, want %s", line, code)
+			}
+			if len(line) < 4 || line[3] != '-' {
+				return nil
+			}
+		}
+	}
+	if err := read("220"); err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "EHLO bench\r\n")
+	bw.Flush()
+	if err := read("250"); err != nil {
+		return err
+	}
+	for more() {
+		fmt.Fprintf(bw, "MAIL FROM:<bench@example.com>\r\nRCPT TO:<sink@example.com>\r\nDATA\r\n")
+		bw.Flush()
+		for _, code := range []string{"250", "250", "354"} {
+			if err := read(code); err != nil {
+				return err
+			}
+		}
+		bw.Write(body)
+		bw.WriteString(".\r\n")
+		bw.Flush()
+		if err := read("250"); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(bw, "QUIT\r\n")
+	bw.Flush()
+	return read("221")
+}

@@ -1,0 +1,414 @@
+package store
+
+// What several instances sharing one PostgreSQL database need beyond the
+// shared tables:
+//
+//   - Events. Every event published locally is also sent with NOTIFY on a
+//     channel of the database schema (after the change committed), and each
+//     instance LISTENs on a dedicated connection and feeds the events of the
+//     other instances into its own hub. Payloads are JSON, {"i": instance,
+//     "n": sequence, "e": [events]}, packed up to the 8000-byte NOTIFY limit;
+//     an event too big for one payload is sent as {"reset": true}, which
+//     makes every receiver cut its subscribers off, so they re-read the
+//     state they follow (the hub's documented contract for lagging
+//     subscribers). Receivers do the same after their LISTEN connection was
+//     lost and came back, as events may have been missed meanwhile.
+//   - POP3 maildrop locks. A lock is a session-level advisory lock, keyed by
+//     a hash of the schema and the mailbox, on a connection pinned while
+//     it is held; a dead instance's locks end with its connections.
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+const (
+	// eventChannel is the NOTIFY channel in the public schema; other
+	// schemas add their name, so stores in different schemas of one
+	// database never see each other's events.
+	eventChannel = "mailsandbox_events"
+	// maxNotifyPayload keeps payloads under PostgreSQL's 8000-byte limit.
+	maxNotifyPayload = 7800
+	// maxPendingNotify bounds the events waiting to be sent; past it they
+	// are replaced by one reset.
+	maxPendingNotify = 100000
+)
+
+// pgState is the cross-instance machinery of a PostgreSQL store.
+type pgState struct {
+	dsn      string
+	instance string // in every payload, so an instance skips its own
+	channel  string
+	locks    *sql.DB // connections pinned by maildrop locks
+
+	mu      sync.Mutex
+	pending []Event
+	reset   bool // send a reset instead of pending
+	stopped bool
+	seq     int64
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{} // the notifier flushed and returned
+
+	cancelListen context.CancelFunc
+	listenDone   chan struct{}
+}
+
+// notification is the NOTIFY payload.
+type notification struct {
+	Instance string  `json:"i"`
+	Seq      int64   `json:"n"`
+	Events   []Event `json:"e,omitempty"`
+	Reset    bool    `json:"reset,omitempty"`
+}
+
+// startPG starts the notifier and the listener; it returns once the
+// listener is listening, so events committed by other instances after Open
+// returns are seen.
+func (s *Store) startPG(ctx context.Context, dsn string) error {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	p := &pgState{
+		dsn: dsn, instance: hex.EncodeToString(b[:]),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		listenDone: make(chan struct{}),
+	}
+	var schema string
+	if err := s.rdb.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		return fmt.Errorf("open store: read schema: %w", err)
+	}
+	p.channel = eventChannel
+	if schema != "public" {
+		p.channel = eventChannel + ":" + schema
+		if len(p.channel) > 63 { // identifiers are cut at 63 bytes
+			p.channel = p.channel[:63]
+		}
+	}
+	locks, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	locks.SetMaxIdleConns(2)
+	p.locks = locks
+	conn, err := s.listen(ctx, p)
+	if err != nil {
+		locks.Close()
+		return fmt.Errorf("open store: listen for events of other instances: %w", err)
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	p.cancelListen = cancel
+	s.pgs = p
+	go s.notifyLoop(p)
+	go s.listenLoop(lctx, p, conn)
+	return nil
+}
+
+// stopPG flushes pending notifications and stops the listener. It runs
+// after every writer has stopped.
+func (s *Store) stopPG() {
+	p := s.pgs
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	close(p.stop)
+	<-p.done
+	p.cancelListen()
+	<-p.listenDone
+	p.locks.Close()
+}
+
+// notify queues evs for the other instances.
+func (s *Store) notify(evs []Event) {
+	p := s.pgs
+	if p == nil || len(evs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	if !p.reset {
+		p.pending = append(p.pending, evs...)
+		if len(p.pending) > maxPendingNotify {
+			p.pending, p.reset = nil, true
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// notifyLoop sends queued events in order, as few NOTIFYs as fit.
+func (s *Store) notifyLoop(p *pgState) {
+	defer close(p.done)
+	for {
+		stopping := false
+		select {
+		case <-p.wake:
+		case <-p.stop:
+			stopping = true
+		}
+		p.mu.Lock()
+		evs, reset := p.pending, p.reset
+		p.pending, p.reset = nil, false
+		p.mu.Unlock()
+		if len(evs) > 0 || reset {
+			s.sendNotifications(p, evs, reset)
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (s *Store) sendNotifications(p *pgState, evs []Event, reset bool) {
+	var payloads []string
+	next := func(n notification) string {
+		p.seq++
+		n.Instance, n.Seq = p.instance, p.seq
+		b, _ := json.Marshal(n)
+		return string(b)
+	}
+	if reset {
+		payloads = append(payloads, next(notification{Reset: true}))
+	}
+	var cur []Event
+	size := 0
+	const overhead = 64 // instance, sequence and punctuation
+	for _, ev := range evs {
+		b, _ := json.Marshal(ev)
+		if len(b)+overhead > maxNotifyPayload {
+			// Too big for any payload: receivers re-read instead.
+			if len(cur) > 0 {
+				payloads = append(payloads, next(notification{Events: cur}))
+				cur, size = nil, 0
+			}
+			payloads = append(payloads, next(notification{Reset: true}))
+			continue
+		}
+		if size+len(b)+1+overhead > maxNotifyPayload {
+			payloads = append(payloads, next(notification{Events: cur}))
+			cur, size = nil, 0
+		}
+		cur = append(cur, ev)
+		size += len(b) + 1
+	}
+	if len(cur) > 0 {
+		payloads = append(payloads, next(notification{Events: cur}))
+	}
+	// One statement, so one round trip and one transaction for them all.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.wdb.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i`, p.channel, payloads); err != nil {
+		s.log.Warn("store: could not tell other instances about changes", "events", len(evs), "err", err)
+	}
+}
+
+// listen opens the dedicated connection and LISTENs on the channel.
+func (s *Store) listen(ctx context.Context, p *pgState) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, p.dsn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{p.channel}.Sanitize()); err != nil {
+		conn.Close(context.Background())
+		return nil, err
+	}
+	return conn, nil
+}
+
+// listenLoop feeds other instances' events into the local hub until ctx
+// ends, reconnecting with backoff when the connection is lost.
+func (s *Store) listenLoop(ctx context.Context, p *pgState, conn *pgx.Conn) {
+	defer close(p.listenDone)
+	backoff := 100 * time.Millisecond
+	for {
+		if conn == nil {
+			c, err := s.listen(ctx, p)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.Warn("store: reconnecting for events of other instances", "err", err, "retry_in", backoff)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			s.log.Info("store: listening again for events of other instances")
+			conn, backoff = c, 100*time.Millisecond
+			// Events may have been missed while disconnected.
+			s.events.cutOff()
+		}
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			conn.Close(cctx)
+			cancel()
+			conn = nil
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("store: lost the connection for events of other instances", "err", err)
+			continue
+		}
+		s.receive(p, n.Payload)
+	}
+}
+
+func (s *Store) receive(p *pgState, payload string) {
+	var n notification
+	if err := json.Unmarshal([]byte(payload), &n); err != nil {
+		s.log.Warn("store: bad event notification", "err", err)
+		s.events.cutOff()
+		return
+	}
+	if n.Instance == p.instance {
+		return
+	}
+	if n.Reset {
+		s.events.cutOff()
+		return
+	}
+	s.publishLocal(n.Events...)
+}
+
+// lockShared takes the cross-instance lock of a mailbox: a session-level
+// advisory lock on a pinned connection, released by the returned func.
+func (s *Store) lockShared(ctx context.Context, mailbox string) (func(), error) {
+	const key = `hashtextextended(current_schema() || '/pop3/' || $1, 0)`
+	conn, err := s.pgs.locks.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", mailbox, err)
+	}
+	var ok bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(`+key+`)`, mailbox).Scan(&ok); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("lock %s: %w", mailbox, err)
+	}
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("lock %s: %w", mailbox, ErrLocked)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var released bool
+		err := conn.QueryRowContext(ctx, `SELECT pg_advisory_unlock(`+key+`)`, mailbox).Scan(&released)
+		if err != nil || !released {
+			// Drop the connection instead: its session, and the lock, end.
+			s.log.Warn("store: unlock mailbox; dropping its connection", "mailbox", mailbox, "err", err)
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+		if err := conn.Close(); err != nil && !errors.Is(err, driver.ErrBadConn) && !errors.Is(err, sql.ErrConnDone) {
+			s.log.Debug("store: release lock connection", "err", err)
+		}
+	}, nil
+}
+
+// lockFolders locks, in one order every instance shares, the folders a
+// batch of ingests will take UIDs from, creating missing INBOXes in that
+// order first. Without it two instances filing mail for the same
+// mailboxes in different orders deadlock on the folder rows, whose lock
+// also keeps UIDs appearing in ascending order.
+func (s *Store) lockFolders(ctx context.Context, tx *sql.Tx, batch []*ingestReq) error {
+	type key struct{ mailbox, folder string }
+	create := map[key]bool{}
+	for _, r := range batch {
+		folder := r.row.folder
+		if folder == "" {
+			folder = InboxName
+		}
+		for _, mb := range r.row.mailboxes {
+			k := key{mb, folder}
+			create[k] = create[k] || r.row.folder == ""
+		}
+	}
+	keys := make([]key, 0, len(create))
+	for k := range create {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].mailbox != keys[j].mailbox {
+			return keys[i].mailbox < keys[j].mailbox
+		}
+		return keys[i].folder < keys[j].folder
+	})
+	mbs, names := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		mbs[i], names[i] = k.mailbox, k.folder
+	}
+	// Rows are locked after sorting, so in this order (byte order, as Go's).
+	rows, err := tx.QueryContext(ctx, `SELECT f.mailbox, f.name FROM folders f
+		JOIN unnest($1::text[], $2::text[]) AS k(mb, nm) ON f.mailbox = k.mb AND f.name = k.nm
+		ORDER BY f.mailbox COLLATE "C", f.name COLLATE "C" FOR UPDATE OF f`, mbs, names)
+	if err != nil {
+		return fmt.Errorf("ingest: lock folders: %w", err)
+	}
+	have := map[key]bool{}
+	for rows.Next() {
+		var k key
+		if err := rows.Scan(&k.mailbox, &k.folder); err != nil {
+			rows.Close()
+			return fmt.Errorf("ingest: lock folders: %w", err)
+		}
+		have[k] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ingest: lock folders: %w", err)
+	}
+	for _, k := range keys {
+		if have[k] || !create[k] {
+			continue
+		}
+		if _, err := s.createFolder(ctx, tx, k.mailbox, k.folder, ""); err != nil && !errors.Is(err, ErrExists) {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertRetry is insertRows, tried again when PostgreSQL aborts the
+// transaction to break a deadlock or a serialization conflict with another
+// instance.
+func (s *Store) insertRetry(ctx context.Context, batch []*ingestReq) error {
+	for try := 1; ; try++ {
+		err := s.insertRows(ctx, batch)
+		if err == nil || !s.pg || !retryable(err) || try == 5 {
+			return err
+		}
+		s.log.Debug("store: ingest conflicted with another instance; retrying", "err", err, "try", try)
+		time.Sleep(time.Duration(try) * 5 * time.Millisecond)
+	}
+}
+
+// retryable reports a PostgreSQL error that a new attempt of the same
+// transaction may not meet: a deadlock or a serialization failure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
