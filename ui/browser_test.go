@@ -20,6 +20,7 @@ import (
 	"image/png"
 	"io"
 	"mime/quotedprintable"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/smtp"
@@ -138,10 +139,45 @@ func (e env) search(t *testing.T, q url.Values) []summary {
 	return res.Messages
 }
 
-// send submits a message over SMTP with Go's net/smtp, as an application would.
+// send submits a message over SMTP with Go's net/smtp, as an application
+// would, under a deadline so a stuck server fails the test instead of
+// hanging it.
 func (e env) send(t *testing.T, from string, to []string, msg string) {
 	t.Helper()
-	if err := smtp.SendMail(e.smtp, nil, from, to, []byte(strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\n", "\r\n"))); err != nil {
+	body := []byte(strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\n", "\r\n"))
+	err := func() error {
+		conn, err := net.DialTimeout("tcp", e.smtp, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		host, _, _ := net.SplitHostPort(e.smtp)
+		c, err := smtp.NewClient(conn, host)
+		if err != nil {
+			return err
+		}
+		if err := c.Mail(from); err != nil {
+			return err
+		}
+		for _, r := range to {
+			if err := c.Rcpt(r); err != nil {
+				return err
+			}
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(body); err != nil {
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+		return c.Quit()
+	}()
+	if err != nil {
 		t.Fatalf("smtp send: %v", err)
 	}
 }
@@ -409,7 +445,7 @@ func TestBrowser(t *testing.T) {
 	b.waitJS("live updates connected", `document.getElementById('live-dot').classList.contains('on')`)
 
 	const subj = "Quarterly report from the browser test"
-	const textBody = "Hello Bob,\nplease find the report attached.\nRegards, Alice"
+	const textBody = "Hello Bob,\nplease find the report attached.\nDashboard: https://example.com/report?q=1.\nRegards, Alice"
 	const csv = "region,total\nnorth,42\nsouth,17\n"
 	var id string
 
@@ -464,6 +500,9 @@ func TestBrowser(t *testing.T) {
 		b.t = t
 		b.do("text tab", chromedp.Click(chromedp.ID("tab-text")))
 		b.waitJS("text body", `document.querySelector('#msg-panel .msg-text')?.textContent.includes('please find the report attached')`)
+		if href := eval[string](b, `document.querySelector('#msg-panel .msg-text a')?.getAttribute('href') || ''`); href != "https://example.com/report?q=1" {
+			t.Errorf("text link %q", href)
+		}
 		b.do("headers tab", chromedp.Click(chromedp.ID("tab-headers")))
 		b.waitJS("headers table", `[...document.querySelectorAll('.headers-table tbody th')].some(th => th.textContent.toLowerCase() === 'subject')`)
 		b.do("raw tab", chromedp.Click(chromedp.ID("tab-raw")))

@@ -14,6 +14,12 @@ import (
 // mail stays queued with attempts and a last error to show.
 func startSandbox(t *testing.T) env {
 	t.Helper()
+	sb := startFullSandbox(t)
+	return env{http: "http://" + sb.HTTPAddr(), smtp: sb.SMTPAddr()}
+}
+
+func startFullSandbox(t *testing.T) *sandbox.Sandbox {
+	t.Helper()
 	sb, err := sandbox.Start(context.Background(), sandbox.Config{
 		SMTPAddr: "127.0.0.1:0",
 		HTTPAddr: "127.0.0.1:0",
@@ -31,7 +37,7 @@ func startSandbox(t *testing.T) env {
 			t.Logf("close sandbox: %v", err)
 		}
 	})
-	return env{http: "http://" + sb.HTTPAddr(), smtp: sb.SMTPAddr()}
+	return sb
 }
 
 // busySMTP listens on loopback and greets every connection with a temporary

@@ -21,7 +21,9 @@ export function buildSrcdoc(msg, allowRemote) {
   const origin = location.origin;
 
   // Elements that have no business in a rendered message.
-  for (const el of doc.querySelectorAll('script, base, object, embed, applet, iframe, frame, frameset, portal, noscript, link[rel~="import"], meta[http-equiv]')) {
+  // <link> goes too: remote stylesheets are blocked anyway, and
+  // dns-prefetch/preconnect hints would leak that the mail was opened.
+  for (const el of doc.querySelectorAll('script, base, object, embed, applet, iframe, frame, frameset, portal, noscript, link, meta[http-equiv]')) {
     el.remove();
   }
 
@@ -29,7 +31,8 @@ export function buildSrcdoc(msg, allowRemote) {
   // anyway so the markup handed over is inert on its own.
   for (const el of doc.querySelectorAll('*')) {
     for (const name of el.getAttributeNames()) {
-      if (/^on/i.test(name)) el.removeAttribute(name);
+      // Event handlers, and ping (a tracking request on click).
+      if (/^on/i.test(name) || name.toLowerCase() === 'ping') el.removeAttribute(name);
     }
   }
 
@@ -86,9 +89,12 @@ export function buildSrcdoc(msg, allowRemote) {
   const ref = doc.createElement('meta');
   ref.setAttribute('name', 'referrer');
   ref.setAttribute('content', 'no-referrer');
+  const dns = doc.createElement('meta');
+  dns.setAttribute('http-equiv', 'x-dns-prefetch-control');
+  dns.setAttribute('content', 'off');
   const base = doc.createElement('style');
   base.textContent = 'html{background:#fff;color:#111;color-scheme:light}body{margin:16px;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;overflow-wrap:anywhere}img{max-width:100%;height:auto}pre{white-space:pre-wrap}';
-  head.prepend(charset, meta, ref, base);
+  head.prepend(charset, meta, ref, dns, base);
 
   return { srcdoc: '<!doctype html>' + serialize(doc), remote };
 }

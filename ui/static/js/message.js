@@ -133,7 +133,7 @@ function renderTab(panel, key, msg) {
     case 'html': renderHTML(panel, msg); break;
     case 'text':
       panel.appendChild(msg.text
-        ? h('pre', { class: 'msg-text' }, msg.text)
+        ? h('pre', { class: 'msg-text' }, linkify(msg.text))
         : h('p', { class: 'muted pad' }, 'This message has no plain-text part.'));
       break;
     case 'headers': renderHeaders(panel, msg); break;
@@ -165,6 +165,22 @@ function renderHTML(panel, msg) {
   frame.addEventListener('load', () => { frame.dataset.loaded = 'true'; });
   frame.srcdoc = srcdoc;
   panel.appendChild(frame);
+}
+
+// linkify splits text into text nodes and links for http(s) URLs. Only
+// those two schemes become links; they open in a new tab without opener.
+function linkify(text) {
+  const out = [];
+  const re = /\bhttps?:\/\/[^\s<>"'()]+[^\s<>"'().,;:!?]/gi;
+  let last = 0;
+  let m;
+  while ((m = re.exec(text))) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(h('a', { href: m[0], target: '_blank', rel: 'noopener noreferrer' }, m[0]));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
 }
 
 function renderHeaders(panel, msg) {
