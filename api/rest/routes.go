@@ -28,9 +28,11 @@ func (s *Server) routes() *echo.Echo {
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.observe, s.recoverPanic)
 
-	e.GET("/healthz", func(c echo.Context) error {
+	health := func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}
+	e.GET("/healthz", health)
+	e.HEAD("/healthz", health)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 
 	g := e.Group(apiPrefix)

@@ -46,14 +46,15 @@ func (s *Server) waitMessages(c echo.Context) error {
 
 	s.metrics.waiting.Inc()
 	defer s.metrics.waiting.Dec()
-	ctx, cancel := context.WithTimeout(c.Request().Context(), timeout)
-	defer cancel()
-	msgs, err := s.wait(ctx, q, count)
+	ctx := c.Request().Context()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	msgs, err := s.wait(ctx, timer.C, q, count)
 	switch {
 	case err == nil:
 		s.metrics.waits.WithLabelValues("found").Inc()
 		return c.JSON(http.StatusOK, map[string]any{"messages": toSummaries(msgs)})
-	case ctx.Err() == context.DeadlineExceeded && c.Request().Context().Err() == nil:
+	case err == errWaitTimeout:
 		s.metrics.waits.WithLabelValues("timeout").Inc()
 		got := ""
 		if count > 1 {
@@ -61,7 +62,7 @@ func (s *Server) waitMessages(c echo.Context) error {
 		}
 		return echo.NewHTTPError(http.StatusRequestTimeout,
 			fmt.Sprintf("no %d matching message(s) within %s%s", count, timeout, got))
-	case c.Request().Context().Err() != nil:
+	case ctx.Err() != nil:
 		s.metrics.waits.WithLabelValues("canceled").Inc()
 		return err
 	default:
@@ -96,9 +97,14 @@ func (s *Server) waitTimeout(v string) (time.Duration, error) {
 // store is closing).
 var errStreamLost = fmt.Errorf("rest: wait: %w", store.ErrClosed)
 
+// errWaitTimeout ends a wait whose timeout passed.
+var errWaitTimeout = errors.New("rest: wait timed out")
+
 // wait returns once count messages match q (newest first, at most count),
-// or with ctx's error and what matched so far.
-func (s *Server) wait(ctx context.Context, q store.Query, count int) ([]store.Message, error) {
+// or, when timeout fires first, errWaitTimeout and what matched so far.
+// Queries run under ctx alone: a slow store delays the answer but cannot
+// turn mail that is there into a timeout.
+func (s *Server) wait(ctx context.Context, timeout <-chan time.Time, q store.Query, count int) ([]store.Message, error) {
 	q.Limit, q.Offset = count, 0
 	matched := map[string]store.Message{}
 	var events <-chan store.Event
@@ -131,8 +137,10 @@ func (s *Server) wait(ctx context.Context, q store.Query, count int) ([]store.Me
 	}
 	for len(matched) < count {
 		select {
+		case <-timeout:
+			return newestFirst(matched, count), errWaitTimeout
 		case <-ctx.Done():
-			return newestFirst(matched, count), ctx.Err()
+			return nil, ctx.Err()
 		case <-s.done:
 			return nil, fmt.Errorf("rest: wait: %w", store.ErrClosed)
 		case ev, ok := <-events:

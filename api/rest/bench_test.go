@@ -1,0 +1,196 @@
+package rest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/smtp"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/smtpd"
+	"github.com/mailsandbox/mailsandbox/capture/store"
+)
+
+// benchMessages is how many messages the large benchmarks store.
+const benchMessages = 100_000
+
+// BenchmarkLarge measures the API over a store of 100,000 messages, each
+// filed into user<i%1000>@example.com and into all@example.com (one huge
+// mailbox, the usual shape of a sandbox that a test suite sends to).
+// Building the store takes a while; set MAILSANDBOX_BENCH_DB to a file
+// path to keep it between runs.
+//
+//	go test -run '^$' -bench Large -benchtime 200x ./api/rest
+func BenchmarkLarge(b *testing.B) {
+	dsn := os.Getenv("MAILSANDBOX_BENCH_DB")
+	if dsn == "" {
+		dsn = filepath.Join(b.TempDir(), "bench.db")
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, store.Options{DSN: dsn, Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	_, have, err := st.Search(ctx, store.Query{Limit: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if have < benchMessages {
+		start := time.Now()
+		fill(b, st, have, benchMessages)
+		b.Logf("stored %d messages in %s", benchMessages-have, time.Since(start).Round(time.Millisecond))
+	}
+
+	srv := New(st, Options{}, quietLogger())
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	base := "http://" + l.Addr().String() + "/api/v1"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+	get := func(b *testing.B, path string) {
+		res, err := client.Get(base + path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			b.Fatalf("GET %s: %d", path, res.StatusCode)
+		}
+	}
+	httpBench := func(name, path string) {
+		b.Run(name, func(b *testing.B) {
+			get(b, path) // warm
+			lat := make([]time.Duration, 0, b.N)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				t0 := time.Now()
+				get(b, path)
+				lat = append(lat, time.Since(t0))
+			}
+			b.StopTimer()
+			reportPercentiles(b, lat)
+		})
+	}
+	httpBench("list-small-mailbox-newest-50", "/mailboxes/user500@example.com/messages?limit=50")
+	httpBench("list-huge-mailbox-newest-50", "/mailboxes/all@example.com/messages?limit=50")
+	httpBench("list-all-newest-50", "/messages?limit=50")
+	httpBench("search-recipient", "/messages?to=user500@example.com&limit=50")
+	httpBench("search-recipient-substring", "/messages?to=user50&limit=50")
+	httpBench("search-subject", "/messages?subject=order+4242&limit=50")
+	httpBench("get-message", "/messages/"+firstID(b, st))
+
+	b.Run("smtp-250-to-wait", func(b *testing.B) {
+		smtpSrv := smtpd.New(st, smtpd.Options{}, quietLogger())
+		sl, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go smtpSrv.Serve(sl)
+		defer smtpSrv.Close()
+		waiting := make(chan struct{}, 1)
+		srv.waitingHook = func() { waiting <- struct{}{} }
+		defer func() { srv.waitingHook = nil }()
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rcpt := fmt.Sprintf("wait%d-%d@example.com", i, time.Now().UnixNano())
+			answered := make(chan time.Time, 1)
+			go func() {
+				get(b, "/messages/wait?to="+rcpt+"&timeout=30s")
+				answered <- time.Now()
+			}()
+			<-waiting
+			raw := []byte("From: a@example.com\r\nTo: " + rcpt + "\r\nSubject: wait bench\r\n\r\nhi\r\n")
+			c, err := smtp.Dial(sl.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Mail("a@example.com")
+			c.Rcpt(rcpt)
+			w, _ := c.Data()
+			w.Write(raw)
+			if err := w.Close(); err != nil { // returns on the 250
+				b.Fatal(err)
+			}
+			t250 := time.Now()
+			c.Quit()
+			lat = append(lat, (<-answered).Sub(t250))
+		}
+		b.StopTimer()
+		reportPercentiles(b, lat)
+	})
+}
+
+func firstID(b *testing.B, st *store.Store) string {
+	ms, _, err := st.Search(context.Background(), store.Query{Limit: 1})
+	if err != nil || len(ms) == 0 {
+		b.Fatal("no messages", err)
+	}
+	return ms[0].ID
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	p := func(q float64) float64 {
+		return float64(lat[min(len(lat)-1, int(q*float64(len(lat))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(p(0.50), "p50-ms")
+	b.ReportMetric(p(0.99), "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
+}
+
+// fill ingests messages [from, to) with many concurrent callers, as
+// concurrent SMTP sessions would, so group commits carry large batches.
+func fill(b *testing.B, st *store.Store, from, to int) {
+	var next atomic.Int64
+	next.Store(int64(from))
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	for w := 0; w < 128; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= to {
+					return
+				}
+				user := fmt.Sprintf("user%d@example.com", i%1000)
+				raw := fmt.Sprintf("From: Shop %d <shop%d@store.example>\r\nTo: %s\r\nSubject: Your order %d\r\n"+
+					"Date: Fri, 02 Jan 2026 03:04:05 +0000\r\nMessage-ID: <%d@bench>\r\n\r\n"+
+					"Hello, thanks for order %d. Your receipt follows.\r\n", i%50, i%50, user, i, i, i)
+				_, err := st.Ingest(context.Background(), store.Envelope{From: "shop@store.example", To: []string{user, "all@example.com"}}, []byte(raw))
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+}
