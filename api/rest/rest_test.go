@@ -468,6 +468,9 @@ func TestSubmitJSON(t *testing.T) {
 		t.Errorf("raw content type %q", raw.header.Get("Content-Type"))
 	}
 
+	// JSON without a content type (curl -d) is still JSON.
+	e.expect(http.MethodPost, "/api/v1/messages", []byte(` {"to":["y@example.com"],"text":"t"}`), "", 201)
+
 	// Text only: a single part; a lone string is accepted for "to".
 	r = e.expect(http.MethodPost, "/api/v1/messages", []byte(`{"to":"x@example.com","subject":"plain","text":"just text"}`), "application/json", 201)
 	json.Unmarshal(r.body, &created)

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -28,6 +29,17 @@ import (
 func (s *Server) submitMessage(c echo.Context) error {
 	r := c.Request()
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mt == "" || mt == "application/x-www-form-urlencoded" {
+		// curl -d without -H: a JSON object is JSON, anything else a message.
+		br := bufio.NewReader(r.Body)
+		if looksLikeJSON(br) {
+			mt = "application/json"
+		}
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{br, r.Body}
+	}
 	var (
 		env    store.Envelope
 		raw    []byte
@@ -56,6 +68,13 @@ func (s *Server) submitMessage(c echo.Context) error {
 	s.metrics.submitted.WithLabelValues(format).Inc()
 	c.Response().Header().Set("Location", apiPrefix+"/messages/"+id)
 	return c.JSON(http.StatusCreated, map[string]string{"id": id})
+}
+
+// looksLikeJSON reports whether the body starts with "{" after blanks.
+func looksLikeJSON(br *bufio.Reader) bool {
+	b, _ := br.Peek(512)
+	t := bytes.TrimLeft(b, " \t\r\n")
+	return len(t) > 0 && t[0] == '{'
 }
 
 func (s *Server) readRawMessage(c echo.Context) (store.Envelope, []byte, error) {
