@@ -133,7 +133,7 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	closed    bool
-	idle      chan struct{} // closed when sessions drops to zero during Shutdown
+	idle      chan struct{} // closed when the last session ends (see waitSessions)
 }
 
 // New returns a server; call Serve to accept connections.
@@ -223,8 +223,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	return fmt.Errorf("imap serve: %w", err)
 }
 
-// Close stops listening and drops every connection at once. Safe to call
-// more than once.
+// Close stops listening, drops every connection at once and waits (up to
+// five seconds, then it logs and returns) for their sessions to end. Safe
+// to call more than once.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	already := s.closed
@@ -232,6 +233,11 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	if !already {
 		_ = s.srv.Close() // errors only on a second call
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.waitSessions(ctx); err != nil {
+		s.log.Warn("imap close: sessions still running", "err", err)
 	}
 	s.cancel()
 	s.wg.Wait()
@@ -252,26 +258,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for sess := range s.sessions {
 		conns = append(conns, sess.conn)
 	}
-	if len(s.sessions) > 0 && s.idle == nil {
-		s.idle = make(chan struct{})
-	}
-	idle := s.idle
 	s.mu.Unlock()
 	for _, c := range conns {
 		_ = c.Bye("Server shutting down")
 	}
-	var err error
-	if idle != nil {
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			err = fmt.Errorf("imap shutdown: %w", ctx.Err())
-		}
-	}
+	err := s.waitSessions(ctx)
 	_ = s.srv.Close()
 	s.cancel()
 	s.wg.Wait()
-	return err
+	if err != nil {
+		return fmt.Errorf("imap shutdown: %w", err)
+	}
+	return nil
+}
+
+// waitSessions waits until no session is left or ctx ends.
+func (s *Server) waitSessions(ctx context.Context) error {
+	s.mu.Lock()
+	if len(s.sessions) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.idle == nil {
+		s.idle = make(chan struct{})
+	}
+	idle := s.idle
+	s.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (s *Server) addSession(sess *session) bool {
@@ -289,11 +307,8 @@ func (s *Server) removeSession(sess *session) {
 	defer s.mu.Unlock()
 	delete(s.sessions, sess)
 	if len(s.sessions) == 0 && s.idle != nil {
-		select {
-		case <-s.idle:
-		default:
-			close(s.idle)
-		}
+		close(s.idle)
+		s.idle = nil
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailsandbox/mailsandbox/api/imapd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
@@ -283,4 +284,38 @@ func (a fixedAuth) Check(_ context.Context, user, pass string) error {
 		return nil
 	}
 	return store.ErrNotFound
+}
+
+// TestIMAP4rev2: a client that enables IMAP4rev2 gets its responses
+// (ESEARCH, LIST on SELECT, no RECENT).
+func TestIMAP4rev2(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "bob@example.com", textMsg("a", "needle"))
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	if u := c.ok("ENABLE IMAP4rev2"); len(u) != 1 || u[0] != "* ENABLED IMAP4rev2" {
+		t.Fatalf("enable %q", u)
+	}
+	u := c.ok("SELECT INBOX")
+	if len(grep(u, "RECENT")) != 0 || len(grep(u, `* LIST () "/" INBOX`)) != 1 {
+		t.Fatalf("select %q", u)
+	}
+	if u := c.ok("SEARCH BODY needle"); len(u) != 1 || !strings.HasSuffix(u[0], "ALL 1") {
+		t.Fatalf("search %q", u)
+	}
+	c.ok("UID SEARCH RETURN (SAVE) ALL")
+	u = c.ok("UID FETCH $ (UID)")
+	if len(u) != 1 || u[0] != "* 1 FETCH (UID 1)" {
+		t.Fatalf("fetch saved search %q", u)
+	}
+}
+
+// TestIdleTimeout: a silent client is logged out.
+func TestIdleTimeout(t *testing.T) {
+	ts := newTestServer(t, func(o *imapd.Options) { o.IdleTimeout = 200 * time.Millisecond })
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Fatalf("got %q", l)
+	}
 }

@@ -220,6 +220,9 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 	for _, k := range sortedKeys(keywords) {
 		data.Flags = append(data.Flags, imap.Flag(k))
 	}
+	if sess.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
+		data.List = &imap.ListData{Mailbox: f.Name, Delim: delim} // RFC 9051 6.3.2
+	}
 	if options.ReadOnly {
 		data.PermanentFlags = []imap.Flag{}
 	} else {
