@@ -3,7 +3,8 @@
 // text parts become quoted-printable, other 8-bit parts base64. Parts that
 // are already 7-bit, multipart structure (boundaries, preamble, epilogue)
 // and header fields are kept byte for byte. Header fields themselves are
-// not changed: 8-bit headers need SMTPUTF8, which is the caller's check.
+// not changed, except that 8-bit bytes in a part header become RFC 2047
+// encoded-words: 8-bit top-level headers need SMTPUTF8 (the caller checks).
 package sevenbit
 
 import (
@@ -121,6 +122,11 @@ func parseHeader(head []byte) (textproto.MIMEHeader, error) {
 func convertEntity(head []byte, h textproto.MIMEHeader, body []byte, depth int) ([]byte, error) {
 	if depth > maxDepth {
 		return nil, errors.New("sevenbit: nesting too deep")
+	}
+	if depth > 0 && Is8Bit(head) {
+		// 8-bit bytes in a part's header (a raw UTF-8 file name, say)
+		// become RFC 2047 encoded words.
+		head = encodeHeader(head)
 	}
 	if !Is8Bit(body) {
 		return append(append([]byte{}, head...), body...), nil
@@ -308,4 +314,66 @@ func convertMultipart(body []byte, boundary string, depth int) ([]byte, error) {
 		}
 	}
 	return out.Bytes(), nil
+}
+
+// encodeHeader rewrites every header field that has 8-bit bytes as one
+// line whose value is RFC 2047 encoded-words (UTF-8, base64). Quoted
+// parameter values keep their quotes around the encoded-words, which mail
+// readers decode in file names.
+func encodeHeader(head []byte) []byte {
+	nl := newline(head)
+	var out bytes.Buffer
+	var field []byte
+	flush := func() {
+		if len(field) == 0 {
+			return
+		}
+		f := bytes.TrimRight(field, "\r\n")
+		field = nil
+		i := bytes.IndexByte(f, ':')
+		if !Is8Bit(f) || i < 0 {
+			out.Write(f)
+			out.WriteString(nl)
+			return
+		}
+		name := string(f[:i])
+		value := strings.ReplaceAll(strings.ReplaceAll(string(f[i+1:]), "\r\n", ""), "\n", "")
+		value = strings.ToValidUTF8(strings.TrimSpace(value), "\uFFFD")
+		var b strings.Builder
+		for len(value) > 0 {
+			j := strings.IndexFunc(value, func(r rune) bool { return r >= 0x80 })
+			if j < 0 {
+				b.WriteString(value)
+				break
+			}
+			// Encode from the start of the word holding the 8-bit run to
+			// its end, keeping quotes and separators outside.
+			start := strings.LastIndexAny(value[:j], " \t\"=;,") + 1
+			end := strings.IndexAny(value[j:], " \t\";,")
+			if end < 0 {
+				end = len(value)
+			} else {
+				end += j
+			}
+			b.WriteString(value[:start])
+			b.WriteString(mime.BEncoding.Encode("utf-8", value[start:end]))
+			value = value[end:]
+		}
+		out.WriteString(name + ": " + b.String() + nl)
+	}
+	for _, l := range splitLines(head) {
+		t := bytes.TrimRight(l, "\r\n")
+		switch {
+		case len(t) == 0:
+			flush()
+			out.WriteString(nl)
+		case (t[0] == ' ' || t[0] == '\t') && field != nil:
+			field = append(field, l...)
+		default:
+			flush()
+			field = append([]byte{}, l...)
+		}
+	}
+	flush()
+	return out.Bytes()
 }

@@ -56,6 +56,13 @@ func TestConvert(t *testing.T) {
 			text: "hé é",
 		},
 		{
+			name: "8-bit file name in a part header is encoded",
+			raw: "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n" +
+				"--XX\r\nContent-Type: application/pdf; name=\"Grüße.pdf\"\r\nContent-Disposition: attachment;\r\n filename=\"Grüße.pdf\"\r\n\r\n%PDF\r\n--XX--\r\n",
+			text: "hi",
+			want: []string{"Content-Disposition: attachment; filename=\"=?utf-8?b?R3LDvMOfZS5wZGY=?=\"", "name=\"=?utf-8?b?R3LDvMOfZS5wZGY=?=\"", "\r\n\r\n%PDF\r\n--XX--"},
+		},
+		{
 			name: "LF line endings",
 			raw:  "Subject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nñ\n",
 			text: "ñ",
@@ -79,6 +86,11 @@ func TestConvert(t *testing.T) {
 			for _, w := range c.want {
 				if !bytes.Contains(out, []byte(w)) {
 					t.Errorf("lacks %q:\n%s", w, out)
+				}
+			}
+			if c.name == "8-bit file name in a part header is encoded" {
+				if a := mailparse.Parse(out).Attachments; len(a) != 1 || a[0].Filename != "Grüße.pdf" {
+					t.Errorf("attachments = %+v", a)
 				}
 			}
 			if c.text != "" {
