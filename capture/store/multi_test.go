@@ -99,7 +99,7 @@ func TestInstancesSeeEachOthersEvents(t *testing.T) {
 	}
 	// A burst large enough to need several notifications arrives whole and
 	// in order.
-	const n = 300
+	const n = 150
 	var wg sync.WaitGroup
 	ids := make([]string, n)
 	for i := 0; i < n; i++ {
@@ -261,7 +261,7 @@ func TestInstancesAllocateUIDsWithoutGapsOrRepeats(t *testing.T) {
 	ctx := context.Background()
 	st := openInstances(t, 3)
 	mailboxes := []string{"p@example.com", "q@example.com", "r@example.com"}
-	const perWorker = 15
+	const perWorker = 8
 	var wg sync.WaitGroup
 	for i, s := range st {
 		for w := 0; w < 4; w++ {

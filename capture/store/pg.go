@@ -361,35 +361,49 @@ func (s *Store) lockFolders(ctx context.Context, tx *sql.Tx, batch []*ingestReq)
 	for i, k := range keys {
 		mbs[i], names[i] = k.mailbox, k.folder
 	}
-	// Rows are locked after sorting, so in this order (byte order, as Go's).
-	rows, err := tx.QueryContext(ctx, `SELECT f.mailbox, f.name FROM folders f
-		JOIN unnest($1::text[], $2::text[]) AS k(mb, nm) ON f.mailbox = k.mb AND f.name = k.nm
-		ORDER BY f.mailbox COLLATE "C", f.name COLLATE "C" FOR UPDATE OF f`, mbs, names)
-	if err != nil {
-		return fmt.Errorf("ingest: lock folders: %w", err)
-	}
-	have := map[key]bool{}
-	for rows.Next() {
-		var k key
-		if err := rows.Scan(&k.mailbox, &k.folder); err != nil {
-			rows.Close()
-			return fmt.Errorf("ingest: lock folders: %w", err)
+	lock := func() (map[key]bool, error) {
+		// Rows are locked after sorting, so in this order (byte order, as
+		// Go's sort above).
+		rows, err := tx.QueryContext(ctx, `SELECT f.mailbox, f.name FROM folders f
+			JOIN unnest($1::text[], $2::text[]) AS k(mb, nm) ON f.mailbox = k.mb AND f.name = k.nm
+			ORDER BY f.mailbox COLLATE "C", f.name COLLATE "C" FOR UPDATE OF f`, mbs, names)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: lock folders: %w", err)
 		}
-		have[k] = true
+		defer rows.Close()
+		have := map[key]bool{}
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.mailbox, &k.folder); err != nil {
+				return nil, fmt.Errorf("ingest: lock folders: %w", err)
+			}
+			have[k] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("ingest: lock folders: %w", err)
+		}
+		return have, nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ingest: lock folders: %w", err)
+	have, err := lock()
+	if err != nil {
+		return err
 	}
+	raced := false
 	for _, k := range keys {
 		if have[k] || !create[k] {
 			continue
 		}
-		if _, err := s.createFolder(ctx, tx, k.mailbox, k.folder, ""); err != nil && !errors.Is(err, ErrExists) {
+		if _, err := s.createFolder(ctx, tx, k.mailbox, k.folder, ""); errors.Is(err, ErrExists) {
+			raced = true // created meanwhile by another instance: not locked yet
+		} else if err != nil {
 			return err
 		}
 	}
-	return nil
+	if raced {
+		// Rarely out of order now; a deadlock is retried by insertRetry.
+		_, err = lock()
+	}
+	return err
 }
 
 // insertRetry is insertRows, tried again when PostgreSQL aborts the

@@ -100,8 +100,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	defer tx.Rollback()
 	if s.pg {
-		// Several instances may start together: one migrates, the others wait.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7261536)`); err != nil {
+		// Several instances may start together: one migrates, the others
+		// wait. The lock is per schema, as the tables are.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('mailsandbox/migrate/' || current_schema(), 0))`); err != nil {
 			return fmt.Errorf("migrate store: lock: %w", err)
 		}
 	}
