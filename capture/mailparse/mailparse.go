@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
@@ -386,13 +387,37 @@ func toUTF8(b []byte) string {
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
+// snippet collapses white space and keeps the first snippetRunes runes,
+// reading only as far as it needs to: bodies can be megabytes.
 func snippet(s string) string {
-	s = strings.Join(strings.Fields(toUTF8([]byte(s))), " ")
-	if utf8.RuneCountInString(s) <= snippetRunes {
-		return s
+	var b strings.Builder
+	n := 0
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if n == snippetRunes {
+			b.WriteString("…")
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			n++
+			space = false
+			if n == snippetRunes {
+				b.WriteString("…")
+				break
+			}
+		}
+		if r == utf8.RuneError {
+			r = '\uFFFD'
+		}
+		b.WriteRune(r)
+		n++
 	}
-	r := []rune(s)
-	return string(r[:snippetRunes]) + "…"
+	return b.String()
 }
 
 // StripHTML returns the visible text of an HTML document, roughly: tags,

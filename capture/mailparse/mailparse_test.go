@@ -130,3 +130,15 @@ func FuzzParse(f *testing.F) {
 		_ = m.SearchText()
 	})
 }
+
+func TestSnippet(t *testing.T) {
+	long := strings.Repeat("word  \r\n\t", 1000)
+	m := mailparse.Parse([]byte("Subject: s\r\n\r\n" + long))
+	if !strings.HasSuffix(m.Snippet, "…") || strings.Contains(m.Snippet, "  ") || len([]rune(m.Snippet)) != 201 {
+		t.Fatalf("snippet %q (%d runes)", m.Snippet, len([]rune(m.Snippet)))
+	}
+	m = mailparse.Parse([]byte("Subject: s\r\n\r\n  short\r\n text \r\n"))
+	if m.Snippet != "short text" {
+		t.Fatalf("snippet %q", m.Snippet)
+	}
+}

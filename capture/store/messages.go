@@ -463,6 +463,10 @@ func (s *Store) noteIngested(n int) {
 	case s.ingested <- struct{}{}:
 	default:
 	}
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 }
 
 // retentionLoop prunes past MaxMessages and MaxAge: after ingests, and once
