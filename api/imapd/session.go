@@ -424,6 +424,12 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return sel.tracker.Poll(w, allowExpunge)
 }
 
+// Idle writes updates as they are queued. It does not use
+// SessionTracker.Idle: that only hears of updates queued after it started,
+// and the library answers "+ idling" before calling Idle, so mail arriving
+// in between would wait for the next change. Here the wake-up channel is
+// registered first, then everything pending is written, then each poke
+// writes what came since.
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	sess.timerMu.Lock()
 	sess.timer.Stop()
@@ -434,8 +440,19 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 		<-stop
 		return nil
 	}
+	poke, done := sel.view.wait()
+	defer done()
 	sel.view.sync(sess.ctx(), nil)
-	return sel.tracker.Idle(w, stop)
+	for {
+		if err := sel.tracker.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-poke:
+		case <-stop:
+			return nil
+		}
+	}
 }
 
 // --- selected

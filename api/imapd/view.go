@@ -27,6 +27,34 @@ type folderView struct {
 	mu      sync.Mutex
 	tracker *imapserver.MailboxTracker
 	entries []store.Entry // by ascending UID
+	// waiters are poked after updates are queued: sessions in IDLE.
+	waiters map[chan struct{}]struct{}
+}
+
+// wait registers a channel poked whenever updates are queued; the returned
+// func unregisters it.
+func (v *folderView) wait() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	v.mu.Lock()
+	if v.waiters == nil {
+		v.waiters = map[chan struct{}]struct{}{}
+	}
+	v.waiters[ch] = struct{}{}
+	v.mu.Unlock()
+	return ch, func() {
+		v.mu.Lock()
+		delete(v.waiters, ch)
+		v.mu.Unlock()
+	}
+}
+
+func (v *folderView) pokeLocked() {
+	for ch := range v.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // sync re-reads the folder and queues the difference to every session:
@@ -46,6 +74,12 @@ func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionT
 		}
 		return
 	}
+	queued := false
+	defer func() {
+		if queued {
+			v.pokeLocked()
+		}
+	}()
 	byUID := make(map[uint32]store.Entry, len(now))
 	for _, e := range now {
 		byUID[e.UID] = e
@@ -55,6 +89,7 @@ func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionT
 	for i := len(v.entries) - 1; i >= 0; i-- {
 		if _, ok := byUID[v.entries[i].UID]; !ok {
 			v.tracker.QueueExpunge(uint32(i + 1))
+			queued = true
 			v.entries = slices.Delete(v.entries, i, i+1)
 		}
 	}
@@ -63,6 +98,7 @@ func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionT
 		n := byUID[e.UID]
 		if !slices.Equal(n.Flags, e.Flags) {
 			v.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), imapFlags(n.Flags), source)
+			queued = true
 		}
 		v.entries[i] = n
 		last = e.UID
@@ -73,6 +109,7 @@ func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionT
 		}
 		v.entries = append(v.entries, e)
 		v.tracker.QueueNumMessages(uint32(len(v.entries)))
+		queued = true
 	}
 }
 
