@@ -635,6 +635,11 @@ func TestBrowser(t *testing.T) {
 		b.do("relay page", chromedp.Click(chromedp.ID("nav-relay")))
 		b.waitJS("queue row", `[...document.querySelectorAll('.relay-table tbody tr')].some(tr => tr.textContent.includes('someone@real.example'))`)
 		b.screenshot("light-relay")
+		if txt := eval[string](b, `document.querySelector('.relay-table tbody tr .last-error').textContent`); !strings.Contains(txt, "421") {
+			t.Errorf("last error shown as %q", txt)
+		}
+		b.do("retry", chromedp.Click(chromedp.CSS(`.relay-table tbody tr button:not(.danger-text)`)))
+		b.waitJS("retry acknowledged", `document.getElementById('toast').textContent === 'Retrying delivery'`)
 		n := eval[int](b, `document.querySelectorAll('.relay-table tbody tr').length`)
 		b.do("drop", chromedp.Click(chromedp.CSS(`.relay-table tbody tr button.danger-text`)))
 		b.waitJS("confirm dialog", `document.querySelector('dialog[open] button[value="ok"]')`)

@@ -24,6 +24,7 @@ const state = {
   msgView: null,      // handle from renderMessage
   listSeq: 0,         // guards against out-of-order list responses
   msgSeq: 0,
+  viewSeq: 0,         // bumps on every route change; stale async views drop out
 };
 
 // ---------------------------------------------------------------- routing
@@ -80,6 +81,7 @@ let lastOffset = 0;
 async function onRoute() {
   const r = parseRoute(location.hash);
   state.route = r;
+  state.viewSeq++;
   const layout = $('layout');
   layout.dataset.page = r.page;
   layout.dataset.pane = (r.page !== 'list' || r.id) ? 'view' : 'list';
@@ -306,6 +308,7 @@ function currentMailbox() {
 
 async function openMessage(id) {
   const seq = ++state.msgSeq;
+  const view = state.viewSeq;
   const pane = $('view-pane');
   markCurrentInList(id);
   setBusy(pane, true);
@@ -313,13 +316,13 @@ async function openMessage(id) {
   try {
     msg = await api.message(id);
   } catch (err) {
-    if (seq !== state.msgSeq) return;
+    if (seq !== state.msgSeq || view !== state.viewSeq) return;
     setBusy(pane, false);
     state.msg = null;
     errorBox(pane, err.status === 404 ? 'This message no longer exists.' : err);
     return;
   }
-  if (seq !== state.msgSeq) return;
+  if (seq !== state.msgSeq || view !== state.viewSeq) return;
   setBusy(pane, false);
   state.msg = msg;
   const scope = state.scope || { type: 'all' };
@@ -386,8 +389,9 @@ async function showRelay() {
     clear(pane);
     pane.appendChild(h('p', { class: 'muted pad' }, 'Loading relay queue…'));
   }
-  const pending = await renderRelay(pane, () => refreshRelay());
-  $('relay-count').textContent = pending ? num(pending) : '';
+  const view = state.viewSeq;
+  const pending = await renderRelay(pane, () => refreshRelay(), () => view === state.viewSeq);
+  if (pending !== null) $('relay-count').textContent = pending ? num(pending) : '';
 }
 
 async function showCompose(r) {
@@ -397,7 +401,9 @@ async function showCompose(r) {
   const id = replyId || fwdId;
   let source = null;
   if (id) {
-    try { source = await api.message(id); } catch (err) { errorBox(pane, err); return; }
+    const view = state.viewSeq;
+    try { source = await api.message(id); } catch (err) { if (view === state.viewSeq) errorBox(pane, err); return; }
+    if (view !== state.viewSeq) return;
   }
   const scope = lastScope;
   renderCompose(pane, {

@@ -5,12 +5,18 @@ import { h, clear, icon } from './dom.js';
 import { relativeDate, fullDate } from './format.js';
 import { toast, confirmDialog, errorBox } from './ui.js';
 
-/** renderRelay loads the queue into pane. onChange() is called after retry/drop. */
-export async function renderRelay(pane, onChange) {
+/**
+ * renderRelay loads the queue into pane. onChange() is called after
+ * retry/drop. When current() turns false while loading (the user went
+ * elsewhere), nothing is rendered and the result is null; otherwise it is
+ * the number of deliveries not yet done.
+ */
+export async function renderRelay(pane, onChange, current = () => true) {
   let data;
   try {
     data = await api.relayQueue();
   } catch (err) {
+    if (!current()) return null;
     clear(pane);
     pane.appendChild(h('h2', { class: 'page-title' }, 'Relay queue'));
     const box = h('div');
@@ -18,6 +24,7 @@ export async function renderRelay(pane, onChange) {
     pane.appendChild(box);
     return 0;
   }
+  if (!current()) return null;
   const items = (data && data.deliveries) || [];
   clear(pane);
   const section = h('section', { class: 'relay', 'aria-labelledby': 'relay-title' },
