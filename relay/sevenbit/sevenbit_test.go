@@ -2,6 +2,8 @@ package sevenbit
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -113,5 +115,36 @@ func TestHeaderIs8Bit(t *testing.T) {
 	}
 	if HeaderIs8Bit([]byte("Subject: hi\r\n\r\nGrüße")) {
 		t.Error("8-bit body counted as header")
+	}
+}
+
+// TestCorpus converts every message of ../shared/mime-corpus (beside the
+// checkout): the result is 7-bit clean wherever the header allows it, and
+// reads the same.
+func TestCorpus(t *testing.T) {
+	t.Parallel()
+	dir, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "mime-corpus"))
+	files, _ := filepath.Glob(filepath.Join(dir, "msg_*.txt"))
+	if len(files) == 0 {
+		t.Skipf("MIME corpus not found at %s (it sits beside the checkout in CI)", dir)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := Convert(raw)
+		if err != nil {
+			t.Errorf("%s: %v", filepath.Base(f), err)
+			continue
+		}
+		if !HeaderIs8Bit(raw) && Is8Bit(out) {
+			t.Errorf("%s: still 8-bit", filepath.Base(f))
+		}
+		before, after := mailparse.Parse(raw), mailparse.Parse(out)
+		if strings.TrimRight(before.Text, "\r\n") != strings.TrimRight(after.Text, "\r\n") || before.Subject != after.Subject ||
+			len(before.Attachments) != len(after.Attachments) {
+			t.Errorf("%s: reads differently after conversion:\n%q\n%q", filepath.Base(f), before.Text, after.Text)
+		}
 	}
 }
