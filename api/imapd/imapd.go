@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,8 +196,15 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 // slogPrintf adapts slog to the library's Printf logger.
 type slogPrintf struct{ log *slog.Logger }
 
+// Panics in a command are errors; the rest (clients dropping the
+// connection, unreadable commands) is routine.
 func (l slogPrintf) Printf(format string, args ...any) {
-	l.log.Warn("imap: " + fmt.Sprintf(format, args...))
+	msg := strings.TrimSpace(fmt.Sprintf(format, args...))
+	if strings.Contains(msg, "panic") {
+		l.log.Error("imap: " + msg)
+		return
+	}
+	l.log.Debug("imap: " + msg)
 }
 
 // ErrServerClosed is returned by Serve after Close or Shutdown.

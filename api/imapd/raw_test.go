@@ -35,6 +35,13 @@ func TestIdleSeesIngest(t *testing.T) {
 	if l := c.line(); l != `* 2 FETCH (UID 2 FLAGS (\Seen))` {
 		t.Fatalf("during IDLE got %q", l)
 	}
+	// Deleted through REST (or POP3): EXPUNGE.
+	if err := ts.st.DeleteMessage(context.Background(), es[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.line(); l != "* 2 EXPUNGE" {
+		t.Fatalf("during IDLE got %q", l)
+	}
 	c.send("DONE")
 	if l := c.line(); !strings.HasPrefix(l, "i1 OK") {
 		t.Fatalf("after DONE %q", l)
