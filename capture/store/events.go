@@ -11,8 +11,10 @@ type EventKind string
 const (
 	// EventMessage: a message was stored (Mailboxes lists where it was filed).
 	EventMessage EventKind = "message"
-	// EventDeleted: copies of a message were removed from Mailboxes (or from
-	// every mailbox when Mailboxes is empty and MessageID is empty: all mail).
+	// EventDeleted: copies of a message were removed from Mailboxes; or,
+	// with Mailbox, FolderID and UIDs, those entries left that folder; or,
+	// with every field empty, many messages went at once (re-read the
+	// state).
 	EventDeleted EventKind = "deleted"
 	// EventFlags: flags of entries changed (Mailbox, FolderID, UIDs).
 	EventFlags EventKind = "flags"

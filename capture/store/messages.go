@@ -403,14 +403,24 @@ func (s *Store) deleteEntriesTx(ctx context.Context, tx *sql.Tx, cond string, ar
 		return nil, err
 	}
 	var evs []Event
-	for _, seq := range seqOrder {
-		evs = append(evs, Event{Kind: EventDeleted, MessageID: ids[seq], Mailboxes: bySeq[seq]})
+	if len(seqOrder) > bulkDeleteEvents {
+		// One event instead of an event storm that would cut off every
+		// subscriber: "many messages went; read the state again".
+		evs = append(evs, Event{Kind: EventDeleted})
+	} else {
+		for _, seq := range seqOrder {
+			evs = append(evs, Event{Kind: EventDeleted, MessageID: ids[seq], Mailboxes: bySeq[seq]})
+		}
 	}
 	for _, k := range keyOrder {
 		evs = append(evs, Event{Kind: EventDeleted, Mailbox: k.mailbox, FolderID: k.folder, UIDs: expunged[k]})
 	}
 	return evs, nil
 }
+
+// bulkDeleteEvents is the most per-message deleted events one deletion
+// publishes.
+const bulkDeleteEvents = 1000
 
 // collect recounts the copies of the given messages and deletes those left
 // in no mailbox and not waiting in the relay queue. It returns seq → id.
