@@ -274,6 +274,16 @@ func TestWait(t *testing.T) {
 			t.Fatalf("wait = %v, want newest first %v", ids(got), want)
 		}
 	})
+	t.Run("mailbox and subject", func(t *testing.T) {
+		e := newTestServer(t)
+		ch := e.startWait(t, "mailbox=Bob@Example.com&subject=code&timeout=20s")
+		e.ingest("a@example.com", []string{"carol@example.com"}, "Subject: Your code\r\n", "elsewhere")
+		e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: Welcome\r\n", "not this")
+		id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: Your CODE is 1234\r\n", "hi")
+		if got := waitResult(t, ch); len(got) != 1 || got[0].ID != id {
+			t.Fatalf("wait = %+v, want %s", got, id)
+		}
+	})
 	t.Run("since", func(t *testing.T) {
 		e := newTestServer(t)
 		e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: old\r\n", "hi")
