@@ -229,7 +229,16 @@ func copyFile(src, dst string, mode os.FileMode) error {
 func report(t *testing.T, format string, args ...any) {
 	t.Helper()
 	t.Logf(format, args...)
-	fmt.Printf("e2e: "+format+"\n", args...)
+	line := fmt.Sprintf("e2e: "+format+"\n", args...)
+	fmt.Print(line)
+	// CI keeps $MAILSANDBOX_ARTIFACTS; go test hides a passing package's
+	// stdout unless -v.
+	if dir := os.Getenv("MAILSANDBOX_ARTIFACTS"); dir != "" {
+		if f, err := os.OpenFile(filepath.Join(dir, "e2e-measurements.txt"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+			fmt.Fprintf(f, "%s %s", time.Now().UTC().Format(time.RFC3339), line)
+			f.Close()
+		}
+	}
 }
 
 func TestImage(t *testing.T) {
