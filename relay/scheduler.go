@@ -31,6 +31,8 @@ func (q *Queue) Run(ctx context.Context) error {
 	subCtx, cancelSub := context.WithCancel(ctx)
 	defer cancelSub()
 	events := q.st.Subscribe(subCtx)
+	gotEvent := false // since the last subscribe
+	resubscribe := false
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -55,7 +57,14 @@ func (q *Queue) Run(ctx context.Context) error {
 				}
 				d = 10 * time.Millisecond // committed after our claim: look again soon
 			}
+			if resubscribe {
+				d = min(d, time.Second)
+			}
 			wait = after(timer, d)
+		default:
+			if resubscribe {
+				wait = after(timer, time.Second)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -64,15 +73,23 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-q.wake:
 		case ev, ok := <-events:
 			if !ok {
-				if ctx.Err() != nil {
-					return nil
+				// Cut off for lagging: subscribe again and catch up by
+				// claiming. A stream that closes at once (the store is
+				// closing) is retried after a pause, not in a spin.
+				if gotEvent {
+					events, gotEvent = q.st.Subscribe(subCtx), false
+				} else {
+					events, resubscribe = nil, true
 				}
-				events = q.st.Subscribe(subCtx) // cut off for lagging: catch up by claiming
 				continue
 			}
+			gotEvent = true
 			if ev.Kind != store.EventRelay {
 				continue
 			}
+		}
+		if resubscribe {
+			events, gotEvent, resubscribe = q.st.Subscribe(subCtx), false, false
 		}
 	}
 }
