@@ -139,7 +139,7 @@ func bodyStructure(raw []byte) imap.BodyStructure {
 func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) imap.BodyStructure {
 	header := gomessage.Header{Header: rawHeader}
 	mediaType, params, err := header.ContentType()
-	if err != nil || !strings.Contains(mediaType, "/") {
+	if err != nil || !header.Has("Content-Type") || !strings.Contains(mediaType, "/") {
 		mediaType, params = "text/plain", map[string]string{"charset": "us-ascii"}
 		if parentType == "multipart/digest" {
 			mediaType, params = "message/rfc822", nil

@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/smtp"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -335,4 +336,45 @@ func seqList(n int) string {
 		fmt.Fprintf(&b, " %d", i)
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// TestCurl reads a message with curl's IMAP client.
+func TestCurl(t *testing.T) {
+	bin, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl not installed")
+	}
+	ts := newTestServer(t)
+	raw := textMsg("via curl", "fetched by curl")
+	ts.ingest(t, "bob@example.com", raw)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "-sS", "--user", "bob@example.com:x",
+		"imap://"+ts.addr+"/INBOX;UID=1").CombinedOutput()
+	if err != nil || string(out) != raw {
+		t.Fatalf("curl: %v\n%q", err, out)
+	}
+	out, err = exec.CommandContext(ctx, bin, "-sS", "--user", "bob@example.com:x", "imap://"+ts.addr+"/").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "INBOX") || !strings.Contains(string(out), "Trash") {
+		t.Fatalf("curl list: %v\n%s", err, out)
+	}
+}
+
+// TestBodyStructureDefaults: a part without Content-Type is
+// text/plain; charset=us-ascii (RFC 2045), which the library leaves empty.
+func TestBodyStructureDefaults(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "bob@example.com", "Subject: plain\r\n\r\nline one\r\nline two\r\n")
+	ts.ingest(t, "bob@example.com", "Subject: digest\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nno header part\r\n--b--\r\n")
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1:2 (BODYSTRUCTURE BODY)")
+	want := []string{
+		`* 1 FETCH (BODY ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 20 2) BODYSTRUCTURE ("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 20 2 NIL NIL NIL NIL))`,
+		`* 2 FETCH (BODY (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 14 0) "mixed") BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 14 0 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL))`,
+	}
+	if strings.Join(u, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(u, "\n"), strings.Join(want, "\n"))
+	}
 }
