@@ -31,7 +31,7 @@ import (
 // testServer is a POP3 server on a loopback port over a real SQLite store
 // in t.TempDir().
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	st   *store.Store
 	dsn  string
 	srv  *pop3d.Server
@@ -57,7 +57,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func openStore(t *testing.T, dsn string) *store.Store {
+func openStore(t testing.TB, dsn string) *store.Store {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Options{DSN: dsn})
 	if err != nil {
@@ -69,7 +69,7 @@ func openStore(t *testing.T, dsn string) *store.Store {
 
 // newTestServer starts a server; opts adjust its Options. It is closed
 // when the test ends.
-func newTestServer(t *testing.T, opts ...func(*pop3d.Options)) *testServer {
+func newTestServer(t testing.TB, opts ...func(*pop3d.Options)) *testServer {
 	t.Helper()
 	dsn := filepath.Join(t.TempDir(), "mail.db")
 	ts := &testServer{t: t, dsn: dsn, st: openStore(t, dsn)}
@@ -133,7 +133,7 @@ func (ts *testServer) inbox(mailbox string) []store.Entry {
 
 // client is a raw POP3 client: it sends lines and reads replies as sent.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	r    *bufio.Reader
 }
@@ -151,7 +151,7 @@ func (ts *testServer) dial() *client {
 	return cl
 }
 
-func newClient(t *testing.T, c net.Conn) *client {
+func newClient(t testing.TB, c net.Conn) *client {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(30 * time.Second))
 	return &client{t: t, conn: c, r: bufio.NewReader(c)}

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
@@ -155,20 +157,14 @@ func (s *session) serve() {
 }
 
 // hangUp ends a session whose read failed: EOF, idle timeout or shutdown.
-// Nothing marked for deletion is deleted.
+// Nothing marked for deletion is deleted. On the autologout timer RFC 1939
+// says to close without a response; on shutdown the client is told why.
 func (s *session) hangUp(err error) {
-	var ne net.Error
-	switch {
-	case errors.Is(err, errStopping) || s.srv.stopping.Load():
+	if errors.Is(err, errStopping) || s.srv.stopping.Load() {
 		s.reply("-ERR [SYS/TEMP] server shutting down")
-	case errors.As(err, &ne) && ne.Timeout():
-		s.reply("-ERR autologout: idle for too long")
-	default:
-		s.log.Debug("pop3 connection closed", "err", err, "user", s.mailbox)
-		return
+		s.conn.SetWriteDeadline(time.Now().Add(time.Second))
+		s.w.Flush()
 	}
-	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	s.w.Flush()
 	s.log.Debug("pop3 connection closed", "reason", err, "user", s.mailbox)
 }
 
@@ -307,8 +303,8 @@ func (s *session) cmdUser(cmd command) error {
 		return nil
 	}
 	user := store.NormalizeAddress(cmd.args[0])
-	if user == "" {
-		s.badCommand("syntax error in USER")
+	if !validMailbox(user) {
+		s.badCommand("[AUTH] invalid user name")
 		return nil
 	}
 	s.user = user
@@ -398,8 +394,8 @@ func (s *session) cmdAuth(cmd command) error {
 // is the maildrop of this session.
 func (s *session) login(user, pass string) {
 	mailbox := store.NormalizeAddress(user)
-	if mailbox == "" {
-		s.badCommand("[AUTH] empty user name")
+	if !validMailbox(mailbox) {
+		s.badCommand("[AUTH] invalid user name")
 		return
 	}
 	ctx := s.srv.ctx
@@ -432,6 +428,25 @@ func (s *session) login(user, pass string) {
 	s.phase, s.mailbox, s.msgs = phaseTrans, mailbox, msgs
 	s.log.Debug("pop3 login", "user", mailbox, "messages", len(msgs))
 	s.reply(fmt.Sprintf("+OK %s has %d messages", mailbox, len(msgs)))
+}
+
+// maxMailboxBytes bounds a mailbox name (RFC 5321: a path is at most 256
+// octets).
+const maxMailboxBytes = 256
+
+// validMailbox reports whether name can be a mailbox: not empty, not too
+// long, valid UTF-8 and free of control characters (a name from AUTH PLAIN
+// may hold anything, and it is echoed in the reply).
+func validMailbox(name string) bool {
+	if name == "" || len(name) > maxMailboxBytes || !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // snapshot lists the INBOX of mailbox. A mailbox without folders (no mail
