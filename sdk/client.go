@@ -415,7 +415,8 @@ func (c *Client) SendRaw(ctx context.Context, raw []byte) (string, error) {
 }
 
 // Release puts a captured message on the relay queue for the given real
-// recipients (POST /messages/{id}/release).
+// recipients, or its envelope recipients when none are given
+// (POST /messages/{id}/release). A sandbox without a relay answers 409.
 func (c *Client) Release(ctx context.Context, id string, to ...string) error {
 	body, err := jsonBody(map[string][]string{"to": to})
 	if err != nil {

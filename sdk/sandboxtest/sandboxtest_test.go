@@ -318,6 +318,11 @@ func TestClientRoutes(t *testing.T) {
 		t.Errorf("Search since=future = %+v, %v", res, err)
 	}
 
+	// Release needs a configured relay (409 otherwise, with the reason).
+	if err := c.Release(ctx, id, "x@real.example"); sdk.StatusCode(err) != http.StatusConflict || !strings.Contains(err.Error(), "relay") {
+		t.Errorf("Release without relay = %v, want 409 naming the relay", err)
+	}
+
 	// Relay queue: empty, and unknown deliveries are 404s.
 	q, err := c.RelayQueue(ctx)
 	if err != nil || len(q) != 0 {
