@@ -89,6 +89,28 @@ func TestServesFiles(t *testing.T) {
 	}
 }
 
+// Every module is preloaded from index.html, so the browser fetches them in
+// parallel instead of discovering them import by import.
+func TestModulesPreloaded(t *testing.T) {
+	t.Parallel()
+	index, err := fs.ReadFile(staticFS, "static/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mods, err := fs.ReadDir(staticFS, "static/js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mods {
+		if m.Name() == "main.js" {
+			continue
+		}
+		if !strings.Contains(string(index), `<link rel="modulepreload" href="/js/`+m.Name()+`">`) {
+			t.Errorf("index.html does not preload /js/%s", m.Name())
+		}
+	}
+}
+
 // Every embedded JavaScript module imported anywhere must exist, or the app
 // breaks at load time in the browser.
 func TestModuleImportsResolve(t *testing.T) {
