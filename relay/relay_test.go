@@ -807,3 +807,54 @@ func TestRouteUsesOpportunisticTLS(t *testing.T) {
 	}
 	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
 }
+
+func TestMaxPerConnection(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t)
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
+		MaxPerConnection: 5, MaxParallelPerDestination: 1, ConnectionIdle: -1}, false)
+	for i := range 12 {
+		tq.ingest(t, "a@sender.test", []string{fmt.Sprintf("r%d@relay.test", i)}, mail("a@sender.test", "r@relay.test", fmt.Sprintf("m%d", i), "x"))
+	}
+	tq.q.Start()
+	for range 12 {
+		dest.wait(t)
+	}
+	waitQueue(t, tq.st, "all delivered", allStatus(store.DeliveryDelivered, 12))
+	if n := dest.sessionCount(); n != 3 {
+		t.Fatalf("sessions = %d, want 3 (5+5+2)", n)
+	}
+}
+
+func TestRetryByHandWakesTheRelay(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	busy := true
+	dest := newDest(t, func(d *destServer) {
+		d.rcptFn = func(string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if busy {
+				return &smtp.SMTPError{Code: 451, Message: "busy"}
+			}
+			return nil
+		}
+	})
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr},
+		RetryMin: time.Hour, RetryMax: time.Hour}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "retry", "x"))
+	ds := waitQueue(t, tq.st, "a deferred attempt", func(ds []store.Delivery) bool {
+		return len(ds) == 1 && ds[0].Status == store.DeliveryQueued && ds[0].Attempts == 1
+	})
+	if wait := time.Until(ds[0].NextAttemptAt); wait < 30*time.Minute {
+		t.Fatalf("next attempt in %v, want about an hour", wait)
+	}
+	mu.Lock()
+	busy = false
+	mu.Unlock()
+	if err := tq.st.RetryDelivery(context.Background(), ds[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	dest.wait(t)
+	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+}
