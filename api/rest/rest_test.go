@@ -101,6 +101,24 @@ func TestThreeMailboxCopiesSeenAndDelete(t *testing.T) {
 	}
 }
 
+// Addresses may hold characters that need escaping in a path.
+func TestOddMailboxNames(t *testing.T) {
+	e := newTestServer(t)
+	for _, addr := range []string{"a/b+c@x.org", "Dots.And+Plus@Example.ORG", "percent%41@x.org", "sp ace@x.org"} {
+		id := e.ingest("a@example.com", []string{addr}, "Subject: odd\r\n", "x")
+		var l summaryList
+		e.getJSON("/mailboxes/"+url.PathEscape(addr)+"/messages", "MessageList", &l)
+		if l.Total != 1 || l.Messages[0].ID != id || l.Messages[0].Mailboxes[0] != store.NormalizeAddress(addr) {
+			t.Fatalf("%s: %+v", addr, l)
+		}
+		e.expect(http.MethodDelete, "/api/v1/mailboxes/"+url.PathEscape(addr), nil, "", 204)
+		e.getJSON("/mailboxes/"+url.PathEscape(addr)+"/messages", "MessageList", &l)
+		if l.Total != 0 {
+			t.Fatalf("%s after delete: %+v", addr, l)
+		}
+	}
+}
+
 func TestSearchFilters(t *testing.T) {
 	e := newTestServer(t)
 	a := e.ingest("alice@example.com", []string{"bob@example.com"}, "To: bob@example.com\r\nSubject: Reset your password\r\n", "Click the LINK below")
