@@ -40,6 +40,7 @@ func sendSMTP(t *testing.T, addr, from string, to []string, msg string) {
 
 // TestReadmeUsage is the README's first usage, as written there.
 func TestReadmeUsage(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t)
 
 	// The application under test sends mail to s.SMTPAddr().
@@ -104,6 +105,7 @@ func BenchmarkStartClose(b *testing.B) {
 }
 
 func TestAddresses(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t)
 	for name, addr := range map[string]string{"SMTP": s.SMTPAddr(), "HTTP": s.HTTPAddr(), "POP3": s.POP3Addr(), "IMAP": s.IMAPAddr()} {
 		host, port, err := net.SplitHostPort(addr)
@@ -130,6 +132,7 @@ func TestAddresses(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t, sandboxtest.WithTLS())
 	ctx := ctxT(t, 20*time.Second)
 
@@ -216,6 +219,7 @@ func expectOK(t *testing.T, tp *textproto.Conn, what string) string {
 
 // TestClientRoutes drives every SDK call against the real REST API.
 func TestClientRoutes(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t)
 	c := s.Client()
 	ctx := ctxT(t, 30*time.Second)
@@ -371,6 +375,7 @@ func TestClientRoutes(t *testing.T) {
 }
 
 func TestWait(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t)
 	c := s.Client()
 	ctx := ctxT(t, 30*time.Second)
@@ -429,6 +434,7 @@ func TestWait(t *testing.T) {
 }
 
 func TestEvents(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t)
 	ctx := ctxT(t, 20*time.Second)
 	es, err := s.Client().Events(ctx)
@@ -457,6 +463,7 @@ func TestEvents(t *testing.T) {
 }
 
 func TestPOP3AndIMAPSeeSameMail(t *testing.T) {
+	t.Parallel()
 	s := sandboxtest.New(t)
 	sendSMTP(t, s.SMTPAddr(), "a@example.com", []string{"pop@example.com"}, "Subject: for pop\n\nx\n")
 	ctx := ctxT(t, 20*time.Second)
@@ -553,6 +560,7 @@ func (s *shSession) Reset()        { s.rcpt = nil }
 func (s *shSession) Logout() error { return nil }
 
 func TestReleaseThroughRelay(t *testing.T) {
+	t.Parallel()
 	h := &smarthost{got: make(chan string, 4)}
 	srv := gosmtp.NewServer(h)
 	srv.Domain = "smarthost.test"
