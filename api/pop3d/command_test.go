@@ -3,6 +3,7 @@ package pop3d
 import (
 	"bytes"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -171,5 +172,17 @@ func TestWriteMessage(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func BenchmarkWriteMessage(b *testing.B) {
+	var raw bytes.Buffer
+	raw.WriteString("From: a@example.com\r\nSubject: bench\r\n\r\n")
+	for raw.Len() < 1<<20 {
+		raw.WriteString(".a line of about seventy characters that starts with a dot, mostly\r\n")
+	}
+	b.SetBytes(int64(raw.Len()))
+	for b.Loop() {
+		writeMessage(io.Discard, raw.Bytes(), -1, true)
 	}
 }

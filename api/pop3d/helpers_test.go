@@ -291,6 +291,9 @@ func runTool(t *testing.T, env []string, name string, args ...string) string {
 	if _, err := exec.LookPath(name); err != nil {
 		t.Skipf("%s not installed", name)
 	}
+	if name == "python3" {
+		name = pythonPath()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -303,3 +306,13 @@ func runTool(t *testing.T, env []string, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+// pythonPath is the interpreter behind "python3", found once: version
+// manager shims in front of it cost a second or more per start.
+var pythonPath = sync.OnceValue(func() string {
+	out, err := exec.Command("python3", "-c", "import sys; print(sys.executable)").Output()
+	if p := strings.TrimSpace(string(out)); err == nil && p != "" {
+		return p
+	}
+	return "python3"
+})

@@ -717,3 +717,17 @@ func TestShutdownEndsIdleSessionsWithoutUpdate(t *testing.T) {
 		t.Fatalf("Close after Shutdown: %v", err)
 	}
 }
+
+// BenchmarkRETR downloads one 100 KB message over a socket per iteration.
+func BenchmarkRETR(b *testing.B) {
+	ts := newTestServer(b)
+	body := strings.Repeat("a line of text for the benchmark, seventy characters or so, and more\r\n", 1500)
+	ts.ingest("Subject: bench\r\n\r\n"+body, "bob@example.com")
+	c := ts.dial()
+	c.login("bob@example.com")
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		c.ok("RETR 1")
+		c.lines()
+	}
+}
