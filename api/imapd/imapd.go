@@ -51,6 +51,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -350,7 +351,7 @@ func (s *Server) followEvents() {
 			}
 			for id := range dirty {
 				if v := s.view(id); v != nil {
-					v.sync(s.ctx, nil)
+					s.safeSync(v)
 				}
 			}
 		}
@@ -370,8 +371,20 @@ func (s *Server) syncAll() {
 	}
 	s.mu.Unlock()
 	for _, v := range views {
-		v.sync(s.ctx, nil)
+		s.safeSync(v)
 	}
+}
+
+// safeSync keeps a broken tracker invariant (the library panics on one)
+// from taking the process down: sessions of that folder get their updates
+// at their next command instead, where a panic only ends that connection.
+func (s *Server) safeSync(v *folderView) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("imap: folder update failed", "folder", v.id, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	v.sync(s.ctx, nil)
 }
 
 func (s *Server) view(id int64) *folderView {
