@@ -607,3 +607,28 @@ func TestReleaseThroughRelay(t *testing.T) {
 		t.Errorf("smarthost recipients %v", h.rcpt)
 	}
 }
+
+// TestMailboxNamesAreEscaped: addresses with characters that mean
+// something in a URL path or query still name their mailbox.
+func TestMailboxNamesAreEscaped(t *testing.T) {
+	t.Parallel()
+	s := sandboxtest.New(t)
+	c := s.Client()
+	ctx := ctxT(t, 20*time.Second)
+	for _, a := range []string{"we+ird/x@example.com", "a%20b@example.com", "q?x#y@example.com"} {
+		if _, err := c.Send(ctx, sdk.SendRequest{From: "a@example.com", To: []string{a}, Subject: "s", Text: "x"}); err != nil {
+			t.Errorf("send to %s: %v", a, err)
+			continue
+		}
+		l, err := c.ListMailbox(ctx, a, sdk.ListOptions{})
+		if err != nil || l.Total != 1 {
+			t.Errorf("ListMailbox(%q) = %+v, %v", a, l, err)
+		}
+		if err := c.DeleteMailbox(ctx, a); err != nil {
+			t.Errorf("DeleteMailbox(%q): %v", a, err)
+		}
+		if l, err := c.ListMailbox(ctx, a, sdk.ListOptions{}); err == nil && l.Total != 0 {
+			t.Errorf("after DeleteMailbox(%q): %+v", a, l)
+		}
+	}
+}
