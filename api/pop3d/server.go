@@ -12,6 +12,11 @@
 // UIDL values are "<uidvalidity>.<entry id>" of the INBOX entry: unique and
 // stable across sessions and restarts.
 //
+// Logins are USER/PASS and AUTH PLAIN (with or without an initial
+// response); APOP and other SASL mechanisms are not offered. Sizes in STAT
+// and LIST are the octets RETR sends: lines end in CRLF even where the
+// stored message had bare LFs.
+//
 // For implicit TLS (pop3s), wrap the listener before serving it:
 //
 //	srv.Serve(tls.NewListener(ln, tlsConfig))

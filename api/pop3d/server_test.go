@@ -731,3 +731,32 @@ func BenchmarkRETR(b *testing.B) {
 		c.lines()
 	}
 }
+
+func TestCloseEndsSessionsAndServe(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ts.ingest(msgFirst, "bob@example.com")
+	c := ts.dial()
+	c.login("bob@example.com")
+	c.ok("DELE 1")
+	if err := ts.srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	c.expectClosed()
+	if n := len(ts.inbox("bob@example.com")); n != 1 {
+		t.Fatalf("bob has %d messages after Close, want 1", n)
+	}
+	if err := ts.srv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {
+		t.Fatalf("Serve after Close = %v", err)
+	}
+	if err := ts.srv.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown after Close: %v", err)
+	}
+}
