@@ -115,7 +115,7 @@ const (
 // a domain's MX hosts (every host is tried before giving up).
 func (q *Queue) connect(ctx context.Context, dest string) (*conn, error) {
 	if domain, ok := strings.CutPrefix(dest, mxPrefix); ok {
-		hosts, err := q.mxHosts(ctx, domain)
+		hosts, implicit, err := q.mxHosts(ctx, domain)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +124,11 @@ func (q *Queue) connect(ctx context.Context, dest string) (*conn, error) {
 			cn, err := q.open(ctx, net.JoinHostPort(h, strconv.Itoa(q.opts.MXPort)), h, q.tlsFor(tlsOpportunistic), "")
 			if err == nil {
 				return cn, nil
+			}
+			var de *net.DNSError
+			if implicit && errors.As(err, &de) && de.IsNotFound {
+				// No MX and no address: the recipient's domain does not exist.
+				return nil, permanent(550, smtp.EnhancedCode{5, 1, 2}, "domain "+domain+" not found")
 			}
 			errs = append(errs, err)
 		}
@@ -165,28 +170,28 @@ func lastErr(errs []error) error {
 }
 
 // mxHosts returns the hosts to try for a domain, lowest preference first;
-// the domain itself when it has no MX records.
-func (q *Queue) mxHosts(ctx context.Context, domain string) ([]string, error) {
+// the domain itself (implicit MX, RFC 5321 5.1) when it has no MX records.
+func (q *Queue) mxHosts(ctx context.Context, domain string) (hosts []string, implicit bool, err error) {
 	mxs, err := q.opts.LookupMX(ctx, domain)
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) && de.IsNotFound {
-			return []string{domain}, nil
+			return []string{domain}, true, nil
 		}
-		return nil, fmt.Errorf("look up MX of %s: %w", domain, err)
+		return nil, false, fmt.Errorf("look up MX of %s: %w", domain, err)
 	}
 	if len(mxs) == 1 && (mxs[0].Host == "." || mxs[0].Host == "") {
-		return nil, permanent(556, smtp.EnhancedCode{5, 1, 10}, "domain "+domain+" does not accept mail (null MX)")
+		return nil, false, permanent(556, smtp.EnhancedCode{5, 1, 10}, "domain "+domain+" does not accept mail (null MX)")
 	}
 	if len(mxs) == 0 {
-		return []string{domain}, nil
+		return []string{domain}, true, nil
 	}
 	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
-	hosts := make([]string, 0, len(mxs))
+	hosts = make([]string, 0, len(mxs))
 	for _, mx := range mxs {
 		hosts = append(hosts, strings.TrimSuffix(mx.Host, "."))
 	}
-	return hosts, nil
+	return hosts, false, nil
 }
 
 // replayConn lets a second go-smtp client continue an open session: its
@@ -221,10 +226,9 @@ var errTLS = errors.New("starttls")
 func (q *Queue) openOnce(ctx context.Context, addr, host string, mode tlsMode, auth string) (*conn, error) {
 	raw, err := q.opts.Dial(ctx, "tcp", addr)
 	if err != nil {
-		var de *net.DNSError
-		if errors.As(err, &de) && de.IsNotFound {
-			return nil, permanent(550, smtp.EnhancedCode{5, 1, 2}, "host "+host+" not found")
-		}
+		// Temporary, also when the name is not found: a configured route
+		// or smarthost (or a container that is being restarted) may come
+		// back.
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	// Stop a blocked greeting or command when ctx ends.

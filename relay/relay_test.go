@@ -858,3 +858,52 @@ func TestRetryByHandWakesTheRelay(t *testing.T) {
 	dest.wait(t)
 	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
 }
+
+// notFoundDial fails every dial as a name that does not resolve.
+func notFoundDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	return nil, &net.OpError{Op: "dial", Net: network, Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
+}
+
+func TestUnresolvableRouteIsRetried(t *testing.T) {
+	t.Parallel()
+	// A route's host that does not resolve (say a stopped container) is a
+	// temporary problem: the mail waits, it is not bounced.
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": "dest-container:25"},
+		Dial: notFoundDial}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "unresolvable", "x"))
+	ds := waitQueue(t, tq.st, "two deferred attempts", func(ds []store.Delivery) bool {
+		return len(ds) == 1 && ds[0].Attempts >= 2 && ds[0].Status == store.DeliveryQueued
+	})
+	if !strings.Contains(ds[0].LastError, "no such host") {
+		t.Fatalf("last error = %q", ds[0].LastError)
+	}
+}
+
+func TestMXDomainWithoutHostBounces(t *testing.T) {
+	t.Parallel()
+	tq := newTestQueue(t, Options{MX: true, Match: []string{"*@gone.test"}, Dial: notFoundDial,
+		LookupMX: func(ctx context.Context, domain string) ([]*net.MX, error) {
+			return nil, &net.DNSError{Err: "no such host", Name: domain, IsNotFound: true}
+		}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@gone.test"}, mail("a@sender.test", "b@gone.test", "nxdomain", "x"))
+	waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+	raw, _ := bounceFor(t, tq.st, "a@sender.test")
+	if !bytes.Contains(raw, []byte("Status: 5.1.2")) {
+		t.Fatalf("bounce:\n%s", raw)
+	}
+}
+
+func TestNullMXBounces(t *testing.T) {
+	t.Parallel()
+	tq := newTestQueue(t, Options{MX: true, Match: []string{"*@nomail.test"},
+		LookupMX: func(ctx context.Context, domain string) ([]*net.MX, error) {
+			return []*net.MX{{Host: ".", Pref: 0}}, nil
+		}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@nomail.test"}, mail("a@sender.test", "b@nomail.test", "nullmx", "x"))
+	waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
+	raw, _ := bounceFor(t, tq.st, "a@sender.test")
+	if !bytes.Contains(raw, []byte("Status: 5.1.10")) || !bytes.Contains(raw, []byte("Diagnostic-Code: smtp; 556 5.1.10")) {
+		t.Fatalf("bounce:\n%s", raw)
+	}
+}
