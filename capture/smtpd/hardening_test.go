@@ -2,12 +2,19 @@ package smtpd_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,4 +232,232 @@ func TestHardeningMessageAndRecipientLimits(t *testing.T) {
 	if _, total, _ := ts.st.Search(context.Background(), store.Query{}); total != 0 {
 		t.Fatalf("stored %d messages", total)
 	}
+}
+
+// hardenTmpfs mounts a tmpfs of size bytes on a new directory, or skips
+// the test when that is not possible (not root, no mount permission). It
+// returns the directory and a function that runs mount(8) options on it.
+func hardenTmpfs(t *testing.T, size string) (string, func(opts string)) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small tmpfs (disk-full and read-only store checks)")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s); disk-full and read-only store checks need one", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	remount := func(opts string) {
+		t.Helper()
+		if out, err := exec.Command("mount", "-o", "remount,"+opts, dir).CombinedOutput(); err != nil {
+			t.Fatalf("remount %s: %v: %s", opts, err, out)
+		}
+	}
+	return dir, remount
+}
+
+// hardenStoreOn serves SMTP over a store on path; the returned stop closes
+// both (also at cleanup, which runs before the tmpfs is unmounted).
+func hardenStoreOn(t *testing.T, path string) (addr string, st *store.Store, stop func()) {
+	t.Helper()
+	st, err := store.Open(context.Background(), store.Options{DSN: path, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtpd.New(st, smtpd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			srv.Close()
+			<-done
+			st.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return l.Addr().String(), st, stop
+}
+
+// hardenSend submits one message over a fresh connection and returns the
+// reply to the end of data (or to the first command that failed).
+func hardenSend(t *testing.T, addr, subject string, body []byte) string {
+	t.Helper()
+	c, br := hardenDial(t, addr, "")
+	defer c.Close()
+	hardenLine(t, c, br)
+	for _, cmd := range []string{"EHLO x", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA"} {
+		fmt.Fprintf(c, "%s\r\n", cmd)
+		if l := hardenLine(t, c, br); l[0] != '2' && l[0] != '3' {
+			return l
+		}
+	}
+	fmt.Fprintf(c, "Subject: %s\r\n\r\n%s\r\n.\r\n", subject, body)
+	return hardenLine(t, c, br)
+}
+
+func hardenIntegrity(t *testing.T, path string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var verdict string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&verdict); err != nil || verdict != "ok" {
+		t.Fatalf("integrity_check: %q %v", verdict, err)
+	}
+}
+
+// hardenCheckStored checks that exactly the acknowledged subjects are
+// stored, each once and intact.
+func hardenCheckStored(t *testing.T, st *store.Store, acked map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	list, total, err := st.Search(ctx, store.Query{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != len(acked) {
+		t.Fatalf("%d messages stored, %d acknowledged", total, len(acked))
+	}
+	for _, m := range list {
+		want, ok := acked[m.Subject]
+		if !ok {
+			t.Fatalf("stored %q, which was never acknowledged", m.Subject)
+		}
+		raw, err := st.Raw(ctx, m.ID)
+		if err != nil || !bytes.Contains(raw, want) {
+			t.Fatalf("%q: raw unreadable or changed (%v)", m.Subject, err)
+		}
+	}
+}
+
+// When the store's disk fills up, SMTP answers 4xx (try again later), the
+// store holds exactly the messages acknowledged before, and once space
+// returns mail is accepted again; the SQLite file stays sound throughout.
+func TestHardeningDiskFull(t *testing.T) {
+	dir, _ := hardenTmpfs(t, "4m")
+	path := filepath.Join(dir, "mail.db")
+	addr, st, stop := hardenStoreOn(t, path)
+	// Leave the store little room: a filler takes most of the tmpfs.
+	filler := filepath.Join(dir, "filler")
+	if err := os.WriteFile(filler, make([]byte, 3<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxy\r\n"), 700) // ~50 KiB
+	acked := map[string][]byte{}
+	var refusal string
+	for i := 0; i < 100 && refusal == ""; i++ {
+		subject := fmt.Sprintf("full-%03d", i)
+		switch r := hardenSend(t, addr, subject, body); {
+		case strings.HasPrefix(r, "250"):
+			acked[subject] = body
+		case strings.HasPrefix(r, "4"):
+			refusal = r
+		default:
+			t.Fatalf("message %d on a full disk: %q, want 250 or a temporary 4xx", i, r)
+		}
+	}
+	if refusal == "" {
+		t.Fatal("the disk never filled up")
+	}
+	t.Logf("after %d messages the full disk was answered with %q", len(acked), refusal)
+	// It stays temporary while the disk is full.
+	if r := hardenSend(t, addr, "still-full", body); !strings.HasPrefix(r, "4") {
+		t.Fatalf("second try on a full disk: %q, want 4xx", r)
+	}
+	hardenCheckStored(t, st, acked)
+	// Space returns: the same server accepts mail again.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		subject := fmt.Sprintf("after-%d", i)
+		if r := hardenSend(t, addr, subject, body); !strings.HasPrefix(r, "250") {
+			t.Fatalf("after space returned: %q, want 250", r)
+		}
+		acked[subject] = body
+	}
+	hardenCheckStored(t, st, acked)
+	stop()
+	hardenIntegrity(t, path)
+}
+
+// A read-only store. As root, chmod does not stop writes, and Linux
+// refuses to remount a file system read-only while SQLite holds its file
+// open for writing (EBUSY), so a store cannot turn read-only under a
+// running server here. What can happen is a restart on a store that has
+// become read-only: the sandbox must then either refuse to start with a
+// clear error or answer SMTP with 4xx, never 250 for mail it cannot keep;
+// and it works again once the store is writable.
+func TestHardeningReadOnlyStore(t *testing.T) {
+	dir, remount := hardenTmpfs(t, "16m")
+	path := filepath.Join(dir, "mail.db")
+	addr, st, stop := hardenStoreOn(t, path)
+	acked := map[string][]byte{}
+	for i := 0; i < 3; i++ {
+		subject := fmt.Sprintf("before-%d", i)
+		if r := hardenSend(t, addr, subject, []byte("hello")); !strings.HasPrefix(r, "250") {
+			t.Fatalf("writable store: %q", r)
+		}
+		acked[subject] = []byte("hello")
+	}
+	// chmod as root: writes go on (root ignores file modes).
+	if err := os.Chmod(path, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(dir, 0o555)
+	r := hardenSend(t, addr, "chmod", []byte("root writes anyway"))
+	t.Logf("after chmod 0444 on the store (as root) SMTP answered %q", r)
+	if strings.HasPrefix(r, "250") {
+		acked["chmod"] = []byte("root writes anyway")
+	}
+	os.Chmod(dir, 0o755)
+	os.Chmod(path, 0o644)
+	hardenCheckStored(t, st, acked)
+	stop()
+
+	remount("ro")
+	roOpened := false
+	func() {
+		defer remount("rw")
+		st, err := store.Open(context.Background(), store.Options{DSN: path, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Logf("opening a store on a read-only file system fails at start: %v", err)
+			return
+		}
+		roOpened = true
+		srv := smtpd.New(st, smtpd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(l) }()
+		defer func() { srv.Close(); <-done; st.Close() }()
+		for i := 0; i < 2; i++ {
+			if r := hardenSend(t, l.Addr().String(), fmt.Sprintf("ro-%d", i), []byte("lost?")); !strings.HasPrefix(r, "4") {
+				t.Errorf("store on a read-only file system: SMTP answered %q, want a temporary 4xx", r)
+			}
+		}
+		hardenCheckStored(t, st, acked)
+	}()
+	t.Logf("store opened on the read-only file system: %v", roOpened)
+	addr, st, stop = hardenStoreOn(t, path)
+	if r := hardenSend(t, addr, "after", []byte("back")); !strings.HasPrefix(r, "250") {
+		t.Fatalf("writable again: SMTP answered %q", r)
+	}
+	acked["after"] = []byte("back")
+	hardenCheckStored(t, st, acked)
+	stop()
+	hardenIntegrity(t, path)
 }
