@@ -12,12 +12,15 @@ import (
 	"net/http"
 	"net/smtp"
 	"net/textproto"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 	"github.com/mailsandbox/mailsandbox/sdk"
@@ -630,5 +633,31 @@ func TestMailboxNamesAreEscaped(t *testing.T) {
 		if l, err := c.ListMailbox(ctx, a, sdk.ListOptions{}); err == nil && l.Total != 0 {
 			t.Errorf("after DeleteMailbox(%q): %+v", a, l)
 		}
+	}
+}
+
+func TestBasicAuth(t *testing.T) {
+	t.Parallel()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "http.htpasswd")
+	if err := os.WriteFile(path, []byte("tester:"+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := sandboxtest.New(t, sandboxtest.WithConfig(func(c *sandbox.Config) { c.HTTPAuthFile = path }))
+	ctx := ctxT(t, 20*time.Second)
+
+	if _, err := s.Client().Mailboxes(ctx); sdk.StatusCode(err) != http.StatusUnauthorized {
+		t.Errorf("without credentials: %v, want 401", err)
+	}
+	if _, err := sdk.New(s.URL(), sdk.WithBasicAuth("tester", "wrong")).Mailboxes(ctx); sdk.StatusCode(err) != http.StatusUnauthorized {
+		t.Errorf("wrong password: %v, want 401", err)
+	}
+	c := sdk.New(s.URL(), sdk.WithBasicAuth("tester", "s3cret"))
+	sendSMTP(t, s.SMTPAddr(), "a@example.com", []string{"auth@example.com"}, "Subject: behind auth\n\nx\n")
+	if _, err := c.Wait(ctx, sdk.Filter{To: "auth@example.com"}); err != nil {
+		t.Fatal(err)
 	}
 }
