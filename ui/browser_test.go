@@ -712,6 +712,17 @@ func TestBrowser(t *testing.T) {
 		if code := e.api(t, "GET", "/messages/"+url.PathEscape(del2), nil, nil); code != 404 {
 			t.Errorf("deleted message: GET status %d, want 404", code)
 		}
+		// Empty a whole mailbox, after confirming in the page's own dialog.
+		e.send(t, "frank@example.com", []string{"gina@example.com"}, mimeMessage("frank@example.com", "gina@example.com", "For Gina", "Hi Gina", "", nil))
+		b.do("gina", chromedp.Navigate(e.http+"/#/mailbox/gina%40example.com"))
+		b.itemID("For Gina")
+		b.do("empty mailbox", chromedp.Click(chromedp.ID("list-clear")))
+		b.waitJS("confirm dialog", `document.querySelector('dialog[open] button[value="ok"]')`)
+		b.do("confirm", chromedp.Click(chromedp.CSS(`dialog[open] button[value="ok"]`)))
+		b.waitJS("mailbox empty", `!document.getElementById('list-empty').hidden && document.querySelectorAll('#message-list a.msg-item').length === 0`)
+		if m := e.search(t, url.Values{"to": {"gina@example.com"}}); len(m) != 0 {
+			t.Errorf("after emptying the mailbox REST still has %+v", m)
+		}
 	})
 
 	t.Run("images", func(t *testing.T) {

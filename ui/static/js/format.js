@@ -74,7 +74,9 @@ export function addrList(list) {
 
 /** initials for an avatar. */
 export function initials(a) {
-  const s = addrName(a).replace(/[^\p{L}\p{N} ]/gu, ' ').trim();
+  // Without a display name, use the local part: "john.doe@x" -> "JD".
+  const name = a && a.name && a.name.trim() ? a.name : ((a && a.address) || '').split('@')[0];
+  const s = name.replace(/[^\p{L}\p{N} ._+-]/gu, ' ').replace(/[._+-]/g, ' ').replace(/\d+/g, ' ').trim();
   if (!s) return '?';
   const parts = s.split(/\s+/);
   const first = parts[0][0] || '';

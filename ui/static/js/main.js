@@ -122,7 +122,7 @@ function renderMailboxes() {
   const cur = r.page === 'list' && r.scope.type === 'mailbox' ? r.scope.address : null;
   clear(ul);
   let unread = 0;
-  const sorted = [...state.mailboxes].sort((a, b) => a.address.localeCompare(b.address));
+  const sorted = [...state.mailboxes].sort((a, b) => a.address.localeCompare(b.address, undefined, { numeric: true }));
   for (const mb of sorted) {
     unread += mb.unread || 0;
     const a = h('a', {
@@ -130,10 +130,9 @@ function renderMailboxes() {
       href: '#/mailbox/' + enc(mb.address),
       title: mb.address + ' — ' + num(mb.total) + ' messages, ' + num(mb.unread) + ' unread',
       dataset: { address: mb.address },
-    }, h('span', { class: 'avatar small', 'aria-hidden': 'true', style: null }, initials({ address: mb.address })),
+    }, icon('mail'),
       h('span', { class: 'nav-label' }, mb.address),
       mb.unread ? h('span', { class: 'badge' }, num(mb.unread), h('span', { class: 'visually-hidden' }, ' unread')) : null);
-    a.querySelector('.avatar').style.setProperty('--h', hue(mb.address));
     if (cur === mb.address) a.setAttribute('aria-current', 'page');
     ul.appendChild(h('li', null, a));
   }
