@@ -49,6 +49,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"runtime/debug"
@@ -111,7 +112,7 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Debug, when set, receives every byte read and written (credentials
 	// included).
-	Debug interface{ Write([]byte) (int, error) }
+	Debug io.Writer
 }
 
 const (
