@@ -231,6 +231,10 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 		if err := s.lockFolders(ctx, tx, batch); err != nil {
 			return err
 		}
+		if err := s.insertRowsPG(ctx, tx, batch); err != nil {
+			return err
+		}
+		batch = nil // filed
 	}
 	for _, r := range batch {
 		r.row.entries = r.row.entries[:0]

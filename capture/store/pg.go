@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,9 +216,14 @@ func (s *Store) sendNotifications(p *pgState, evs []Event, reset bool) {
 		payloads = append(payloads, next(notification{Events: cur}))
 	}
 	// One statement, so one round trip and one transaction for them all.
+	// A notification needs no durability: its commit need not wait for the
+	// disk (each transaction that notifies gets a transaction id, so it
+	// would otherwise cost a WAL flush).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := s.wdb.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i`, p.channel, payloads); err != nil {
+	if _, err := s.wdb.ExecContext(ctx, `SELECT pg_notify($1, t.p)
+		FROM (SELECT set_config('synchronous_commit', 'off', true)) AS c,
+			unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY t.i`, p.channel, payloads); err != nil {
 		s.log.Warn("store: could not tell other instances about changes", "events", len(evs), "err", err)
 	}
 }
@@ -425,4 +431,163 @@ func (s *Store) insertRetry(ctx context.Context, batch []*ingestReq) error {
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
+// insertRowsPG files a whole batch with one statement per table instead of
+// several per message: on PostgreSQL each statement is a network round
+// trip, which would otherwise bound ingest. The folders are locked (and
+// missing INBOXes created) by lockFolders first.
+func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq) error {
+	n := len(batch)
+	var (
+		ids, froms, rcpts, fromNames, fromAddrs, tos, ccs, subjects, msgIDs = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		snippets, parseErrs, searchTos, searchFroms, searchSubjects, texts  = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		received, sizes, dates                                              = make([]int64, n), make([]int64, n), make([]int64, n)
+		hasAtts, copies                                                     = make([]int32, n), make([]int32, n)
+		raws                                                                = make([][]byte, n)
+	)
+	for i, req := range batch {
+		r, p := &req.row, req.row.p
+		r.entries = r.entries[:0]
+		to, _ := json.Marshal(nonNil(p.To))
+		cc, _ := json.Marshal(nonNil(p.Cc))
+		rc, _ := json.Marshal(nonNilS(r.env.To))
+		ids[i], received[i], froms[i], rcpts[i], sizes[i] = r.id, micros(r.received), r.env.From, string(rc), int64(len(r.raw))
+		fromNames[i], fromAddrs[i], tos[i], ccs[i], subjects[i], dates[i], msgIDs[i] = p.From.Name, p.From.Address, string(to), string(cc), p.Subject, micros(p.Date), p.MessageID
+		if p.HasAttachments {
+			hasAtts[i] = 1
+		}
+		snippets[i], parseErrs[i], searchTos[i], searchFroms[i], searchSubjects[i] = p.Snippet, p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject)
+		copies[i], raws[i], texts[i] = int32(len(r.mailboxes)), r.raw, p.SearchText()
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
+		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
+		parse_error, search_to, search_from, search_subject, copies)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[],
+			$18::text[], $19::int[])
+		RETURNING id, seq`,
+		ids, received, froms, rcpts, sizes, fromNames, fromAddrs, tos, ccs, subjects, dates, msgIDs, hasAtts, snippets,
+		parseErrs, searchTos, searchFroms, searchSubjects, copies)
+	if err != nil {
+		return fmt.Errorf("ingest: insert messages: %w", err)
+	}
+	seqOf := make(map[string]int64, n)
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			rows.Close()
+			return fmt.Errorf("ingest: insert messages: %w", err)
+		}
+		seqOf[id] = seq
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ingest: insert messages: %w", err)
+	}
+	seqs := make([]int64, n)
+	for i, req := range batch {
+		seq, ok := seqOf[req.row.id]
+		if !ok {
+			return fmt.Errorf("ingest: insert messages: no sequence number for %s", req.row.id)
+		}
+		req.row.seq, seqs[i] = seq, seq
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO bodies (seq, raw) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, seqs, raws); err != nil {
+		return fmt.Errorf("ingest: insert bodies: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO texts (seq, body) SELECT * FROM unnest($1::bigint[], $2::text[])`, seqs, texts); err != nil {
+		return fmt.Errorf("ingest: insert texts: %w", err)
+	}
+
+	// UIDs: each folder's uidnext moves once by the number of entries it
+	// gets; entries take the UIDs in batch order.
+	type key struct{ mailbox, folder string }
+	need := map[key]int64{}
+	var order []key
+	for _, req := range batch {
+		folder := req.row.folder
+		if folder == "" {
+			folder = InboxName
+		}
+		for _, mb := range req.row.mailboxes {
+			k := key{mb, folder}
+			if need[k] == 0 {
+				order = append(order, k)
+			}
+			need[k]++
+		}
+	}
+	mbs, names, counts := make([]string, len(order)), make([]string, len(order)), make([]int64, len(order))
+	for i, k := range order {
+		mbs[i], names[i], counts[i] = k.mailbox, k.folder, need[k]
+	}
+	rows, err = tx.QueryContext(ctx, `UPDATE folders f SET uidnext = f.uidnext + k.n
+		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(mb, nm, n)
+		WHERE f.mailbox = k.mb AND f.name = k.nm
+		RETURNING f.mailbox, f.name, f.id, f.uidnext - k.n, f.uidvalidity`, mbs, names, counts)
+	if err != nil {
+		return fmt.Errorf("ingest: allocate uids: %w", err)
+	}
+	type alloc struct {
+		id       int64
+		next     int64
+		validity int64
+	}
+	allocs := make(map[key]*alloc, len(order))
+	for rows.Next() {
+		var k key
+		var a alloc
+		if err := rows.Scan(&k.mailbox, &k.folder, &a.id, &a.next, &a.validity); err != nil {
+			rows.Close()
+			return fmt.Errorf("ingest: allocate uids: %w", err)
+		}
+		allocs[k] = &a
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ingest: allocate uids: %w", err)
+	}
+	var (
+		eSeqs, eFolders, eUIDs, eReceived []int64
+		eMailboxes, eFlags                []string
+		eSeen                             []int32
+	)
+	for _, req := range batch {
+		r := &req.row
+		folder := r.folder
+		if folder == "" {
+			folder = InboxName
+		}
+		seen, flags := flagCols(r.flags)
+		for _, mb := range r.mailboxes {
+			a := allocs[key{mb, folder}]
+			if a == nil {
+				return fmt.Errorf("folder %s of %s: %w", folder, mb, ErrNotFound)
+			}
+			uid := a.next
+			a.next++
+			eSeqs, eMailboxes, eFolders, eUIDs = append(eSeqs, r.seq), append(eMailboxes, mb), append(eFolders, a.id), append(eUIDs, uid)
+			eSeen, eFlags, eReceived = append(eSeen, int32(seen)), append(eFlags, flags), append(eReceived, micros(r.internal))
+			r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: a.id, uid: uint32(uid), validity: uint32(a.validity)})
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::bigint[])`,
+		eSeqs, eMailboxes, eFolders, eUIDs, eSeen, eFlags, eReceived); err != nil {
+		return fmt.Errorf("ingest: file entries: %w", err)
+	}
+	for _, req := range batch {
+		r := &req.row
+		for _, d := range r.deliveries {
+			if len(d.Recipients) == 0 {
+				continue
+			}
+			if _, err := s.insertDelivery(ctx, tx, r.seq, r.id, r.env.From, d, r.received); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
