@@ -83,7 +83,7 @@ type Options struct {
 	MaxBadCommands int
 	// MaxLineBytes bounds a command line, CRLF included; longer lines are
 	// refused without being buffered. 0: 1024 (RFC 2449 asks for 255 at
-	// least; AUTH responses may be longer).
+	// least; AUTH responses may be longer). Values under 64 act as 64.
 	MaxLineBytes int
 	// MaxConnections bounds concurrent sessions; clients beyond it get
 	// "-ERR [SYS/TEMP]" and are disconnected. 0: unlimited.
