@@ -209,15 +209,16 @@ func mimeMessage(from, to, subject, text, html string, atts map[string]string) s
 
 // tab wraps a chromedp context with test helpers.
 type tab struct {
-	t       *testing.T
-	ctx     context.Context
-	base    string
-	mu      sync.Mutex
-	dialogs []string
-	errs    []string
+	t         *testing.T
+	artifacts string // where screenshots go
+	ctx       context.Context
+	base      string
+	mu        sync.Mutex
+	dialogs   []string
+	errs      []string
 }
 
-func newTab(t *testing.T, chromium, base string) *tab {
+func newTab(t *testing.T, chromium, base, artifacts string) *tab {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
@@ -250,7 +251,7 @@ func newTab(t *testing.T, chromium, base string) *tab {
 		}
 		t.Fatalf("start chromium: %v", err)
 	}
-	tb := &tab{t: t, ctx: ctx, base: base}
+	tb := &tab{t: t, ctx: ctx, base: base, artifacts: artifacts}
 	// Any dialog (alert/confirm/prompt) is a failure: the UI uses none, and
 	// hostile mail must not open one. Dismiss it so the page does not stall.
 	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
@@ -329,13 +330,8 @@ func (b *tab) fatalf(format string, args ...any) {
 	b.t.Fatalf(format, args...)
 }
 
-var artifacts string
-
 func (b *tab) screenshot(name string) {
 	b.t.Helper()
-	if artifacts == "" {
-		return
-	}
 	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 	defer cancel()
 	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -343,7 +339,7 @@ func (b *tab) screenshot(name string) {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
-	p := filepath.Join(artifacts, name+".png")
+	p := filepath.Join(b.artifacts, name+".png")
 	if err := os.WriteFile(p, buf, 0o644); err != nil {
 		b.t.Errorf("save screenshot: %v", err)
 	}
@@ -424,9 +420,9 @@ func (b *tab) noXSS(where string) {
 
 func TestBrowser(t *testing.T) {
 	chromium := findChromium(t)
-	artifacts = artifactsDir(t)
+	artifacts := artifactsDir(t)
 	e := newEnv(t)
-	b := newTab(t, chromium, e.http)
+	b := newTab(t, chromium, e.http, artifacts)
 	t.Cleanup(func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()

@@ -20,7 +20,7 @@ func TestBrowserFirstPaint10k(t *testing.T) {
 		t.Skip("set MAILSANDBOX_UI_PERF=1 to measure first paint with 10,000 stored messages")
 	}
 	chromium := findChromium(t)
-	artifacts = artifactsDir(t)
+	artifacts := artifactsDir(t)
 	sb := startFullSandbox(t)
 	e := env{http: "http://" + sb.HTTPAddr(), smtp: sb.SMTPAddr()}
 
@@ -56,7 +56,7 @@ func TestBrowserFirstPaint10k(t *testing.T) {
 	}
 	t.Logf("stored %d messages in %v", n, time.Since(start).Round(time.Millisecond))
 
-	b := newTab(t, chromium, e.http)
+	b := newTab(t, chromium, e.http, artifacts)
 	b.colorScheme("light")
 	for run := 0; run < 3; run++ {
 		if run == 0 {
