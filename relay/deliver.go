@@ -327,6 +327,11 @@ func (q *Queue) send(cn *conn, d store.Delivery, raw []byte) (map[string]outcome
 		return allPending(d, classify(permanent(553, smtp.EnhancedCode{5, 6, 7},
 			"the destination "+cn.host+" does not support SMTPUTF8, which this message needs (non-ASCII addresses or header fields)"))), false
 	}
+	if n := hops(raw); n >= maxHops {
+		return allPending(d, classify(permanent(554, smtp.EnhancedCode{5, 4, 6},
+			fmt.Sprintf("mail loop: the message has %d Received fields", n)))), false
+	}
+	raw = q.traced(raw, d)
 	body := raw
 	if !cn.eightBit && sevenbit.Is8Bit(raw) {
 		conv, err := sevenbit.Convert(raw)
@@ -505,4 +510,30 @@ func (q *Queue) bounce(ctx context.Context, d store.Delivery, rcpts []dsn.Recipi
 		return
 	}
 	q.m.bounces.Inc()
+}
+
+// maxHops is the Received count at which a message is taken to be looping
+// (a route back into the sandbox itself, say).
+const maxHops = 30
+
+// hops counts the Received fields in the header of raw.
+func hops(raw []byte) int {
+	n := 0
+	for _, line := range strings.Split(string(dsn.Header(raw)), "\n") {
+		if len(line) >= 9 && strings.EqualFold(line[:9], "received:") {
+			n++
+		}
+	}
+	return n
+}
+
+// traced prepends the trace field a relaying MTA adds (RFC 5321 4.4).
+func (q *Queue) traced(raw []byte, d store.Delivery) []byte {
+	var b strings.Builder
+	b.WriteString("Received: by " + q.opts.HeloName + " (mailsandbox relay) id " + strconv.FormatInt(d.ID, 10))
+	if p := d.Pending(); len(p) == 1 && isASCII(p[0]) {
+		b.WriteString("\r\n\tfor <" + p[0] + ">")
+	}
+	b.WriteString(";\r\n\t" + q.opts.Now().Format(time.RFC1123Z) + "\r\n")
+	return append([]byte(b.String()), raw...)
 }

@@ -316,6 +316,7 @@ func waitQueue(t *testing.T, st *store.Store, what string, cond func([]store.Del
 		}
 		select {
 		case <-ctx.Done():
+			ds, _ = st.Deliveries(context.Background())
 			t.Fatalf("timed out waiting for %s; queue: %+v", what, ds)
 		case <-events:
 		case <-tick.C:
@@ -907,3 +908,58 @@ func TestNullMXBounces(t *testing.T) {
 		t.Fatalf("bounce:\n%s", raw)
 	}
 }
+
+func TestRelayLoopIsStopped(t *testing.T) {
+	t.Parallel()
+	// A route back into the sandbox itself: each pass adds a Received
+	// field, and the relay stops the loop with a 5.4.6 failure.
+	var q *Queue
+	tq := &testQueue{}
+	st := openStore(t, sqliteDSN(t), &q)
+	tq.st = st
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &loopSession{st: st}, nil }))
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	q, err = New(st, testOptions(Options{Match: []string{"*@loop.test"}, Routes: map[string]string{"loop.test": ln.Addr().String()}}),
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Start()
+	t.Cleanup(func() { q.Close() })
+	// Start near the limit, as a message that has looped for a while.
+	trace := strings.Repeat("Received: from elsewhere by somewhere; Fri, 02 Jan 2026 03:04:05 +0000\r\n", maxHops-4)
+	tq.ingest(t, "", []string{"me@loop.test"}, append([]byte(trace), mail("me@loop.test", "me@loop.test", "loop", "x")...))
+	waitQueue(t, st, "the loop stopped", func(ds []store.Delivery) bool {
+		for _, d := range ds {
+			if d.Status == store.DeliveryFailed && strings.Contains(d.LastError, "5.4.6") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// loopSession ingests what it receives into the same store.
+type loopSession struct {
+	st   *store.Store
+	from string
+	to   []string
+}
+
+func (s *loopSession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *loopSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.to = append(s.to, to); return nil }
+func (s *loopSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	_, err = s.st.Ingest(context.Background(), store.Envelope{From: s.from, To: s.to}, b)
+	return err
+}
+func (s *loopSession) Reset()        { s.from, s.to = "", nil }
+func (s *loopSession) Logout() error { return nil }
