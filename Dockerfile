@@ -1,4 +1,4 @@
-# mailsandbox container image: one static binary on scratch (a few MB).
+# mailsandbox container image: one static binary on scratch (about 21 MB).
 #
 # Two ways to build it from this one file:
 #
@@ -10,8 +10,11 @@
 #   docker build --target prebuilt -t mailsandbox .
 #
 #   docker run --rm -p 1025:1025 -p 8025:8025 -p 1110:1110 -p 1143:1143 mailsandbox
+#   # persistent mail: -v mailsandbox:/data -e MAILSANDBOX_DB=/data/mail.db
 #
-# Why the stages are in this order (the e2e tests and CI rely on it):
+# Why the stages are in this order (the e2e tests and CI rely on it; checked
+# on Docker Engine 20.10 without buildx, where `docker build` is the legacy
+# builder too):
 # - The CI machine can pull no image, and testcontainers-go's FromDockerfile
 #   (like `docker build` without buildx) uses the legacy builder. The legacy
 #   builder builds EVERY stage up to the target, in file order, and pulls any
