@@ -22,6 +22,12 @@
 // envelope sender with a delivery status notification (package dsn) filed
 // into the sender's mailbox; mail with a null sender is never bounced.
 //
+// Each relayed copy gets a Received trace field; a message that already
+// carries 30 of them is failed as a mail loop (5.4.6), so a route that
+// points back into the sandbox cannot spin forever. A recipient domain
+// with a null MX, or with neither MX nor address, fails at once; a route
+// or smarthost whose name does not resolve is retried.
+//
 // A process that dies mid-attempt leaves its rows leased; the lease runs
 // out and the rows are claimed again (at-least-once delivery). On start all
 // pending rows are scheduled.
