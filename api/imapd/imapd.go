@@ -12,9 +12,9 @@
 // FLAGS reach sessions (also while they IDLE) for changes made by SMTP,
 // REST, POP3 or other IMAP sessions. A session's own changes are applied to
 // its folder before the command completes, and every command end re-reads
-// the selected folder, so clients never wait on the event stream and
-// several instances sharing one PostgreSQL store stay consistent at each
-// command.
+// the selected folder, so clients never wait on the event stream. Several
+// instances sharing one PostgreSQL store see each other's changes at every
+// command, and during IDLE through the store's cross-instance events.
 //
 // Special-use folders: at every IMAP login, Drafts, Sent and Trash are
 // created with their RFC 6154 attributes unless a folder of that name or

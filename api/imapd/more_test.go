@@ -25,6 +25,7 @@ import (
 	"github.com/mailsandbox/mailsandbox/api/imapd"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // TestSMTPToIMAPIdle: mail sent over real SMTP reaches a client IDLEing in
@@ -376,5 +377,61 @@ func TestBodyStructureDefaults(t *testing.T) {
 	}
 	if strings.Join(u, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("got\n%s\nwant\n%s", strings.Join(u, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestTwoInstancesOnPostgres: two servers share one PostgreSQL store (the
+// shared deployment); a change through one reaches a client IDLEing on
+// the other, and each command re-reads the folder. Skips without
+// MAILSANDBOX_TEST_PG.
+func TestTwoInstancesOnPostgres(t *testing.T) {
+	dsn := storetest.PostgresDSN(t)
+	ctx := context.Background()
+	var addrs []string
+	var stores []*store.Store
+	for i := 0; i < 2; i++ {
+		st, err := store.Open(ctx, store.Options{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		srv := imapd.New(st, imapd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		addrs = append(addrs, ln.Addr().String())
+		stores = append(stores, st)
+	}
+	stores[0].Ingest(ctx, store.Envelope{From: "a@b", To: []string{"bob@example.com"}}, []byte(textMsg("one", "x")))
+	a, b := dial(t, addrs[0]), dial(t, addrs[1])
+	a.login("bob@example.com")
+	b.login("bob@example.com")
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	b.send("i IDLE")
+	if l := b.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE answered %q", l)
+	}
+	a.ok(`STORE 1 +FLAGS.SILENT (\Flagged)`)
+	if l := b.line(); l != `* 1 FETCH (UID 1 FLAGS (\Flagged))` {
+		t.Fatalf("other instance during IDLE: %q", l)
+	}
+	stores[0].Ingest(ctx, store.Envelope{From: "a@b", To: []string{"bob@example.com"}}, []byte(textMsg("two", "y")))
+	if l := b.line(); l != "* 2 EXISTS" {
+		t.Fatalf("other instance during IDLE: %q", l)
+	}
+	b.send("DONE")
+	if l := b.line(); !strings.HasPrefix(l, "i OK") {
+		t.Fatalf("after DONE %q", l)
+	}
+	a.ok("NOOP")
+	a.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	a.ok("EXPUNGE")
+	// The \Deleted FETCH may come first, depending on when b heard of it.
+	if u := b.ok("NOOP"); len(grep(u, "EXPUNGE")) != 1 || u[len(u)-1] != "* 2 EXPUNGE" {
+		t.Fatalf("other instance after expunge %q", u)
 	}
 }
