@@ -873,6 +873,8 @@ func TestBrowser(t *testing.T) {
 		b.do("menu", chromedp.Click(chromedp.ID("nav-toggle")))
 		b.waitJS("drawer open", `document.body.classList.contains('nav-open') && getComputedStyle(document.getElementById('sidebar')).transform === 'none'`)
 		b.screenshot("narrow-menu")
+		b.key(kb.Escape)
+		b.waitJS("drawer closed", `!document.body.classList.contains('nav-open')`)
 		b.noXSS("end")
 		t.Logf("screenshots in %s", artifacts)
 	})

@@ -7,6 +7,16 @@
 // /api/v1/events; routes live in the URL fragment (#/mailbox/bob@example.com/
 // message/ID), so the handler only serves a handful of fixed files.
 //
+// What it offers: mailboxes with unread counts, "All mail" and the relay
+// queue on the left; fifty messages a page, newest first, in the middle; the
+// message on the right with HTML (sandboxed, remote images blocked until
+// allowed per message, cid: images shown), text, headers, raw source and
+// attachments; reply, forward, compose, mark read/unread, delete, release,
+// and a .eml download. New mail appears live. The search box takes words
+// (matched against subject and text) and from:, to:, subject:, mailbox:,
+// since: and before: prefixes. Keyboard: j/k next/previous, / search,
+// c compose, r reply, f forward, u toggle unread, Delete delete, Escape back.
+//
 // Captured mail is hostile input. The UI never turns mail data into markup in
 // the page: it builds DOM nodes with textContent, and renders HTML bodies only
 // inside an iframe sandboxed without scripts and without same-origin access.

@@ -571,6 +571,13 @@ function start() {
     $('nav-toggle').setAttribute('aria-expanded', String(open));
     if (open) $('nav-all').focus();
   });
+  // Phones: a tap outside the open drawer, or Escape, closes it.
+  $('layout').addEventListener('click', (ev) => {
+    if (document.body.classList.contains('nav-open') && !$('sidebar').contains(ev.target)) closeNav();
+  });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && document.body.classList.contains('nav-open')) { closeNav(); $('nav-toggle').focus(); }
+  });
   document.addEventListener('keydown', onKey);
   window.addEventListener('hashchange', onRoute);
   // Keep relative dates fresh.
