@@ -68,6 +68,8 @@ type Store interface {
 	Folder(ctx context.Context, mailbox, name string) (store.Folder, error)
 	Folders(ctx context.Context, mailbox string) ([]store.Folder, error)
 	Entries(ctx context.Context, folderID int64) ([]store.Entry, error)
+	EntryFlags(ctx context.Context, folderID int64) ([]store.Entry, error)
+	EntriesFrom(ctx context.Context, folderID int64, minUID uint32) ([]store.Entry, error)
 	Raw(ctx context.Context, id string) ([]byte, error)
 	Append(ctx context.Context, mailbox, folder string, flags []string, internal time.Time, raw []byte) (store.Entry, error)
 	CreateFolder(ctx context.Context, mailbox, name, specialUse string) (store.Folder, error)

@@ -67,7 +67,8 @@ func (v *folderView) sync(ctx context.Context, source *imapserver.SessionTracker
 }
 
 func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionTracker) {
-	now, err := v.st.Entries(ctx, v.id)
+	// UIDs and flags only: this runs after every command.
+	now, err := v.st.EntryFlags(ctx, v.id)
 	if err != nil {
 		if ctx.Err() == nil {
 			v.log.Warn("imap: re-read folder", "folder", v.id, "err", err)
@@ -80,33 +81,40 @@ func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionT
 			v.pokeLocked()
 		}
 	}()
-	byUID := make(map[uint32]store.Entry, len(now))
+	byUID := make(map[uint32][]string, len(now))
 	for _, e := range now {
-		byUID[e.UID] = e
+		byUID[e.UID] = e.Flags
 	}
 	// Expunges, from the highest sequence number down so the lower ones
 	// stay valid.
 	for i := len(v.entries) - 1; i >= 0; i-- {
 		if _, ok := byUID[v.entries[i].UID]; !ok {
 			v.tracker.QueueExpunge(uint32(i + 1))
-			queued = true
 			v.entries = slices.Delete(v.entries, i, i+1)
+			queued = true
 		}
 	}
 	var last uint32
 	for i, e := range v.entries {
-		n := byUID[e.UID]
-		if !slices.Equal(n.Flags, e.Flags) {
-			v.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), imapFlags(n.Flags), source)
+		if flags := byUID[e.UID]; !slices.Equal(flags, e.Flags) {
+			v.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), imapFlags(flags), source)
+			v.entries[i].Flags = flags
 			queued = true
 		}
-		v.entries[i] = n
 		last = e.UID
 	}
-	for _, e := range now {
-		if e.UID <= last {
-			continue // known, or (never in practice) below the highest UID
+	if len(now) == 0 || now[len(now)-1].UID <= last {
+		return
+	}
+	// New mail (UIDs only grow): read those entries in full.
+	added, err := v.st.EntriesFrom(ctx, v.id, last+1)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.log.Warn("imap: read new entries", "folder", v.id, "err", err)
 		}
+		return
+	}
+	for _, e := range added {
 		v.entries = append(v.entries, e)
 		v.tracker.QueueNumMessages(uint32(len(v.entries)))
 		queued = true

@@ -542,3 +542,45 @@ func (s *Store) Expunge(ctx context.Context, folderID int64, uids []uint32) ([]u
 	}
 	return gone, nil
 }
+
+// EntryFlags lists the UIDs and flags of a folder's entries by ascending
+// UID, and nothing else (ID, MessageID, Size and ReceivedAt are zero): the
+// cheap re-read an IMAP server does after every command.
+func (s *Store) EntryFlags(ctx context.Context, folderID int64) ([]Entry, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT uid, seen, flags FROM entries WHERE folder_id = ? ORDER BY uid`), folderID)
+	if err != nil {
+		return nil, fmt.Errorf("list entry flags: %w", err)
+	}
+	defer rows.Close()
+	out := []Entry{}
+	for rows.Next() {
+		var uid int64
+		var seen int
+		var flags string
+		if err := rows.Scan(&uid, &seen, &flags); err != nil {
+			return nil, fmt.Errorf("list entry flags: %w", err)
+		}
+		out = append(out, Entry{FolderID: folderID, UID: uint32(uid), Flags: colsFlags(seen != 0, flags)})
+	}
+	return out, rows.Err()
+}
+
+// EntriesFrom lists the entries of a folder with a UID of at least minUID,
+// by ascending UID (the mail that arrived since an IMAP client last looked).
+func (s *Store) EntriesFrom(ctx context.Context, folderID int64, minUID uint32) ([]Entry, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+entryCols+` FROM entries e JOIN messages m ON m.seq = e.msg_seq
+		WHERE e.folder_id = ? AND e.uid >= ? ORDER BY e.uid`), folderID, int64(minUID))
+	if err != nil {
+		return nil, fmt.Errorf("list entries: %w", err)
+	}
+	defer rows.Close()
+	out := []Entry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list entries: %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -255,3 +255,27 @@ func testFlagsCopyMoveExpunge(t *testing.T) {
 		t.Fatalf("flags on deleted folder: %v", err)
 	}
 }
+
+func TestEntryFlagsAndEntriesFrom(t *testing.T) { backends(t, testEntryFlagsAndEntriesFrom) }
+
+func testEntryFlagsAndEntriesFrom(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	const mb = "e@example.com"
+	ids := ingestN(t, st, mb, 3)
+	inbox, _ := st.Folder(ctx, mb, store.InboxName)
+	if _, err := st.UpdateFlags(ctx, inbox.ID, []uint32{2}, store.FlagsAdd, []string{`\Seen`, "$X"}); err != nil {
+		t.Fatal(err)
+	}
+	fl, err := st.EntryFlags(ctx, inbox.ID)
+	if err != nil || len(fl) != 3 || fl[1].UID != 2 || !reflect.DeepEqual(fl[1].Flags, []string{"$X", `\Seen`}) || len(fl[0].Flags) != 0 {
+		t.Fatalf("entry flags %+v %v", fl, err)
+	}
+	es, err := st.EntriesFrom(ctx, inbox.ID, 2)
+	if err != nil || len(es) != 2 || es[0].UID != 2 || es[1].MessageID != ids[2] || es[1].Size == 0 {
+		t.Fatalf("entries from 2: %+v %v", es, err)
+	}
+	if es, _ := st.EntriesFrom(ctx, inbox.ID, 4); len(es) != 0 {
+		t.Fatalf("entries from 4: %+v", es)
+	}
+}
