@@ -22,10 +22,15 @@ const (
 	qInsertText  = `INSERT INTO texts (seq, body) VALUES (?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
 	qNextUID     = `UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ? RETURNING id, uidnext - 1, uidvalidity`
+	qInsertIndex = `INSERT INTO msg_search (rowid, search_to, search_from, search_subject) VALUES (?,?,?,?)`
 )
 
-func hotQueries() []string {
-	return []string{qInsertMessage, qInsertBody, qInsertText, qInsertEntry, qNextUID}
+func (s *Store) hotQueries() []string {
+	q := []string{qInsertMessage, qInsertBody, qInsertText, qInsertEntry, qNextUID}
+	if !s.pg {
+		q = append(q, qInsertIndex)
+	}
+	return q
 }
 
 // maxBatch bounds how many messages one group commit carries.
@@ -274,6 +279,11 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	}
 	if err := s.txExec(ctx, tx, qInsertText, r.seq, p.SearchText()); err != nil {
 		return fmt.Errorf("ingest: insert text: %w", err)
+	}
+	if !s.pg {
+		if err := s.txExec(ctx, tx, qInsertIndex, r.seq, r.searchTo, r.searchFrom, strings.ToLower(p.Subject)); err != nil {
+			return fmt.Errorf("ingest: index: %w", err)
+		}
 	}
 	folder := r.folder
 	if folder == "" {

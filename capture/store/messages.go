@@ -79,66 +79,93 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 	if q.Limit > MaxLimit {
 		q.Limit = MaxLimit
 	}
-	var where []string
-	var args []any
+	var where, filters []string
+	var args, filterArgs []any
 	mailbox := NormalizeAddress(q.Mailbox)
-	from := `messages m`
-	cols := summaryCols
-	if mailbox != "" {
-		// One row per message even when it sits in several folders.
-		sub := `SELECT msg_seq, MIN(seen) AS seen FROM entries WHERE mailbox = ?`
-		args = append(args, mailbox)
-		if q.Folder != "" {
-			sub += ` AND folder_id = (SELECT id FROM folders WHERE mailbox = ? AND name = ?)`
-			args = append(args, mailbox, q.Folder)
+	from, cols, order := `messages m`, summaryCols, `m.seq DESC`
+	// count is the cheap way to count when no filter applies.
+	var count string
+	var countArgs []any
+	switch {
+	case mailbox != "" && q.Folder != "":
+		var fid int64
+		err := s.rdb.QueryRowContext(ctx, s.q(`SELECT id FROM folders WHERE mailbox = ? AND name = ?`), mailbox, q.Folder).Scan(&fid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return []Message{}, 0, nil
 		}
-		sub += ` GROUP BY msg_seq`
-		from = `(` + sub + `) e JOIN messages m ON m.seq = e.msg_seq`
-		cols += `, e.seen`
-	} else {
+		if err != nil {
+			return nil, 0, fmt.Errorf("search: find folder: %w", err)
+		}
+		// Walks entries_folder_seq backwards: no sort, no temporary table.
+		// A folder may hold two copies of one message (IMAP COPY): the
+		// first stands for both.
+		from, cols, order = `entries e JOIN messages m ON m.seq = e.msg_seq`, summaryCols+`, e.seen`, `e.msg_seq DESC`
+		where = append(where, `e.folder_id = ?`, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.folder_id = e.folder_id)`)
+		args = append(args, fid)
+		count, countArgs = `SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE folder_id = ?`, []any{fid}
+	case mailbox != "":
+		// One row per message even when it sits in several folders: the
+		// mailbox's first entry stands for it.
+		from, order = `entries e JOIN messages m ON m.seq = e.msg_seq`, `e.msg_seq DESC`
+		cols += `, (SELECT MIN(e3.seen) FROM entries e3 WHERE e3.msg_seq = e.msg_seq AND e3.mailbox = e.mailbox)`
+		where = append(where, `e.mailbox = ?`, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.mailbox = e.mailbox)`)
+		args = append(args, mailbox)
+		count, countArgs = `SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE mailbox = ?`, []any{mailbox}
+	default:
 		where = append(where, `m.copies > 0`)
+		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
 	}
+	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
 	like := func(col, v string) {
-		where = append(where, col+` LIKE ? ESCAPE '\'`)
-		args = append(args, "%"+escapeLike(strings.ToLower(v))+"%")
+		if s.pg {
+			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
+		} else {
+			// The trigram index answers LIKE without reading every row.
+			filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ? ESCAPE '\')`)
+		}
+		filterArgs = append(filterArgs, pattern(v))
 	}
 	if q.To != "" {
-		like(`m.search_to`, q.To)
+		like(`search_to`, q.To)
 	}
 	if q.From != "" {
-		like(`m.search_from`, q.From)
+		like(`search_from`, q.From)
 	}
 	if q.Subject != "" {
-		like(`m.search_subject`, q.Subject)
+		like(`search_subject`, q.Subject)
 	}
 	if q.Text != "" {
-		pat := "%" + escapeLike(strings.ToLower(q.Text)) + "%"
-		where = append(where, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'))`)
-		args = append(args, pat, pat)
+		pat := pattern(q.Text)
+		filters = append(filters, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'))`)
+		filterArgs = append(filterArgs, pat, pat)
 	}
 	if !q.Since.IsZero() {
-		where = append(where, `m.received_at >= ?`)
-		args = append(args, micros(q.Since))
+		filters = append(filters, `m.received_at >= ?`)
+		filterArgs = append(filterArgs, micros(q.Since))
 	}
 	if !q.Before.IsZero() {
-		where = append(where, `m.received_at < ?`)
-		args = append(args, micros(q.Before))
+		filters = append(filters, `m.received_at < ?`)
+		filterArgs = append(filterArgs, micros(q.Before))
 	}
-	cond := ""
-	if len(where) > 0 {
-		cond = ` WHERE ` + strings.Join(where, ` AND `)
+	where, args = append(where, filters...), append(args, filterArgs...)
+	cond := ` WHERE ` + strings.Join(where, ` AND `)
+	if len(filters) > 0 {
+		count, countArgs = `SELECT COUNT(*) FROM `+from+cond, args
 	}
 	var total int
-	if err := s.rdb.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM `+from+cond), args...).Scan(&total); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("search: count: %w", err)
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+cols+` FROM `+from+cond+` ORDER BY m.seq DESC LIMIT ? OFFSET ?`),
+	out := []Message{}
+	if total <= q.Offset {
+		return out, total, nil
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+cols+` FROM `+from+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
 		append(args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("search: %w", err)
 	}
 	defer rows.Close()
-	out := []Message{}
 	for rows.Next() {
 		var seen int
 		var extra []any
@@ -459,8 +486,17 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 		}
 		gph := strings.TrimSuffix(strings.Repeat("?,", len(gone)), ",")
 		keep := ` AND seq NOT IN (SELECT msg_seq FROM deliveries WHERE status IN ('queued','sending'))`
-		for _, t := range []string{"texts", "bodies", "messages"} {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE seq IN (`+gph+`)`+keep), gone...); err != nil {
+		tables := []string{"texts", "bodies", "messages"}
+		if !s.pg {
+			// Before messages: the index follows the rows that go.
+			tables = []string{"texts", "bodies", "msg_search", "messages"}
+		}
+		for _, t := range tables {
+			col := "seq"
+			if t == "msg_search" {
+				col = "rowid"
+			}
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE `+col+` IN (`+gph+`)`+strings.ReplaceAll(keep, " seq ", " "+col+" ")), gone...); err != nil {
 				return nil, fmt.Errorf("drop messages left in no mailbox: %w", err)
 			}
 		}

@@ -9,7 +9,24 @@ import (
 // migrations are applied in order, each once, recorded in schema_version.
 // Never edit an applied migration: append a new one. {{id}} is the dialect's
 // auto-increment key and {{blob}} its byte type.
-func migrations() []string { return []string{migration1} }
+func migrations(pg bool) []string {
+	if pg {
+		return []string{migration1, migration2PG}
+	}
+	return []string{migration1, migration2SQLite}
+}
+
+// migration2: fast counts of all mail, and on SQLite a trigram index for
+// substring search of recipients, senders and subjects (backfilled).
+const migration2SQLite = `
+CREATE INDEX messages_live ON messages(copies);
+CREATE VIRTUAL TABLE msg_search USING fts5(search_to, search_from, search_subject, tokenize = 'trigram');
+INSERT INTO msg_search (rowid, search_to, search_from, search_subject) SELECT seq, search_to, search_from, search_subject FROM messages
+`
+
+const migration2PG = `
+CREATE INDEX messages_live ON messages(copies)
+`
 
 // migration1: messages, bodies, folders, mailbox entries, the relay queue.
 const migration1 = `
@@ -113,10 +130,10 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&have); err != nil {
 		return fmt.Errorf("migrate store: read version: %w", err)
 	}
-	if have > len(migrations()) {
-		return fmt.Errorf("migrate store: database schema version %d is newer than this program (%d)", have, len(migrations()))
+	all := migrations(s.pg)
+	if have > len(all) {
+		return fmt.Errorf("migrate store: database schema version %d is newer than this program (%d)", have, len(all))
 	}
-	all := migrations()
 	for v := have; v < len(all); v++ {
 		sqlText := strings.NewReplacer("{{id}}", id, "{{blob}}", blob).Replace(all[v])
 		for _, stmt := range strings.Split(sqlText, ";") {

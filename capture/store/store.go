@@ -257,7 +257,7 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt
 
 func (s *Store) prepareHot(ctx context.Context) error {
 	s.stmts = map[string]*sql.Stmt{}
-	for _, q := range hotQueries() {
+	for _, q := range s.hotQueries() {
 		st, err := s.wdb.PrepareContext(ctx, s.q(q))
 		if err != nil {
 			return fmt.Errorf("open store: prepare: %w", err)
