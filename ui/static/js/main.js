@@ -473,7 +473,8 @@ function connectEvents() {
   es.addEventListener('relay', () => refreshRelay());
   // The server cut us off or restarted its stream: re-read everything.
   es.addEventListener('reset', () => { scheduleRefresh(); refreshRelay(); checkOpenMessage(); });
-  // After a reconnect, catch up on anything missed.
+  // On (re)connect, catch up on anything that arrived while not listening
+  // (also between the first page load and the stream opening).
   es.addEventListener('open', () => scheduleRefresh());
 }
 
