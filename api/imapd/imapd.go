@@ -47,7 +47,6 @@ package imapd
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -211,8 +210,9 @@ func (l slogPrintf) Printf(format string, args ...any) {
 	l.log.Debug("imap: " + msg)
 }
 
-// ErrServerClosed is returned by Serve after Close or Shutdown.
-var ErrServerClosed = errors.New("imapd: server closed")
+// ErrServerClosed is returned by Serve after Close or Shutdown. It wraps
+// net.ErrClosed, so callers that check for a closed listener see it too.
+var ErrServerClosed = fmt.Errorf("imapd: server closed: %w", net.ErrClosed)
 
 // Serve accepts connections on ln until Close or Shutdown; it then returns
 // ErrServerClosed.

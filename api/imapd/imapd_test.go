@@ -3,6 +3,7 @@ package imapd_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,7 +53,7 @@ func newTestServer(t *testing.T, opts ...func(*imapd.Options)) *testServer {
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
 		srv.Close()
-		if err := <-done; err != imapd.ErrServerClosed {
+		if err := <-done; !errors.Is(err, imapd.ErrServerClosed) || !errors.Is(err, net.ErrClosed) {
 			t.Errorf("Serve returned %v", err)
 		}
 	})
