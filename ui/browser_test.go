@@ -585,6 +585,8 @@ func TestBrowser(t *testing.T) {
 		b.waitJS("from search", `document.querySelectorAll('#message-list a.msg-item').length === 1 && document.querySelector('#message-list .subject').textContent.includes('Lunch')`)
 		b.do("no match", chromedp.Evaluate[chromedp.Void](`document.getElementById('search-input').value = ''`), chromedp.SendKeys(chromedp.ID("search-input"), "to:nobody-at-all@example.com\r"))
 		b.waitJS("empty result", `!document.getElementById('list-empty').hidden && document.querySelectorAll('#message-list a.msg-item').length === 0`)
+		b.do("date search", chromedp.Evaluate[chromedp.Void](`document.getElementById('search-input').value = ''`), chromedp.SendKeys(chromedp.ID("search-input"), "since:2000-01-01 lunch\r"))
+		b.waitJS("date search", `document.querySelectorAll('#message-list a.msg-item').length === 1 && document.querySelector('#message-list .subject-text').textContent === 'Lunch on Friday?'`)
 		b.do("all mail", chromedp.Click(chromedp.ID("nav-all")))
 		b.waitJS("all mail list", `document.querySelectorAll('#message-list a.msg-item').length >= 2`)
 	})

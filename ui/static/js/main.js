@@ -172,6 +172,13 @@ function parseSearch(q) {
     }
   }
   if (words.length) f.text = f.text ? f.text + ' ' + words.join(' ') : words.join(' ');
+  // since:/before: take a plain date too (local midnight), sent as RFC 3339.
+  for (const k of ['since', 'before']) {
+    if (f[k] && /^\d{4}-\d{2}-\d{2}$/.test(f[k])) {
+      const d = new Date(f[k] + 'T00:00:00');
+      if (!isNaN(d)) f[k] = d.toISOString();
+    }
+  }
   return f;
 }
 
