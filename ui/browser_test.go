@@ -307,7 +307,7 @@ func eval[T any](b *tab, expr string) T {
 // predicate with new Function, which the UI's CSP rightly forbids.)
 func (b *tab) waitJS(what, expr string) {
 	b.t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second) // generous: CI machines are busy
 	defer cancel()
 	tick := time.NewTicker(40 * time.Millisecond)
 	defer tick.Stop()
