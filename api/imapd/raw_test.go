@@ -326,3 +326,35 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatalf("got %q", l)
 	}
 }
+
+// TestStarAndSelfCopy: "*" is the client's last message (or highest UID),
+// and COPY into the selected folder announces the copies.
+func TestStarAndSelfCopy(t *testing.T) {
+	ts := newTestServer(t)
+	for _, s := range []string{"a", "b", "c"} {
+		ts.ingest(t, "bob@example.com", textMsg(s, s))
+	}
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	c.ok("SELECT INBOX")
+	if u := c.ok("FETCH * (UID)"); len(u) != 1 || u[0] != "* 3 FETCH (UID 3)" {
+		t.Fatalf("fetch * %q", u)
+	}
+	if u := c.ok("UID FETCH 9:* (UID)"); len(u) != 1 || u[0] != "* 3 FETCH (UID 3)" {
+		t.Fatalf("uid fetch 9:* %q", u)
+	}
+	if u := c.ok("SEARCH 2:*"); u[0] != "* SEARCH 2 3" {
+		t.Fatalf("search 2:* %q", u)
+	}
+	u := c.ok("COPY 1:2 INBOX")
+	if len(grep(u, "EXISTS")) != 2 || u[len(u)-1] != "* 5 EXISTS" {
+		t.Fatalf("copy into itself %q", u)
+	}
+	_, st := c.do("UID COPY 1:2 INBOX")
+	if !strings.Contains(st, "[COPYUID ") || !strings.Contains(st, " 1:2 6:7]") {
+		t.Fatalf("uid copy answer %s", st)
+	}
+	if u := c.ok(`UID STORE 6:* +FLAGS (\Answered)`); len(u) != 2 || u[0] != `* 6 FETCH (UID 6 FLAGS (\Answered))` {
+		t.Fatalf("uid store %q", u)
+	}
+}
