@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -48,6 +49,7 @@ type Sandbox struct {
 	serveErr  chan error
 	wg        sync.WaitGroup
 
+	stopping atomic.Bool // set before servers are told to stop
 	once     sync.Once
 	closeErr error
 }
@@ -161,7 +163,9 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		s.wg.Add(1)
 		go func(l listener) {
 			defer s.wg.Done()
-			if err := l.srv.Serve(l.l); err != nil && !errors.Is(err, net.ErrClosed) {
+			// Each server has its own "closed" error; after stop began, any
+			// error from Serve is just the server ending.
+			if err := l.srv.Serve(l.l); err != nil && !errors.Is(err, net.ErrClosed) && !s.stopping.Load() {
 				s.log.Error("listener stopped", "listener", l.name, "err", err)
 				s.serveErr <- fmt.Errorf("%s: %w", l.name, err)
 			}
@@ -223,6 +227,7 @@ func (s *Sandbox) Close() error {
 }
 
 func (s *Sandbox) stop(ctx context.Context) error {
+	s.stopping.Store(true)
 	var errs []error
 	// Reverse order of start; a server listening twice (plain and TLS) is
 	// shut down once.
