@@ -71,8 +71,8 @@ type Options struct {
 	// Auth checks passwords. nil: any password is accepted for any mailbox.
 	Auth Authenticator
 	// AllowInsecureAuth allows USER/PASS and AUTH PLAIN on connections that
-	// are not (yet) TLS even when Auth is set. Without Auth, plain-text
-	// logins are always allowed.
+	// are not (yet) TLS even when Auth is set. Without Auth, or without
+	// TLSConfig (no way to get TLS), plain-text logins are always allowed.
 	AllowInsecureAuth bool
 	// IdleTimeout closes a connection that sends nothing for this long.
 	// 0: 10 minutes (RFC 1939's minimum autologout timer).

@@ -252,8 +252,10 @@ func (s *session) badCommand(text string) {
 }
 
 // plainAllowed reports whether a password may be sent on this connection.
+// Without a certificate there is no way to TLS, so refusing would lock
+// everyone out; IMAP follows the same rule.
 func (s *session) plainAllowed() bool {
-	return s.isTLS || s.srv.opts.Auth == nil || s.srv.opts.AllowInsecureAuth
+	return s.isTLS || s.srv.opts.Auth == nil || s.srv.opts.AllowInsecureAuth || s.srv.opts.TLSConfig == nil
 }
 
 func (s *session) cmdCapa(command) error {
