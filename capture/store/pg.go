@@ -30,9 +30,11 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 const (
@@ -97,7 +99,7 @@ func (s *Store) startPG(ctx context.Context, dsn string) error {
 			p.channel = p.channel[:63]
 		}
 	}
-	locks, err := sql.Open("pgx", dsn)
+	locks, err := openPGDB(dsn)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -349,7 +351,7 @@ func (s *Store) lockFolders(ctx context.Context, tx *sql.Tx, batch []*ingestReq)
 			folder = InboxName
 		}
 		for _, mb := range r.row.mailboxes {
-			k := key{mb, folder}
+			k := key{pgText(mb), pgText(folder)} // as the database returns them
 			create[k] = create[k] || r.row.folder == ""
 		}
 	}
@@ -512,7 +514,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 			folder = InboxName
 		}
 		for _, mb := range req.row.mailboxes {
-			k := key{mb, folder}
+			k := key{pgText(mb), pgText(folder)} // as the database returns them
 			if need[k] == 0 {
 				order = append(order, k)
 			}
@@ -562,7 +564,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		}
 		seen, flags := flagCols(r.flags)
 		for _, mb := range r.mailboxes {
-			a := allocs[key{mb, folder}]
+			a := allocs[key{pgText(mb), pgText(folder)}]
 			if a == nil {
 				return fmt.Errorf("folder %s of %s: %w", folder, mb, ErrNotFound)
 			}
@@ -590,4 +592,63 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		}
 	}
 	return nil
+}
+
+// openPGDB opens a pool whose connections make every string argument fit
+// PostgreSQL's text type, which holds neither NUL nor invalid UTF-8 (SQLite
+// keeps both). Stored and looked-up values go through the same mapping, so
+// lookups of such values still match what was stored, and odd input (a
+// header with a raw 0xff byte, a URL with %00) is never an error.
+func openPGDB(dsn string) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)}), nil
+}
+
+type pgConnector struct{ driver.Connector }
+
+func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	dc, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := dc.(*stdlib.Conn)
+	if !ok {
+		return dc, nil
+	}
+	return &pgConn{sc}, nil
+}
+
+// pgConn is the pgx connection with string arguments made valid text.
+type pgConn struct{ *stdlib.Conn }
+
+func (c *pgConn) CheckNamedValue(nv *driver.NamedValue) error {
+	switch v := nv.Value.(type) {
+	case string:
+		nv.Value = pgText(v)
+	case []string:
+		var out []string
+		for i, s := range v {
+			if t := pgText(s); t != s {
+				if out == nil {
+					out = append([]string{}, v...)
+				}
+				out[i] = t
+			}
+		}
+		if out != nil {
+			nv.Value = out
+		}
+	}
+	return c.Conn.CheckNamedValue(nv)
+}
+
+// pgText replaces NUL and invalid UTF-8 with U+FFFD.
+func pgText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -227,7 +227,7 @@ func (s *Store) checkpointLoop() {
 }
 
 func (s *Store) openPostgres(ctx context.Context, dsn string) error {
-	db, err := sql.Open("pgx", dsn)
+	db, err := openPGDB(dsn)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
