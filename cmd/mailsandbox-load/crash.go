@@ -207,7 +207,7 @@ func runCrash(ctx context.Context, cfg Config) (CrashResult, error) {
 	l := newLoad(cfg, Targets{})
 	rng := rand.New(rand.NewPCG(uint64(l.seed), 42))
 	round := cfg.Duration / time.Duration(cfg.Crash)
-	start := time.Now()
+	var loaded time.Duration // time under load, kills included
 	for k := 0; k < cfg.Crash; k++ {
 		c, err := startChild(ctx, bin, db)
 		if err != nil {
@@ -217,6 +217,7 @@ func runCrash(ctx context.Context, cfg Config) (CrashResult, error) {
 		// Kill somewhere between a tenth of the round and its end.
 		after := round/10 + time.Duration(rng.Int64N(int64(round-round/10)+1))
 		lctx, cancel := context.WithCancel(ctx)
+		roundStart := time.Now()
 		done := make(chan struct{})
 		go func() {
 			l.run(lctx)
@@ -236,6 +237,7 @@ func runCrash(ctx context.Context, cfg Config) (CrashResult, error) {
 		time.Sleep(100 * time.Millisecond)
 		cancel()
 		<-done
+		loaded += time.Since(roundStart)
 		l.stats.killed.Store(false)
 		verdict, err := integrityCheck(ctx, db)
 		if err != nil {
@@ -268,7 +270,7 @@ func runCrash(ctx context.Context, cfg Config) (CrashResult, error) {
 	ops, errs := l.stats.summary()
 	res.Errors = errs
 	fmt.Fprintf(out, "crash mode: %d kills (failed_during_kill counts operations cut off by a kill; errors are failures at other times)\n", res.Kills)
-	l.report(time.Since(start), ops, errs, res.PeakRSS, false)
+	l.report(loaded, ops, errs, res.PeakRSS, false)
 	fmt.Fprintf(out, "integrity_check after the final graceful stop: %s\n", verdict)
 	if stopErr != nil {
 		fmt.Fprintf(out, "final stop: %v\n", stopErr)

@@ -629,8 +629,11 @@ func (v VerifyResult) print(w io.Writer) {
 	}
 }
 
-// verify looks every acknowledged (and doubtful) message up by its token
-// and compares its raw bytes with what was sent.
+// store1000 is the page size verify lists mail with (the API's maximum).
+const store1000 = 1000
+
+// verify finds every acknowledged (and doubtful) message by the token in
+// its subject and compares its raw bytes with what was sent.
 func (l *load) verify(ctx context.Context) VerifyResult {
 	type job struct {
 		tok   string
@@ -651,6 +654,30 @@ func (l *load) verify(ctx context.Context) VerifyResult {
 		}
 	}
 	l.mu.Unlock()
+	// One pass over all mail (pages of 1000) finds where each token is
+	// stored; searching token by token would scan the store once per
+	// message.
+	where := map[string][]string{}
+	var listErr error
+	for offset := 0; ; offset += store1000 {
+		var page summaryList
+		code, err := l.getJSON(ctx, fmt.Sprintf("/api/v1/messages?limit=%d&offset=%d", store1000, offset), &page)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("list: status %d", code)
+		}
+		if err != nil {
+			listErr = err
+			break
+		}
+		for _, m := range page.Messages {
+			if tok, ok := strings.CutPrefix(m.Subject, "load "); ok {
+				where[tok] = append(where[tok], m.ID)
+			}
+		}
+		if len(page.Messages) == 0 || offset+len(page.Messages) >= page.Total {
+			break
+		}
+	}
 	ch := make(chan *job)
 	var wg sync.WaitGroup
 	for i := 0; i < 8; i++ {
@@ -658,20 +685,16 @@ func (l *load) verify(ctx context.Context) VerifyResult {
 		go func() {
 			defer wg.Done()
 			for j := range ch {
-				var list summaryList
-				code, err := l.getJSON(ctx, "/api/v1/messages?limit=5&subject="+url.QueryEscape(j.tok), &list)
-				if err == nil && code != http.StatusOK {
-					err = fmt.Errorf("search: status %d", code)
-				}
-				if err != nil {
-					j.err = err
+				if listErr != nil {
+					j.err = listErr
 					continue
 				}
-				j.found = list.Total
-				if list.Total != 1 || len(list.Messages) != 1 {
+				ids := where[j.tok]
+				j.found = len(ids)
+				if len(ids) != 1 {
 					continue
 				}
-				raw, code, err := l.getRaw(ctx, list.Messages[0].ID)
+				raw, code, err := l.getRaw(ctx, ids[0])
 				if err == nil && code != http.StatusOK {
 					err = fmt.Errorf("raw: status %d", code)
 				}
