@@ -304,3 +304,33 @@ func TestInstancesAllocateUIDsWithoutGapsOrRepeats(t *testing.T) {
 		}
 	}
 }
+
+func TestInstancesStartTogether(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.PostgresDSN(t)
+	const n = 4
+	stores := make([]*store.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			stores[i], errs[i] = store.Open(context.Background(), store.Options{DSN: dsn})
+		}(i)
+	}
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if errs[i] != nil {
+			t.Fatalf("instance %d: %v", i, errs[i])
+		}
+		defer stores[i].Close()
+	}
+	id, err := stores[0].Ingest(context.Background(), store.Envelope{From: "x@y", To: []string{"z@example.com"}}, msg("x@y", "z@example.com", "", "hi", "body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stores[n-1].Get(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+}
