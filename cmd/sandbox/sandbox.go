@@ -101,6 +101,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if s.st, err = store.Open(ctx, stOpts); err != nil {
 		return nil, fmt.Errorf("--db: %w", err)
 	}
+	reg.MustRegister(newStoreCollector(s.st))
 	if relay != nil {
 		if err := relay.start(s.st); err != nil {
 			return nil, err

@@ -1,0 +1,85 @@
+package sandbox_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/smtp"
+	"strings"
+	"testing"
+
+	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
+)
+
+func loopbackConfig() sandbox.Config {
+	return sandbox.Config{SMTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", POP3Addr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0"}
+}
+
+func TestStartServesEveryProtocolAndMetrics(t *testing.T) {
+	sb, err := sandbox.Start(context.Background(), loopbackConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	for name, addr := range map[string]string{"smtp": sb.SMTPAddr(), "http": sb.HTTPAddr(), "pop3": sb.POP3Addr(), "imap": sb.IMAPAddr()} {
+		if addr == "" || strings.HasSuffix(addr, ":0") {
+			t.Fatalf("%s address %q", name, addr)
+		}
+	}
+	msg := "From: a@example.com\r\nTo: b@example.com\r\nSubject: metrics\r\n\r\nx\r\n"
+	if err := smtp.SendMail(sb.SMTPAddr(), nil, "a@example.com", []string{"b@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(sb.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"mailsandbox_store_messages 1", "mailsandbox_messages_received_total 1", "mailsandbox_smtp_sessions_total 1", "mailsandbox_store_mailboxes 1"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if err := sb.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := sb.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+func TestStartRefusesBadConfigNamingTheFlag(t *testing.T) {
+	cfg := loopbackConfig()
+	cfg.SMTPSAddr = "127.0.0.1:0" // no certificate
+	_, err := sandbox.Start(context.Background(), cfg)
+	var ce *sandbox.ConfigError
+	if !errors.As(err, &ce) || ce.Flag != "smtps-addr" {
+		t.Fatalf("err %v", err)
+	}
+	cfg = loopbackConfig()
+	cfg.HTTPAuthFile = "/nonexistent/users"
+	_, err = sandbox.Start(context.Background(), cfg)
+	if !errors.As(err, &ce) || ce.Flag != "http-auth-file" {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestSelfSignedTLSOffersSTARTTLS(t *testing.T) {
+	cfg := loopbackConfig()
+	cfg.TLSSelfSigned = true
+	sb, err := sandbox.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	c, err := smtp.Dial(sb.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		t.Fatal("STARTTLS not offered with --tls-self-signed")
+	}
+}
