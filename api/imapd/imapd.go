@@ -30,7 +30,12 @@
 // enforced here (STORE, EXPUNGE, MOVE answer NO, FETCH never sets \Seen),
 // since the library only prints [READ-ONLY]. Keywords keep their case (the
 // example lower-cases them). Single parts without a Content-Type get the
-// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE.
+// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE. IDLE
+// runs its own loop: SessionTracker.Idle only wakes for updates queued
+// after it started, and the library answers "+ idling" before calling it,
+// so mail arriving in that gap would wait for the next change. MOVE and
+// NAMESPACE are implemented (the library panics at connect time when they
+// are advertised without).
 //
 // LITERAL+ is not offered, only the library's LITERAL-: when the library
 // refuses a literal (too big for APPENDLIMIT) it does not read it, so the
