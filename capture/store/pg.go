@@ -652,3 +652,15 @@ func pgText(s string) string {
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
+
+// forUpdate is the locking clause for a read that a write in the same
+// transaction depends on. SQLite needs none: its write transactions are
+// exclusive. On PostgreSQL, without it another instance may change the row
+// between the read and the write (say, claim a delivery whose lease just
+// ran out while its old owner records its outcome).
+func (s *Store) forUpdate() string {
+	if s.pg {
+		return ` FOR UPDATE`
+	}
+	return ""
+}

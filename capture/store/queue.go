@@ -253,7 +253,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id int64) error {
 		return fmt.Errorf("retry delivery %d: %w", id, err)
 	}
 	defer tx.Rollback()
-	d, err := scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`), id))
+	d, err := scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`+s.forUpdate()), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("retry delivery %d: %w", id, ErrNotFound)
 	}
@@ -367,7 +367,7 @@ func (s *Store) RecordAttempt(ctx context.Context, id int64, owner string, a Att
 		return fmt.Errorf("record attempt on delivery %d: %w", id, err)
 	}
 	defer tx.Rollback()
-	d, err := scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE id = ? AND status = ? AND lease_owner = ?`),
+	d, err := scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE id = ? AND status = ? AND lease_owner = ?`+s.forUpdate()),
 		id, DeliverySending, owner))
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("record attempt on delivery %d: %w: not held by %s", id, ErrNotFound, owner)
