@@ -117,13 +117,16 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 	}
 	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
 	like := func(col, v string) {
-		if s.pg {
+		if s.pg || strings.ContainsAny(v, `%_\`) {
 			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
-		} else {
-			// The trigram index answers LIKE without reading every row.
-			filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ? ESCAPE '\')`)
+			filterArgs = append(filterArgs, pattern(v))
+			return
 		}
-		filterArgs = append(filterArgs, pattern(v))
+		// The trigram index answers LIKE without reading every row, but
+		// only without an ESCAPE clause: needles with LIKE's special
+		// characters take the scan above.
+		filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ?)`)
+		filterArgs = append(filterArgs, "%"+strings.ToLower(v)+"%")
 	}
 	if q.To != "" {
 		like(`search_to`, q.To)
