@@ -73,8 +73,11 @@ func (s *Store) folderByName(ctx context.Context, tx *sql.Tx, mailbox, name stri
 	return id, nil
 }
 
+// folderByID reads a folder inside tx and, on PostgreSQL, locks it until
+// the end of tx: changes to its entries (flags, copy, move, expunge) read
+// them first, and another instance must not change them in between.
 func (s *Store) folderByID(ctx context.Context, tx *sql.Tx, id int64) (mailbox, name string, err error) {
-	err = tx.QueryRowContext(ctx, s.q(`SELECT mailbox, name FROM folders WHERE id = ?`), id).Scan(&mailbox, &name)
+	err = tx.QueryRowContext(ctx, s.q(`SELECT mailbox, name FROM folders WHERE id = ?`+s.forUpdate()), id).Scan(&mailbox, &name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", fmt.Errorf("folder %d: %w", id, ErrNotFound)
 	}
@@ -427,6 +430,12 @@ func (s *Store) CopyEntries(ctx context.Context, srcFolderID int64, uids []uint3
 // pairFolders checks that both folders exist in one mailbox and returns it
 // and the destination's name.
 func (s *Store) pairFolders(ctx context.Context, tx *sql.Tx, srcID, dstID int64) (mailbox, dstName string, err error) {
+	if dstID < srcID {
+		// Lock in id order, so two opposite moves cannot deadlock.
+		if _, _, err := s.folderByID(ctx, tx, dstID); err != nil {
+			return "", "", err
+		}
+	}
 	srcMailbox, _, err := s.folderByID(ctx, tx, srcID)
 	if err != nil {
 		return "", "", err

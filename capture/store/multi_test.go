@@ -334,3 +334,39 @@ func TestInstancesStartTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestInstancesFlagChangesAreNotLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openInstances(t, 2)
+	const mb = "f@example.com"
+	if _, err := st[0].Ingest(ctx, store.Envelope{From: "x@y", To: []string{mb}}, msg("x@y", mb, "", "flags", "body")); err != nil {
+		t.Fatal(err)
+	}
+	f, err := st[0].Folder(ctx, mb, store.InboxName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	for i, s := range st {
+		wg.Add(1)
+		go func(i int, s *store.Store) {
+			defer wg.Done()
+			for k := 0; k < n; k++ {
+				if _, err := s.UpdateFlags(ctx, f.ID, []uint32{1}, store.FlagsAdd, []string{fmt.Sprintf("k%d_%d", i, k)}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(i, s)
+	}
+	wg.Wait()
+	es, err := st[1].Entries(ctx, f.ID)
+	if err != nil || len(es) != 1 {
+		t.Fatalf("entries %+v %v", es, err)
+	}
+	if len(es[0].Flags) != 2*n {
+		t.Fatalf("%d flags survived concurrent changes, want %d: %v", len(es[0].Flags), 2*n, es[0].Flags)
+	}
+}
