@@ -464,6 +464,14 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 			ph[i], args[i] = "?", seq
 		}
 		in := `(` + strings.Join(ph, ",") + `)`
+		if s.pg {
+			// Lock the rows first, in one order: the recount below then runs
+			// after, and sees, any other instance's committed removal of
+			// other copies (else both could count the other's copy).
+			if _, err := tx.ExecContext(ctx, s.q(`SELECT seq FROM messages WHERE seq IN `+in+` ORDER BY seq FOR UPDATE`), args...); err != nil {
+				return nil, fmt.Errorf("recount copies: %w", err)
+			}
+		}
 		rows, err := tx.QueryContext(ctx, s.q(`UPDATE messages SET copies = (SELECT COUNT(*) FROM entries e WHERE e.msg_seq = messages.seq)
 			WHERE seq IN `+in+` RETURNING seq, id, copies`), args...)
 		if err != nil {

@@ -370,3 +370,30 @@ func TestInstancesFlagChangesAreNotLost(t *testing.T) {
 		t.Fatalf("%d flags survived concurrent changes, want %d: %v", len(es[0].Flags), 2*n, es[0].Flags)
 	}
 }
+
+func TestInstancesDeletingCopiesTogetherDropsTheMessage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openInstances(t, 2)
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 20; i++ {
+			if _, err := st[0].Ingest(ctx, store.Envelope{From: "x@y", To: []string{"x@example.com", "y@example.com"}}, msg("x@y", "x@example.com", "", "two copies", "body")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for i, mb := range []string{"x@example.com", "y@example.com"} {
+			wg.Add(1)
+			go func(s *store.Store, mb string) {
+				defer wg.Done()
+				if err := s.DeleteMailbox(ctx, mb); err != nil {
+					t.Error(err)
+				}
+			}(st[i], mb)
+		}
+		wg.Wait()
+		if list, total, err := st[1].Search(ctx, store.Query{}); err != nil || total != 0 {
+			t.Fatalf("round %d: %d messages left in no mailbox (%v): %+v", round, total, err, list[:min(len(list), 1)])
+		}
+	}
+}
