@@ -428,6 +428,13 @@ func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
 // collectQueued removes message seq when it is in no mailbox and no
 // pending delivery needs it any more (the queue kept it alive).
 func (s *Store) collectQueued(ctx context.Context, tx *sql.Tx, seq int64) error {
+	if s.pg {
+		// As in collect: after the lock, the checks below see another
+		// instance's committed removal of the last copy.
+		if _, err := tx.ExecContext(ctx, s.q(`SELECT seq FROM messages WHERE seq = ? FOR UPDATE`), seq); err != nil {
+			return fmt.Errorf("drop message left in no mailbox: %w", err)
+		}
+	}
 	cond := ` WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.seq = ? AND m.copies > 0)
 		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_seq = ? AND d.status IN ('queued','sending'))`
 	for _, t := range []string{"texts", "bodies", "messages"} {
