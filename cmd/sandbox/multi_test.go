@@ -510,8 +510,10 @@ func TestSharedDeploymentDeadInstanceLeasesFinishElsewhere(t *testing.T) {
 	}
 	ds, _ = st.Deliveries(ctx)
 	for _, d := range ds {
-		if d.Attempts != 2 {
-			t.Errorf("delivery %d: %d attempts, want 2 (the dead one's and the one that finished it)", d.ID, d.Attempts)
+		// The dead instance's attempt and the one that finished it (a slow
+		// dead instance may have re-claimed its own expired leases too).
+		if d.Attempts < 2 {
+			t.Errorf("delivery %d: %d attempts, want at least 2", d.ID, d.Attempts)
 		}
 	}
 }
