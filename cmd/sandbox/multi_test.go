@@ -363,7 +363,8 @@ func TestSharedDeploymentRelayDeliversEachMessageOnce(t *testing.T) {
 	t.Parallel()
 	dsn := storetest.PostgresDSN(t)
 	dest := newDestination(t, "")
-	rc := sandbox.RelayConfig{Routes: map[string]string{"dest.test": dest.addr}, Match: []string{"*@dest.test"}}
+	rc := sandbox.RelayConfig{Routes: map[string]string{"dest.test": dest.addr}, Match: []string{"*@dest.test"},
+		RetryMin: 100 * time.Millisecond, RetryMax: time.Second} // a hiccup on a loaded machine is retried soon
 	insts := []*sandbox.Sandbox{startInstance(t, dsn, rc), startInstance(t, dsn, rc), startInstance(t, dsn, rc)}
 	const n = 100
 	var wg sync.WaitGroup
@@ -495,7 +496,7 @@ func TestSharedDeploymentDeadInstanceLeasesFinishElsewhere(t *testing.T) {
 	cmd.Wait()
 
 	// Two live instances take over once the leases run out.
-	rc := sandbox.RelayConfig{Routes: map[string]string{"dest.test": dest.addr}}
+	rc := sandbox.RelayConfig{Routes: map[string]string{"dest.test": dest.addr}, RetryMin: 100 * time.Millisecond, RetryMax: time.Second}
 	startInstance(t, dsn, rc)
 	startInstance(t, dsn, rc)
 	waitQueueSettled(t, st, n)
