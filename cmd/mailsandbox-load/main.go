@@ -77,7 +77,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 
 // Config is one run's settings.
 type Config struct {
-	Duration    time.Duration // how long the load runs (in crash mode: in total)
+	Duration    time.Duration // how long the load runs (crash mode: at most, one round per kill)
 	SMTPConns   int           // concurrent SMTP senders
 	Size        int           // approximate message size in bytes
 	Readers     int           // REST readers
@@ -151,7 +151,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	var cfg Config
 	var target string
-	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "how long to run the load (crash mode: in total)")
+	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "how long to run the load (crash mode: at most, split into one round per kill, each killed at a random point)")
 	fs.IntVar(&cfg.SMTPConns, "smtp-conns", 4, "concurrent SMTP senders, each reusing its connection")
 	fs.IntVar(&cfg.Size, "size", 4096, "approximate message size in bytes")
 	fs.IntVar(&cfg.Readers, "readers", 2, "concurrent REST readers (list, search, get)")
