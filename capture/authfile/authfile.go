@@ -36,8 +36,42 @@ type File struct {
 	users map[string][]byte
 	dummy []byte // compared against for unknown users, to even out timing
 
-	mu       sync.Mutex
-	failures map[string]int
+	mu    sync.Mutex
+	state map[string]*userState
+}
+
+// userState serialises the attempts on one user name: parallel guesses
+// queue behind each other's slow-down instead of running side by side.
+type userState struct {
+	turn     chan struct{} // a one-slot semaphore
+	failures int
+	last     time.Time
+}
+
+// maxTracked bounds the per-user state under a flood of invented names.
+const maxTracked = 10000
+
+func (f *File) userState(user string) *userState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, ok := f.state[user]
+	if !ok {
+		if len(f.state) >= maxTracked {
+			// Forget the quietest first: those without failures, then
+			// those whose last failure is oldest.
+			cut := time.Now().Add(-10 * time.Minute)
+			for name, old := range f.state {
+				if old.failures == 0 || old.last.Before(cut) {
+					delete(f.state, name)
+				}
+			}
+		}
+		st = &userState{turn: make(chan struct{}, 1)}
+		if len(f.state) < maxTracked {
+			f.state[user] = st
+		}
+	}
+	return st
 }
 
 // Load reads an htpasswd-style file. Only bcrypt hashes are accepted.
@@ -51,7 +85,7 @@ func Load(path string) (*File, error) {
 
 // Parse reads credentials from data; name is used in errors.
 func Parse(data []byte, name string) (*File, error) {
-	f := &File{users: map[string][]byte{}, failures: map[string]int{}}
+	f := &File{users: map[string][]byte{}, state: map[string]*userState{}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
@@ -83,27 +117,31 @@ func Parse(data []byte, name string) (*File, error) {
 }
 
 // Check reports whether pass is user's password. User names are compared
-// case-insensitively, as mailbox addresses are.
+// case-insensitively, as mailbox addresses are. Attempts on one user name
+// are answered one at a time, each failure slower than the last.
 func (f *File) Check(ctx context.Context, user, pass string) error {
 	user = strings.ToLower(strings.TrimSpace(user))
+	st := f.userState(user)
+	select {
+	case st.turn <- struct{}{}:
+	case <-ctx.Done():
+		return ErrBadCredentials
+	}
+	defer func() { <-st.turn }()
 	hash, ok := f.users[user]
 	if !ok {
 		hash = f.dummy
 	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(pass))
+	f.mu.Lock()
 	if ok && err == nil {
-		f.mu.Lock()
-		delete(f.failures, user)
+		st.failures = 0
 		f.mu.Unlock()
 		return nil
 	}
-	f.mu.Lock()
-	n := f.failures[user]
-	f.failures[user] = n + 1
-	if len(f.failures) > 100000 {
-		// Bounded memory under a flood of invented names.
-		clear(f.failures)
-	}
+	n := st.failures
+	st.failures++
+	st.last = time.Now()
 	f.mu.Unlock()
 	delay := minDelay << min(n, 6)
 	if delay > maxDelay {
