@@ -213,7 +213,9 @@ func removeImage() {
 		return
 	}
 	defer cli.Close()
-	_, _ = cli.ImageRemove(ctx, imageTag, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	// Only this run's image: pruning its parents would pull the cached
+	// layers from under a build running at the same time.
+	_, _ = cli.ImageRemove(ctx, imageTag, client.ImageRemoveOptions{Force: true, PruneChildren: false})
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
