@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailsandbox/mailsandbox/capture/connlimit"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -104,9 +105,7 @@ type Server struct {
 	smtp    *smtp.Server
 	metrics *metrics
 
-	mu      sync.Mutex
-	conns   int
-	perIP   map[string]int
+	limits  *connlimit.Limiter // shared by every listener
 	closing chan struct{}
 	once    sync.Once
 }
@@ -117,7 +116,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{st: st, opts: opts, log: log, perIP: map[string]int{}, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer)}
+	s := &Server{st: st, opts: opts, log: log, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer)}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -131,13 +130,15 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	srv.EnableSMTPUTF8 = true
 	srv.ErrorLog = slogAdapter{log}
 	s.smtp = srv
+	s.limits = s.newLimiter()
 	return s
 }
 
 // Serve accepts connections on l until Close or Shutdown. For implicit TLS
-// (SMTPS), pass a listener made with tls.NewListener.
+// (SMTPS), pass a listener made with tls.NewListener and the same config
+// as Options.TLSConfig.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(&limitListener{Listener: l, s: s})
+	err := s.smtp.Serve(s.limits.Listen(l))
 	select {
 	case <-s.closing:
 		return nil
