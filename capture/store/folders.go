@@ -577,19 +577,6 @@ func (s *Store) EntryFlags(ctx context.Context, folderID int64) ([]Entry, error)
 // EntriesFrom lists the entries of a folder with a UID of at least minUID,
 // by ascending UID (the mail that arrived since an IMAP client last looked).
 func (s *Store) EntriesFrom(ctx context.Context, folderID int64, minUID uint32) ([]Entry, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+entryCols+` FROM entries e JOIN messages m ON m.seq = e.msg_seq
-		WHERE e.folder_id = ? AND e.uid >= ? ORDER BY e.uid`), folderID, int64(minUID))
-	if err != nil {
-		return nil, fmt.Errorf("list entries: %w", err)
-	}
-	defer rows.Close()
-	out := []Entry{}
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list entries: %w", err)
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryList(ctx, s, "list entries", `SELECT `+entryCols+` FROM entries e JOIN messages m ON m.seq = e.msg_seq
+		WHERE e.folder_id = ? AND e.uid >= ? ORDER BY e.uid`, scanEntry, folderID, int64(minUID))
 }

@@ -24,21 +24,8 @@ func scanFolder(sc rowScanner) (Folder, error) {
 // Folders lists the folders of a mailbox, INBOX first then by name. A
 // mailbox that never received mail has none.
 func (s *Store) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+folderCols+` FROM folders f WHERE f.mailbox = ?
-		ORDER BY CASE WHEN f.name = 'INBOX' THEN 0 ELSE 1 END, f.name`), NormalizeAddress(mailbox))
-	if err != nil {
-		return nil, fmt.Errorf("list folders: %w", err)
-	}
-	defer rows.Close()
-	out := []Folder{}
-	for rows.Next() {
-		f, err := scanFolder(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list folders: %w", err)
-		}
-		out = append(out, f)
-	}
-	return out, rows.Err()
+	return queryList(ctx, s, "list folders", `SELECT `+folderCols+` FROM folders f WHERE f.mailbox = ?
+		ORDER BY CASE WHEN f.name = 'INBOX' THEN 0 ELSE 1 END, f.name`, scanFolder, NormalizeAddress(mailbox))
 }
 
 // Folder returns one folder by name. INBOX is created on first use, so a
@@ -84,21 +71,28 @@ func scanEntry(sc rowScanner) (Entry, error) {
 
 // Entries lists the entries of one folder by ascending UID.
 func (s *Store) Entries(ctx context.Context, folderID int64) ([]Entry, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+entryCols+` FROM entries e JOIN messages m ON m.seq = e.msg_seq
-		WHERE e.folder_id = ? ORDER BY e.uid`), folderID)
+	return s.EntriesFrom(ctx, folderID, 0)
+}
+
+// queryList runs a read query and scans every row with scan.
+func queryList[T any](ctx context.Context, s *Store, what, query string, scan func(rowScanner) (T, error), args ...any) ([]T, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
-		return nil, fmt.Errorf("list entries: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	out := []Entry{}
+	out := []T{}
 	for rows.Next() {
-		e, err := scanEntry(rows)
+		v, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list entries: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		out = append(out, e)
+		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // lockTable holds the exclusive maildrop locks of this process.

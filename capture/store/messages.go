@@ -246,23 +246,15 @@ func escapeLike(s string) string {
 
 // Mailboxes lists every mailbox that has folders, by address.
 func (s *Store) Mailboxes(ctx context.Context) ([]MailboxInfo, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT f.mailbox, COUNT(e.id), COALESCE(SUM(1 - e.seen), 0), COALESCE(MAX(e.received_at), 0)
-		FROM folders f LEFT JOIN entries e ON e.folder_id = f.id GROUP BY f.mailbox ORDER BY f.mailbox`)
-	if err != nil {
-		return nil, fmt.Errorf("list mailboxes: %w", err)
-	}
-	defer rows.Close()
-	out := []MailboxInfo{}
-	for rows.Next() {
-		var mi MailboxInfo
-		var latest int64
-		if err := rows.Scan(&mi.Address, &mi.Total, &mi.Unread, &latest); err != nil {
-			return nil, fmt.Errorf("list mailboxes: %w", err)
-		}
-		mi.LatestAt = fromMicros(latest)
-		out = append(out, mi)
-	}
-	return out, rows.Err()
+	return queryList(ctx, s, "list mailboxes", `SELECT f.mailbox, COUNT(e.id), COALESCE(SUM(1 - e.seen), 0), COALESCE(MAX(e.received_at), 0)
+		FROM folders f LEFT JOIN entries e ON e.folder_id = f.id GROUP BY f.mailbox ORDER BY f.mailbox`,
+		func(sc rowScanner) (MailboxInfo, error) {
+			var mi MailboxInfo
+			var latest int64
+			err := sc.Scan(&mi.Address, &mi.Total, &mi.Unread, &latest)
+			mi.LatestAt = fromMicros(latest)
+			return mi, err
+		})
 }
 
 // SetSeen sets the seen state of message id in one mailbox, or in every

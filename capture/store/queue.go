@@ -144,23 +144,7 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, seq int64, msgID
 // Deliveries lists the whole relay queue, newest first, finished deliveries
 // included.
 func (s *Store) Deliveries(ctx context.Context) ([]Delivery, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT `+deliveryCols+` FROM deliveries ORDER BY id DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
-	out := []Delivery{}
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list deliveries: %w", err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	return out, nil
+	return queryList(ctx, s, "list deliveries", `SELECT `+deliveryCols+` FROM deliveries ORDER BY id DESC`, scanDelivery)
 }
 
 // Delivery returns one queue item.
