@@ -19,10 +19,12 @@
 //
 // For implicit TLS (pop3s), wrap the listener before serving it:
 //
-//	srv.Serve(tls.NewListener(ln, tlsConfig))
+//	srv.Serve(tls.NewListener(ln, opts.TLSConfig))
 //
 // Connections from such a listener count as secure from the start, so
-// plain-text logins are allowed on them and STLS is not offered.
+// plain-text logins are allowed on them and STLS is not offered. Use the
+// same config as Options.TLSConfig: the connection limiter rebuilds each
+// TLS connection with it (see capture/connlimit).
 package pop3d
 
 import (
@@ -36,6 +38,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/capture/connlimit"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -85,9 +88,13 @@ type Options struct {
 	// refused without being buffered. 0: 1024 (RFC 2449 asks for 255 at
 	// least; AUTH responses may be longer). Values under 64 act as 64.
 	MaxLineBytes int
-	// MaxConnections bounds concurrent sessions; clients beyond it get
-	// "-ERR [SYS/TEMP]" and are disconnected. 0: unlimited.
-	MaxConnections int
+	// MaxConnections bounds concurrent sessions over all listeners, and
+	// MaxConnectionsPerIP those from one client address; a client beyond
+	// either gets "-ERR [SYS/TEMP] too many connections" and is
+	// disconnected before a session starts. 0: 1000 and 100; negative: no
+	// cap.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 }
 
 const (
@@ -95,6 +102,8 @@ const (
 	defaultMaxBadCommands = 20
 	defaultMaxLineBytes   = 1024
 	minLineBytes          = 64
+	defaultMaxConnections = 1000
+	defaultMaxConnsPerIP  = 100
 )
 
 func (o Options) withDefaults() Options {
@@ -106,6 +115,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = defaultMaxLineBytes
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = defaultMaxConnections
+	}
+	if o.MaxConnectionsPerIP == 0 {
+		o.MaxConnectionsPerIP = defaultMaxConnsPerIP
 	}
 	if o.MaxLineBytes < minLineBytes {
 		o.MaxLineBytes = minLineBytes
@@ -132,7 +147,7 @@ type Server struct {
 	closing   bool        // Shutdown or Close called: accept nothing more
 	stopping  atomic.Bool // closing, readable by sessions without mu
 	wg        sync.WaitGroup
-	active    atomic.Int64
+	limits    *connlimit.Limiter // shared by every listener
 
 	sizes sizeCache
 }
@@ -144,9 +159,16 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	opts = opts.withDefaults()
 	return &Server{
-		st:        st,
-		opts:      opts.withDefaults(),
+		st:   st,
+		opts: opts,
+		limits: connlimit.New(connlimit.Options{
+			MaxConnections:      opts.MaxConnections,
+			MaxConnectionsPerIP: opts.MaxConnectionsPerIP,
+			Refusal:             connlimit.POP3(),
+			TLSConfig:           opts.TLSConfig,
+		}),
 		log:       log,
 		ctx:       ctx,
 		cancel:    cancel,
@@ -175,9 +197,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		ln.Close()
 	}()
 
+	limited := s.limits.Listen(ln)
 	var delay time.Duration
 	for {
-		c, err := ln.Accept()
+		c, err := limited.Accept()
 		if err != nil {
 			s.mu.Lock()
 			closing := s.closing
@@ -222,12 +245,6 @@ func (s *Server) startSession(c net.Conn) bool {
 		// Closed last, so a client that sees the connection end knows the
 		// session is over: its lock released and its slot free.
 		defer c.Close()
-		n := s.active.Add(1)
-		defer s.active.Add(-1)
-		if limit := s.opts.MaxConnections; limit > 0 && n > int64(limit) {
-			sess.refuse("-ERR [SYS/TEMP] too many connections, try again later")
-			return
-		}
 		sess.serve()
 	}()
 	return true

@@ -108,12 +108,6 @@ func (d deadlineWriter) Write(p []byte) (int, error) {
 	return d.w.Write(p)
 }
 
-// refuse sends one line, for connections over the limit.
-func (s *session) refuse(line string) {
-	s.conn.SetWriteDeadline(time.Now().Add(time.Second))
-	io.WriteString(s.conn, line+"\r\n")
-}
-
 // interrupt makes a pending or future read fail at once; used by Shutdown.
 func (s *session) interrupt() {
 	s.dl.Lock()
@@ -123,11 +117,7 @@ func (s *session) interrupt() {
 
 // serve runs the session; the caller closes the connection.
 func (s *session) serve() {
-	defer func() {
-		if s.unlock != nil {
-			s.unlock()
-		}
-	}()
+	defer s.releaseLock()
 	s.log.Debug("pop3 connection")
 	s.reply("+OK mailsandbox POP3 server ready")
 	if s.flush() != nil {
@@ -153,6 +143,15 @@ func (s *session) serve() {
 				return
 			}
 		}
+	}
+}
+
+// releaseLock releases the maildrop lock, if held; safe to call twice.
+func (s *session) releaseLock() {
+	if s.unlock != nil {
+		unlock := s.unlock
+		s.unlock = nil
+		unlock()
 	}
 }
 
@@ -287,12 +286,17 @@ func (s *session) cmdQuit(command) error {
 			ids = append(ids, m.entryID)
 		}
 	}
+	var err error
 	if len(ids) > 0 {
-		if err := s.srv.st.DeleteEntries(s.srv.ctx, s.mailbox, ids); err != nil {
-			s.log.Error("pop3 update", "user", s.mailbox, "err", err)
-			s.reply("-ERR [SYS/TEMP] some deleted messages not removed")
-			return nil
-		}
+		err = s.srv.st.DeleteEntries(s.srv.ctx, s.mailbox, ids)
+	}
+	// RFC 1939 UPDATE: the maildrop is released before the reply, so a
+	// client that reconnects as soon as it reads +OK can log in again.
+	s.releaseLock()
+	if err != nil {
+		s.log.Error("pop3 update", "user", s.mailbox, "err", err)
+		s.reply("-ERR [SYS/TEMP] some deleted messages not removed")
+		return nil
 	}
 	s.log.Debug("pop3 logout", "user", s.mailbox, "deleted", len(ids))
 	s.reply(fmt.Sprintf("+OK mailsandbox POP3 server signing off (%d messages left)", len(s.msgs)-len(ids)))
