@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mailsandbox/mailsandbox/capture/connlimit"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -57,9 +58,12 @@ type Relay interface {
 
 // Defaults for zero Options fields.
 const (
-	DefaultMaxMessageBytes = 32 << 20
-	DefaultWaitTimeout     = 10 * time.Second
-	DefaultWaitTimeoutMax  = 5 * time.Minute
+	DefaultMaxMessageBytes     = 32 << 20
+	DefaultWaitTimeout         = 10 * time.Second
+	DefaultWaitTimeoutMax      = 5 * time.Minute
+	DefaultMaxConnections      = 1000
+	DefaultMaxConnectionsPerIP = 200
+	DefaultReadTimeout         = 60 * time.Second
 	// heartbeatInterval spaces SSE keep-alive comments.
 	heartbeatInterval = 15 * time.Second
 )
@@ -88,6 +92,20 @@ type Options struct {
 	// WaitTimeoutMax caps the timeout of GET /messages/wait; 0 means
 	// DefaultWaitTimeoutMax.
 	WaitTimeoutMax time.Duration
+	// MaxConnections caps concurrent connections over all listeners, and
+	// MaxConnectionsPerIP those from one client address (browsers keep
+	// several, plus one per open event stream). A client beyond either
+	// gets a 503 JSON error with Connection: close before any handler
+	// runs. 0 means DefaultMaxConnections and DefaultMaxConnectionsPerIP;
+	// negative means no cap.
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// ReadTimeout bounds reading a whole request, headers (themselves
+	// bounded by 10 s) and body: a client that sends it slower is cut off
+	// (its handler sees a read error, and the connection is closed).
+	// Responses are not bounded, so waits and event streams last as long
+	// as they need. 0 means DefaultReadTimeout; negative means none.
+	ReadTimeout time.Duration
 }
 
 // Server is the HTTP server for REST, SSE, metrics and the UI.
@@ -98,6 +116,7 @@ type Server struct {
 	echo    *echo.Echo
 	handler http.Handler
 	metrics *metrics
+	limits  *connlimit.Limiter // shared by every listener
 
 	done     chan struct{} // closed by Shutdown/Close: ends waits and SSE streams
 	doneOnce sync.Once
@@ -122,7 +141,26 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	if opts.WaitTimeoutMax <= 0 {
 		opts.WaitTimeoutMax = DefaultWaitTimeoutMax
 	}
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = DefaultMaxConnections
+	}
+	if opts.MaxConnectionsPerIP == 0 {
+		opts.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
 	s := &Server{st: st, opts: opts, log: log, done: make(chan struct{})}
+	s.limits = connlimit.New(connlimit.Options{
+		MaxConnections:      opts.MaxConnections,
+		MaxConnectionsPerIP: opts.MaxConnectionsPerIP,
+		Refusal:             connlimit.HTTP(),
+		// Read the request first and linger after the 503: HTTP clients
+		// send before they read, and drop a reply that comes too early or
+		// that a reset overtakes.
+		AwaitRequest: true,
+		Linger:       500 * time.Millisecond,
+	})
 	s.metrics = newMetrics(opts.Registry)
 	s.echo = s.routes()
 	s.handler = http.HandlerFunc(s.serveHTTP)
@@ -134,10 +172,17 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve accepts connections on l until Shutdown or Close, then returns nil.
+// Connections count against MaxConnections(PerIP) across every listener.
+//
+// ReadTimeout bounds reading a request (headers and body) only: net/http
+// lifts the read deadline once the body has been read to its end, so
+// long waits and event streams are not cut off (TestWaitAndEventsOutliveReadTimeout).
 func (s *Server) Serve(l net.Listener) error {
+	l = s.limits.Listen(l)
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       max(s.opts.ReadTimeout, 0),
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
