@@ -64,6 +64,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/mailsandbox/mailsandbox/capture/connlimit"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -98,7 +99,9 @@ type Authenticator interface {
 // keeps a copy, so later changes have no effect.
 type Options struct {
 	// TLSConfig enables STARTTLS; nil offers none. For implicit TLS (IMAPS)
-	// the caller wraps the listener with tls.NewListener.
+	// the caller wraps the listener with tls.NewListener, with this same
+	// config: the connection limiter rebuilds each TLS connection with it
+	// (see capture/connlimit).
 	TLSConfig *tls.Config
 	// Auth, when set, checks LOGIN and AUTHENTICATE PLAIN credentials (the
 	// user name as typed); nil accepts any password for any mailbox.
@@ -119,11 +122,20 @@ type Options struct {
 	// Debug, when set, receives every byte read and written (credentials
 	// included).
 	Debug io.Writer
+	// MaxConnections caps concurrent connections over all listeners, and
+	// MaxConnectionsPerIP those from one client address; a client beyond
+	// either is greeted with "* BYE [UNAVAILABLE] too many connections"
+	// and disconnected before a session starts. 0 means 1000 and 100;
+	// negative means no cap.
+	MaxConnections      int
+	MaxConnectionsPerIP int
 }
 
 const (
-	defaultMaxLiteral  = 32 << 20
-	defaultIdleTimeout = 30 * time.Minute
+	defaultMaxLiteral     = 32 << 20
+	defaultIdleTimeout    = 30 * time.Minute
+	defaultMaxConnections = 1000
+	defaultMaxConnsPerIP  = 100
 )
 
 // Server is an IMAP server over a store.
@@ -132,6 +144,8 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	srv  *imapserver.Server
+	// limits caps connections across every listener.
+	limits *connlimit.Limiter
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -162,12 +176,24 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = defaultIdleTimeout
 	}
+	if opts.MaxConnections == 0 {
+		opts.MaxConnections = defaultMaxConnections
+	}
+	if opts.MaxConnectionsPerIP == 0 {
+		opts.MaxConnectionsPerIP = defaultMaxConnsPerIP
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel,
 		views:     map[int64]*folderView{},
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
+		limits: connlimit.New(connlimit.Options{
+			MaxConnections:      opts.MaxConnections,
+			MaxConnectionsPerIP: opts.MaxConnectionsPerIP,
+			Refusal:             connlimit.IMAP(),
+			TLSConfig:           opts.TLSConfig,
+		}),
 	}
 	io := &imapserver.Options{
 		NewSession: s.newSession,
@@ -229,7 +255,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	err := s.srv.Serve(ln)
+	err := s.srv.Serve(s.limits.Listen(ln))
 	s.mu.Lock()
 	delete(s.listeners, ln)
 	closed := s.closed
