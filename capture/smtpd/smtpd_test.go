@@ -4,15 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/smtp"
 	"os"
@@ -22,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 
 	"github.com/mailsandbox/mailsandbox/capture/authfile"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
@@ -276,21 +273,7 @@ func sendOn(cl *smtp.Client, from, to, msg string) error {
 }
 
 func selfSigned(t testing.TB) (*tls.Config, *x509.CertPool) {
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+	return tlscert.ForTest(t)
 }
 
 func TestSTARTTLSAndAuthWithCredentialsFile(t *testing.T) {
