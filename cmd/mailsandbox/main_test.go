@@ -227,6 +227,13 @@ func TestSendmailSubcommand(t *testing.T) {
 	c := startChild(t, bin, "--db", db)
 	cmd := exec.Command(bin, "sendmail", "-t", "-i")
 	cmd.Env = append(os.Environ(), "MAILSANDBOX_SMTP_ADDR="+c.addrs["smtp"])
+	// The flag beats the environment.
+	flagged := exec.Command(bin, "sendmail", "--smtp-addr", c.addrs["smtp"], "-f", "ops@example.com", "flag@example.com")
+	flagged.Env = append(os.Environ(), "MAILSANDBOX_SMTP_ADDR=127.0.0.1:1")
+	flagged.Stdin = strings.NewReader("Subject: by flag\n\nx\n")
+	if out, err := flagged.CombinedOutput(); err != nil {
+		t.Fatalf("sendmail --smtp-addr: %v\n%s", err, out)
+	}
 	cmd.Stdin = strings.NewReader("From: App <app@example.com>\nTo: user@example.com\nBcc: audit@example.com\nSubject: from sendmail\n\nHello\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sendmail: %v\n%s", err, out)
@@ -240,9 +247,12 @@ func TestSendmailSubcommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	list, _, _ := st.Search(context.Background(), store.Query{})
+	list, _, _ := st.Search(context.Background(), store.Query{Subject: "from sendmail"})
 	if len(list) != 1 || len(list[0].Mailboxes) != 2 || list[0].Envelope.From != "app@example.com" {
 		t.Fatalf("stored %+v", list)
+	}
+	if byFlag, _, _ := st.Search(context.Background(), store.Query{Mailbox: "flag@example.com"}); len(byFlag) != 1 || byFlag[0].Envelope.From != "ops@example.com" {
+		t.Fatalf("sendmail --smtp-addr stored %+v", byFlag)
 	}
 	raw, _ := st.Raw(context.Background(), list[0].ID)
 	if bytes.Contains(raw, []byte("Bcc:")) || !bytes.Contains(raw, []byte("\r\nSubject: from sendmail\r\n")) {

@@ -24,6 +24,7 @@ func sendmail(args []string, stdin io.Reader, stderr io.Writer, getenv func(stri
 	fs.SetOutput(stderr)
 	fromHeaders := fs.Bool("t", false, "read recipients from the To, Cc and Bcc headers")
 	from := fs.String("f", "", "envelope sender")
+	smtpAddr := fs.String("smtp-addr", "", "the sandbox's SMTP address (default $MAILSANDBOX_SMTP_ADDR, else 127.0.0.1:1025)")
 	// Accepted and ignored, as many callers pass them out of habit.
 	fs.Bool("i", false, "ignored: a lone dot does not end the message")
 	fs.Bool("oi", false, "ignored: same as -i")
@@ -84,7 +85,10 @@ func sendmail(args []string, stdin io.Reader, stderr io.Writer, getenv func(stri
 		}
 		sender = name + "@" + host
 	}
-	addr := getenv(envName("smtp-addr"))
+	addr := *smtpAddr
+	if addr == "" {
+		addr = getenv(envName("smtp-addr"))
+	}
 	if addr == "" {
 		addr = sandbox.DefaultConfig().SMTPAddr
 	}
