@@ -186,9 +186,9 @@ func (s *Server) wait(ctx context.Context, timeout <-chan time.Time, q store.Que
 }
 
 // matches checks one new message against q. The caller has checked the
-// mailbox against the event, so the store is asked only about the instant
-// the message was received (an indexed lookup, whatever the size of the
-// store or the mailbox), and not at all when q has no text filters.
+// mailbox against the event, so the store is asked only about that one
+// message (by id: no index of all mail is read, whatever the size of the
+// store), and not at all when q has no text filters.
 func (s *Server) matches(ctx context.Context, q store.Query, id string) (store.Message, bool, error) {
 	m, err := s.st.Get(ctx, id)
 	if err != nil {
@@ -204,9 +204,9 @@ func (s *Server) matches(ctx context.Context, q store.Query, id string) (store.M
 	if q.To == "" && q.From == "" && q.Subject == "" && q.Text == "" {
 		return m, true, nil
 	}
-	q.Mailbox, q.Folder = "", ""
-	q.Since, q.Before = at, at.Add(time.Microsecond)
-	q.Limit, q.Offset = store.MaxLimit, 0
+	q.Mailbox, q.Folder, q.ID = "", "", id
+	q.Since, q.Before = time.Time{}, time.Time{}
+	q.Limit, q.Offset = 1, 0
 	msgs, _, err := s.st.Search(ctx, q)
 	if err != nil {
 		return m, false, err

@@ -115,18 +115,31 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 		where = append(where, `m.copies > 0`)
 		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
 	}
+	noMatch := false
 	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
 	like := func(col, v string) {
-		if s.pg || strings.ContainsAny(v, `%_\`) {
+		if s.pg || q.ID != "" || strings.ContainsAny(v, `%_\`) {
 			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
 			filterArgs = append(filterArgs, pattern(v))
 			return
 		}
 		// The trigram index answers LIKE without reading every row, but
 		// only without an ESCAPE clause: needles with LIKE's special
-		// characters take the scan above.
+		// characters take the scan above, as does a query for one message.
+		// A selective needle is resolved once, here, so that the count and
+		// the page do not both search the index.
+		pat := "%" + strings.ToLower(v) + "%"
+		if ids, ok := s.ftsCandidates(ctx, col, pat); ok {
+			if len(ids) == 0 {
+				noMatch = true
+				return
+			}
+			filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
+			filterArgs = append(filterArgs, ids...)
+			return
+		}
 		filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ?)`)
-		filterArgs = append(filterArgs, "%"+strings.ToLower(v)+"%")
+		filterArgs = append(filterArgs, pat)
 	}
 	if q.To != "" {
 		like(`search_to`, q.To)
@@ -142,6 +155,11 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 		filters = append(filters, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'))`)
 		filterArgs = append(filterArgs, pat, pat)
 	}
+	if q.ID != "" {
+		// One row: reading its columns beats any index of all rows.
+		filters = append(filters, `m.id = ?`)
+		filterArgs = append(filterArgs, q.ID)
+	}
 	if !q.Since.IsZero() {
 		filters = append(filters, `m.received_at >= ?`)
 		filterArgs = append(filterArgs, micros(q.Since))
@@ -149,6 +167,9 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 	if !q.Before.IsZero() {
 		filters = append(filters, `m.received_at < ?`)
 		filterArgs = append(filterArgs, micros(q.Before))
+	}
+	if noMatch {
+		return []Message{}, 0, nil
 	}
 	where, args = append(where, filters...), append(args, filterArgs...)
 	cond := ` WHERE ` + strings.Join(where, ` AND `)
@@ -189,6 +210,32 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 		return nil, 0, err
 	}
 	return out, total, nil
+}
+
+// maxCandidates is how many trigram matches are resolved into a list of
+// ids; a needle matching more is left to SQLite as a subquery.
+const maxCandidates = 2000
+
+// ftsCandidates asks the trigram index for the messages whose col matches
+// pattern. ok is false when there are more than maxCandidates (or on an
+// error, which the subquery form will then report).
+func (s *Store) ftsCandidates(ctx context.Context, col, pattern string) (ids []any, ok bool) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT rowid FROM msg_search WHERE `+col+` LIKE ? LIMIT ?`, pattern, maxCandidates+1)
+	if err != nil {
+		return nil, false
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, false
+		}
+		ids = append(ids, id)
+	}
+	if rows.Err() != nil || len(ids) > maxCandidates {
+		return nil, false
+	}
+	return ids, true
 }
 
 // fillMailboxes sets Mailboxes on each message and, unless the state of one

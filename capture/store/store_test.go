@@ -257,3 +257,27 @@ func testEventsOnIngest(t *testing.T) {
 		}
 	}
 }
+
+func TestSearchOneMessageByID(t *testing.T) { backends(t, testSearchOneMessageByID) }
+
+func testSearchOneMessageByID(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	a, _ := st.Ingest(ctx, store.Envelope{From: "x@s.test", To: []string{"ann@example.com"}}, msg("x@s.test", "ann@example.com", "", "first", "b"))
+	b, _ := st.Ingest(ctx, store.Envelope{From: "x@s.test", To: []string{"ben@example.com"}}, msg("x@s.test", "ben@example.com", "", "second", "b"))
+	for _, c := range []struct {
+		q    store.Query
+		want int
+	}{
+		{store.Query{ID: a, To: "ann@"}, 1},
+		{store.Query{ID: a, To: "ben@"}, 0},
+		{store.Query{ID: b, Subject: "SECOND"}, 1},
+		{store.Query{ID: b, Subject: "first"}, 0},
+		{store.Query{ID: "nope"}, 0},
+	} {
+		_, total, err := st.Search(ctx, c.q)
+		if err != nil || total != c.want {
+			t.Errorf("%+v: %d, %v; want %d", c.q, total, err, c.want)
+		}
+	}
+}

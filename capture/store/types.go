@@ -56,6 +56,8 @@ type Query struct {
 	Text   string
 	Since  time.Time // received at or after
 	Before time.Time // received before
+	// ID restricts to one message: "does this message match?", cheaply.
+	ID string
 	// Limit caps the page (0: DefaultLimit, at most MaxLimit); Offset skips.
 	Limit  int
 	Offset int
