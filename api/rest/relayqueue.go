@@ -42,7 +42,8 @@ func (s *Server) relayQueue(c echo.Context) error {
 			LastError: d.LastError, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 		})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"deliveries": out})
+	// enabled tells clients (the UI) whether releasing can work at all.
+	return c.JSON(http.StatusOK, map[string]any{"deliveries": out, "enabled": s.opts.Relay != nil})
 }
 
 func deliveryParam(c echo.Context) (int64, error) {

@@ -628,10 +628,16 @@ func TestRelayQueue(t *testing.T) {
 	e := newTestServer(t)
 	var q struct {
 		Deliveries []deliveryJSON `json:"deliveries"`
+		Enabled    bool           `json:"enabled"`
 	}
 	e.getJSON("/relay/queue", "DeliveryList", &q)
-	if len(q.Deliveries) != 0 {
-		t.Fatalf("queue %+v", q)
+	if len(q.Deliveries) != 0 || q.Enabled {
+		t.Fatalf("queue without a relay %+v", q)
+	}
+	withRelay := newTestServer(t, func(o *Options) { o.Relay = &recordingRelay{} })
+	withRelay.getJSON("/relay/queue", "DeliveryList", &q)
+	if !q.Enabled {
+		t.Fatalf("queue with a relay %+v", q)
 	}
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	dids, err := e.st.Enqueue(context.Background(), id, []store.NewDelivery{{Recipients: []string{"x@real.example"}, Destination: "real.example"}})

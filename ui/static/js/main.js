@@ -452,6 +452,8 @@ async function refreshRelay() {
   if (state.route && state.route.page === 'relay') return showRelay();
   try {
     const data = await api.relayQueue();
+    // Without a relay destination, Release could only fail: hide it.
+    document.body.classList.toggle('relay-off', !!data && data.enabled === false);
     const n = ((data && data.deliveries) || []).filter((d) => !/^(delivered|sent|done)$/i.test(d.status || '')).length;
     $('relay-count').textContent = n ? num(n) : '';
   } catch { /* relay may be off */ }
