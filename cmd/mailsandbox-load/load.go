@@ -194,7 +194,7 @@ func (l *load) smtpWorker(ctx context.Context, w int) {
 			if c != nil {
 				c.Close()
 			}
-			if ctx.Err() == nil {
+			if !ended(ctx) {
 				l.stats.fail("smtp_connect", err)
 			}
 			pause(ctx, 100*time.Millisecond)
@@ -221,7 +221,7 @@ func (l *load) smtpWorker(ctx context.Context, w int) {
 					l.doubt[tok] = raw
 					l.mu.Unlock()
 				}
-				if ctx.Err() == nil {
+				if !ended(ctx) {
 					l.stats.fail("smtp_send", err)
 				}
 				break
@@ -357,7 +357,7 @@ func (l *load) restWorker(ctx context.Context, w int) {
 		}
 		start := time.Now()
 		code, err := l.getJSON(ctx, path, into)
-		if ctx.Err() != nil {
+		if ended(ctx) {
 			return
 		}
 		if err == nil && code != http.StatusOK {
@@ -390,7 +390,7 @@ func (l *load) waitWorker(ctx context.Context, w int) {
 			"&since=" + url.QueryEscape(since) + "&timeout=5s"
 		start := time.Now()
 		code, err := l.getJSON(ctx, path, nil)
-		if ctx.Err() != nil {
+		if ended(ctx) {
 			return
 		}
 		switch {
@@ -414,7 +414,7 @@ func (l *load) pop3Worker(ctx context.Context, w int) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := l.pop3Session(ctx, r, w)
-		if ctx.Err() != nil {
+		if ended(ctx) {
 			return
 		}
 		if errors.Is(err, errInUse) {
@@ -544,7 +544,7 @@ func (l *load) imapWorker(ctx context.Context, w int) {
 	for ctx.Err() == nil {
 		start := time.Now()
 		err := l.imapSession(ctx, r)
-		if ctx.Err() != nil {
+		if ended(ctx) {
 			return
 		}
 		if err != nil {
@@ -895,4 +895,15 @@ func (s *stats) printErrors(w io.Writer) {
 	for _, op := range ops {
 		fmt.Fprintf(w, "first %s error: %s\n", op, s.first[op])
 	}
+}
+
+// ended reports whether the load is over. A dial or read that fails because
+// the run's deadline passed can return before ctx.Err() is set (the two
+// timers fire independently), so the deadline itself is checked too.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
