@@ -190,19 +190,25 @@ func (s *Store) commitBatch(batch []*ingestReq) {
 	// Writes must finish even while the store is closing.
 	ctx := context.Background()
 	err := s.insertRetry(ctx, batch)
-	if err != nil && len(batch) > 1 {
-		// One bad message must not fail the others: retry one by one.
-		for _, r := range batch {
-			r.done <- s.insertRetry(ctx, []*ingestReq{r})
-			s.afterInsert([]*ingestReq{r})
-		}
+	if err == nil || len(batch) == 1 {
+		s.finish(batch, err)
 		return
+	}
+	// One bad message must not fail the others: retry one by one.
+	for _, r := range batch {
+		s.finish([]*ingestReq{r}, s.insertRetry(ctx, []*ingestReq{r}))
+	}
+}
+
+// finish publishes the events of a committed batch, then answers its
+// callers: a client that saw 250 can count on the event having gone out.
+// A batch that failed publishes nothing.
+func (s *Store) finish(batch []*ingestReq, err error) {
+	if err == nil {
+		s.afterInsert(batch)
 	}
 	for _, r := range batch {
 		r.done <- err
-	}
-	if err == nil {
-		s.afterInsert(batch)
 	}
 }
 
