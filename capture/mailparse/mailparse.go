@@ -449,10 +449,8 @@ func StripHTML(h string) string {
 		i += end + 1
 		b.WriteByte(' ')
 	}
-	return htmlEntities.Replace(b.String())
+	return strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#39;", "'").Replace(b.String())
 }
-
-var htmlEntities = strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#39;", "'")
 
 func textprotoKey(k string) string {
 	// Canonical form so that "message-id" and "Message-ID" are one key.

@@ -28,7 +28,3 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	}
 	return nil, nil
 }
-
-// SelfSigned makes a fresh certificate for localhost, 127.0.0.1, ::1 and
-// this machine's host name, valid for a year.
-func SelfSigned() (tls.Certificate, error) { return tlscert.SelfSigned() }

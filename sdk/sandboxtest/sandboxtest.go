@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 	"github.com/mailsandbox/mailsandbox/sdk"
 )
@@ -126,7 +127,7 @@ func start(ctx context.Context, o options) (*Sandbox, error) {
 	cfg.Logger = o.logger
 	s := &Sandbox{}
 	if o.tls {
-		cert, err := sandbox.SelfSigned()
+		cert, err := tlscert.SelfSigned()
 		if err != nil {
 			return nil, fmt.Errorf("make certificate: %w", err)
 		}
