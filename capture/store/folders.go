@@ -388,43 +388,57 @@ func (s *Store) entriesByID(ctx context.Context, tx *sql.Tx, ids []int64) ([]Ent
 // date. It returns the source UIDs copied and the new UIDs, pairwise in
 // ascending source order (IMAP COPYUID). The destination may be the source.
 func (s *Store) CopyEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) (srcUIDs, dstUIDs []uint32, err error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("copy entries: %w", err)
-	}
-	defer tx.Rollback()
-	mailbox, dstName, err := s.pairFolders(ctx, tx, srcFolderID, dstFolderID)
+	mailbox, srcUIDs, dstUIDs, err := s.transfer(ctx, "copy entries", srcFolderID, uids, dstFolderID,
+		func(tx *sql.Tx, mailbox, dstName string, refs []entryRef) (src, dst []uint32, err error) {
+			var seqs []int64
+			for _, r := range refs {
+				_, uid, _, err := s.allocUID(ctx, tx, mailbox, dstName, false)
+				if err != nil {
+					return nil, nil, err
+				}
+				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
+					SELECT msg_seq, mailbox, ?, ?, seen, flags, received_at FROM entries WHERE id = ?`), dstFolderID, uid, r.id); err != nil {
+					return nil, nil, fmt.Errorf("copy entries: %w", err)
+				}
+				src, dst, seqs = append(src, r.uid), append(dst, uid), append(seqs, r.seq)
+			}
+			_, err = s.collect(ctx, tx, seqs)
+			return src, dst, err
+		})
 	if err != nil {
 		return nil, nil, err
-	}
-	refs, err := s.entryIDs(ctx, tx, srcFolderID, uids)
-	if err != nil {
-		return nil, nil, err
-	}
-	var seqs []int64
-	for _, r := range refs {
-		_, uid, _, err := s.allocUID(ctx, tx, mailbox, dstName, false)
-		if err != nil {
-			return nil, nil, err
-		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
-			SELECT msg_seq, mailbox, ?, ?, seen, flags, received_at FROM entries WHERE id = ?`), dstFolderID, uid, r.id); err != nil {
-			return nil, nil, fmt.Errorf("copy entries: %w", err)
-		}
-		srcUIDs = append(srcUIDs, r.uid)
-		dstUIDs = append(dstUIDs, uid)
-		seqs = append(seqs, r.seq)
-	}
-	if _, err := s.collect(ctx, tx, seqs); err != nil {
-		return nil, nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("copy entries: %w", err)
 	}
 	if len(dstUIDs) > 0 {
 		s.publish(Event{Kind: EventFlags, Mailbox: mailbox, FolderID: dstFolderID, UIDs: dstUIDs})
 	}
 	return srcUIDs, dstUIDs, nil
+}
+
+// transfer runs the common part of COPY and MOVE in one transaction: both
+// folders checked (and locked) as one mailbox's, the source UIDs resolved,
+// then do, then commit. It returns the mailbox and what do returned.
+func (s *Store) transfer(ctx context.Context, what string, srcFolderID int64, uids []uint32, dstFolderID int64,
+	do func(tx *sql.Tx, mailbox, dstName string, refs []entryRef) (src, dst []uint32, err error)) (mailbox string, src, dst []uint32, err error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer tx.Rollback()
+	mailbox, dstName, err := s.pairFolders(ctx, tx, srcFolderID, dstFolderID)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	refs, err := s.entryIDs(ctx, tx, srcFolderID, uids)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if src, dst, err = do(tx, mailbox, dstName, refs); err != nil {
+		return "", nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return "", nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return mailbox, src, dst, nil
 }
 
 // pairFolders checks that both folders exist in one mailbox and returns it
@@ -460,25 +474,13 @@ func (s *Store) MoveEntries(ctx context.Context, srcFolderID int64, uids []uint3
 	if srcFolderID == dstFolderID {
 		return nil, nil, fmt.Errorf("move entries: %w: source and destination are the same folder", ErrInvalid)
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("move entries: %w", err)
-	}
-	defer tx.Rollback()
-	mailbox, dstName, err := s.pairFolders(ctx, tx, srcFolderID, dstFolderID)
-	if err != nil {
-		return nil, nil, err
-	}
-	refs, err := s.entryIDs(ctx, tx, srcFolderID, uids)
+	mailbox, srcUIDs, dstUIDs, err := s.transfer(ctx, "move entries", srcFolderID, uids, dstFolderID,
+		func(tx *sql.Tx, mailbox, dstName string, refs []entryRef) (src, dst []uint32, err error) {
+			src, dst, _, err = s.moveTx(ctx, tx, mailbox, dstName, refs)
+			return src, dst, err
+		})
 	if err != nil {
 		return nil, nil, err
-	}
-	srcUIDs, dstUIDs, _, err = s.moveTx(ctx, tx, mailbox, dstName, refs)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, nil, fmt.Errorf("move entries: %w", err)
 	}
 	if len(srcUIDs) > 0 {
 		s.publish(
