@@ -366,7 +366,7 @@ func (s *Server) followEvents() {
 		for ev := range ch {
 			dirty := map[int64]bool{}
 			note := func(ev store.Event) {
-				if ev.FolderID != 0 && (ev.Kind == store.EventFlags || ev.Kind == store.EventDeleted) {
+				if ev.FolderID != 0 && (ev.Kind == store.EventFlags || ev.Kind == store.EventEntry || ev.Kind == store.EventDeleted) {
 					dirty[ev.FolderID] = true
 				}
 			}

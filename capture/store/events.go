@@ -18,6 +18,11 @@ const (
 	EventDeleted EventKind = "deleted"
 	// EventFlags: flags of entries changed (Mailbox, FolderID, UIDs).
 	EventFlags EventKind = "flags"
+	// EventEntry: new entries arrived in a folder (Mailbox, FolderID, UIDs;
+	// MessageID when it is one message): delivered, appended, copied or
+	// moved in. IMAP announces them as EXISTS; a new message also has its
+	// EventMessage, so REST and the UI can ignore these.
+	EventEntry EventKind = "entry"
 	// EventFolders: folders of Mailbox were created, renamed or deleted.
 	EventFolders EventKind = "folders"
 	// EventRelay: the relay queue changed (DeliveryID).

@@ -160,7 +160,7 @@ func (s *Store) RenameFolder(ctx context.Context, mailbox, oldName, newName stri
 		if len(src) > 0 {
 			evs = append(evs,
 				Event{Kind: EventDeleted, Mailbox: mailbox, FolderID: oldID, UIDs: src},
-				Event{Kind: EventFlags, Mailbox: mailbox, FolderID: newFolder, UIDs: dst})
+				Event{Kind: EventEntry, Mailbox: mailbox, FolderID: newFolder, UIDs: dst})
 		}
 	} else {
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, name FROM folders WHERE mailbox = ?`), mailbox)
@@ -409,7 +409,7 @@ func (s *Store) CopyEntries(ctx context.Context, srcFolderID int64, uids []uint3
 		return nil, nil, err
 	}
 	if len(dstUIDs) > 0 {
-		s.publish(Event{Kind: EventFlags, Mailbox: mailbox, FolderID: dstFolderID, UIDs: dstUIDs})
+		s.publish(Event{Kind: EventEntry, Mailbox: mailbox, FolderID: dstFolderID, UIDs: dstUIDs})
 	}
 	return srcUIDs, dstUIDs, nil
 }
@@ -468,7 +468,7 @@ func (s *Store) pairFolders(ctx context.Context, tx *sql.Tx, srcID, dstID int64)
 // dstFolderID (another folder of the same mailbox), with new UIDs there.
 // It returns the source and new UIDs pairwise, like CopyEntries, and
 // publishes EventDeleted for the source UIDs (Mailbox, FolderID, UIDs set;
-// MessageID empty: the messages stay in the mailbox) and EventFlags for the
+// MessageID empty: the messages stay in the mailbox) and EventEntry for the
 // new ones.
 func (s *Store) MoveEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) (srcUIDs, dstUIDs []uint32, err error) {
 	if srcFolderID == dstFolderID {
@@ -485,7 +485,7 @@ func (s *Store) MoveEntries(ctx context.Context, srcFolderID int64, uids []uint3
 	if len(srcUIDs) > 0 {
 		s.publish(
 			Event{Kind: EventDeleted, Mailbox: mailbox, FolderID: srcFolderID, UIDs: srcUIDs},
-			Event{Kind: EventFlags, Mailbox: mailbox, FolderID: dstFolderID, UIDs: dstUIDs})
+			Event{Kind: EventEntry, Mailbox: mailbox, FolderID: dstFolderID, UIDs: dstUIDs})
 	}
 	return srcUIDs, dstUIDs, nil
 }

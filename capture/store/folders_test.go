@@ -196,7 +196,7 @@ func testFlagsCopyMoveExpunge(t *testing.T) {
 		t.Fatalf("copy %v %v %v", src, dst, err)
 	}
 	ev = <-events
-	if ev.Kind != store.EventFlags || ev.FolderID != arch.ID || !reflect.DeepEqual(ev.UIDs, []uint32{1, 2}) {
+	if ev.Kind != store.EventEntry || ev.FolderID != arch.ID || !reflect.DeepEqual(ev.UIDs, []uint32{1, 2}) {
 		t.Fatalf("copy event %+v", ev)
 	}
 	ae, _ := st.Entries(ctx, arch.ID)

@@ -220,14 +220,12 @@ func (s *Store) afterInsert(batch []*ingestReq) {
 		}
 		evs = append(evs, Event{Kind: EventMessage, MessageID: r.row.id, Mailboxes: r.row.mailboxes})
 		for _, e := range r.row.entries {
-			evs = append(evs, Event{Kind: EventFlags, Mailbox: e.mailbox, FolderID: e.folderID, UIDs: []uint32{e.uid}})
+			evs = append(evs, Event{Kind: EventEntry, MessageID: r.row.id, Mailbox: e.mailbox, FolderID: e.folderID, UIDs: []uint32{e.uid}})
 		}
 		if len(r.row.deliveries) > 0 {
 			evs = append(evs, Event{Kind: EventRelay, MessageID: r.row.id})
 		}
 	}
-	// EventFlags above doubles as "new entry in this folder" for IMAP; it is
-	// cheap for everyone else to ignore.
 	s.publish(evs...)
 	s.noteIngested(len(batch))
 }

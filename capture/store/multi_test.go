@@ -79,7 +79,7 @@ func TestInstancesSeeEachOthersEvents(t *testing.T) {
 	if ev.MessageID != id || len(ev.Mailboxes) != 1 || ev.Mailboxes[0] != "bob@example.com" {
 		t.Fatalf("B saw %+v", ev)
 	}
-	if ev := nextEvent(t, onB, store.EventFlags); ev.Mailbox != "bob@example.com" || len(ev.UIDs) != 1 || ev.UIDs[0] != 1 {
+	if ev := nextEvent(t, onB, store.EventEntry); ev.Mailbox != "bob@example.com" || len(ev.UIDs) != 1 || ev.UIDs[0] != 1 {
 		t.Fatalf("B saw new entry %+v", ev)
 	}
 	// A sees its own event once, from its own hub.
