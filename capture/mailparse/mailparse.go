@@ -72,7 +72,11 @@ type Message struct {
 func (m *Message) ParseError() string { return strings.Join(m.Problems, "; ") }
 
 // SearchText is the lower-cased text used for substring search of bodies.
-func (m *Message) SearchText() string {
+func (m *Message) SearchText() string { return strings.ToLower(m.SearchSource()) }
+
+// SearchSource is the body text that search looks in, before lower-casing:
+// the plain text, else the HTML's text, bounded in length.
+func (m *Message) SearchSource() string {
 	t := m.Text
 	if t == "" && m.HTML != "" {
 		t = StripHTML(m.HTML)
@@ -80,7 +84,7 @@ func (m *Message) SearchText() string {
 	if len(t) > maxSearchText {
 		t = t[:maxSearchText]
 	}
-	return strings.ToLower(t)
+	return t
 }
 
 // Parse reads raw as an RFC 5322 message. It always returns a Message; the

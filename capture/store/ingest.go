@@ -19,10 +19,15 @@ const (
 		parse_error, search_to, search_from, search_subject, copies)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`
 	qInsertBody  = `INSERT INTO bodies (seq, raw) VALUES (?, ?)`
-	qInsertText  = `INSERT INTO texts (seq, body) VALUES (?, ?)`
+	qInsertText  = `INSERT INTO texts (seq, body, raw_off, raw_len) VALUES (?, ?, ?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
 	qNextUID     = `UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ? RETURNING id, uidnext - 1, uidvalidity`
-	qInsertIndex = `INSERT INTO msg_search (rowid, search_to, search_from, search_subject) VALUES (?,?,?,?)`
+	// The whole batch goes into the search index in one statement, last in
+	// the transaction: FTS5 flushes its pending terms to a new segment at
+	// every statement savepoint, so a row per statement would write (and
+	// later merge) a segment per message.
+	qInsertIndex = `INSERT INTO msg_search (rowid, search_to, search_from, search_subject)
+		SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j`
 )
 
 func (s *Store) hotQueries() []string {
@@ -52,6 +57,10 @@ type msgRow struct {
 	mailboxes  []string
 	searchTo   string
 	searchFrom string
+	// text is the lower-cased body text for search, or, when textOff >= 0,
+	// empty because the text is raw[textOff:textOff+textLen] (searchText).
+	text             string
+	textOff, textLen int64
 	// folder and flags place the message somewhere other than INBOX (IMAP
 	// APPEND); folder "" means INBOX of every mailbox.
 	folder     string
@@ -130,6 +139,12 @@ func (s *Store) newRow(env Envelope, raw []byte) *msgRow {
 	}
 	r.searchTo = to.String()
 	r.searchFrom = strings.ToLower(p.From.Name + " <" + p.From.Address + ">\n" + env.From)
+	if s.pg {
+		// PostgreSQL's LIKE does not fold case: it always gets a lower-cased copy.
+		r.text, r.textOff = p.SearchText(), -1
+	} else {
+		r.text, r.textOff, r.textLen = searchText(raw, p.SearchSource(), strings.ToLower)
+	}
 	return r
 }
 
@@ -251,6 +266,11 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 			return err
 		}
 	}
+	if len(batch) > 0 {
+		if err := s.indexRows(ctx, tx, batch); err != nil {
+			return err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ingest: commit: %w", err)
 	}
@@ -281,13 +301,8 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	if err := s.txExec(ctx, tx, qInsertBody, r.seq, r.raw); err != nil {
 		return fmt.Errorf("ingest: insert body: %w", err)
 	}
-	if err := s.txExec(ctx, tx, qInsertText, r.seq, p.SearchText()); err != nil {
+	if err := s.txExec(ctx, tx, qInsertText, r.seq, r.text, r.textOff, r.textLen); err != nil {
 		return fmt.Errorf("ingest: insert text: %w", err)
-	}
-	if !s.pg {
-		if err := s.txExec(ctx, tx, qInsertIndex, r.seq, r.searchTo, r.searchFrom, strings.ToLower(p.Subject)); err != nil {
-			return fmt.Errorf("ingest: index: %w", err)
-		}
 	}
 	folder := r.folder
 	if folder == "" {
@@ -311,6 +326,22 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 		if _, err := s.insertDelivery(ctx, tx, r.seq, r.id, r.env.From, d, r.received); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// indexRows adds a committed-to-be batch to the SQLite search index.
+func (s *Store) indexRows(ctx context.Context, tx *sql.Tx, batch []*ingestReq) error {
+	rows := make([][4]any, len(batch))
+	for i, r := range batch {
+		rows[i] = [4]any{r.row.seq, r.row.searchTo, r.row.searchFrom, strings.ToLower(r.row.p.Subject)}
+	}
+	js, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("ingest: index: %w", err)
+	}
+	if err := s.txExec(ctx, tx, qInsertIndex, string(js)); err != nil {
+		return fmt.Errorf("ingest: index: %w", err)
 	}
 	return nil
 }

@@ -152,7 +152,13 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 	}
 	if q.Text != "" {
 		pat := pattern(q.Text)
-		filters = append(filters, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'))`)
+		texts := `SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'`
+		if !s.pg {
+			// A text kept as a span of the raw message is read from there.
+			texts = `SELECT t.seq FROM texts t LEFT JOIN bodies b ON t.raw_off >= 0 AND b.seq = t.seq
+				WHERE (CASE WHEN t.raw_off < 0 THEN t.body ELSE CAST(substr(b.raw, t.raw_off + 1, t.raw_len) AS TEXT) END) LIKE ? ESCAPE '\'`
+		}
+		filters = append(filters, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (`+texts+`))`)
 		filterArgs = append(filterArgs, pat, pat)
 	}
 	if q.ID != "" {

@@ -460,7 +460,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 			hasAtts[i] = 1
 		}
 		snippets[i], parseErrs[i], searchTos[i], searchFroms[i], searchSubjects[i] = p.Snippet, p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject)
-		copies[i], raws[i], texts[i] = int32(len(r.mailboxes)), r.raw, p.SearchText()
+		copies[i], raws[i], texts[i] = int32(len(r.mailboxes)), r.raw, r.text
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,

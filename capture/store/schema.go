@@ -11,10 +11,18 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG}
+		return []string{migration1, migration2PG, migration3}
 	}
-	return []string{migration1, migration2SQLite}
+	return []string{migration1, migration2SQLite, migration3}
 }
+
+// migration3: a body text that is a span of the raw message is kept as that
+// span (raw_off, 0-based, and raw_len) instead of a copy; raw_off -1 means
+// body holds the lower-cased text.
+const migration3 = `
+ALTER TABLE texts ADD COLUMN raw_off BIGINT NOT NULL DEFAULT -1;
+ALTER TABLE texts ADD COLUMN raw_len BIGINT NOT NULL DEFAULT 0
+`
 
 // migration2: fast counts of all mail, and on SQLite a trigram index for
 // substring search of recipients, senders and subjects (backfilled).
