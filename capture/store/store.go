@@ -177,7 +177,10 @@ func (s *Store) openSQLite(ctx context.Context, path string) error {
 		// loses nothing with OFF, only a power cut would.
 		sync = "OFF"
 	}
-	base := "file:" + path + "?_pragma=page_size(16384)&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
+	// Pages stay at SQLite's 4 KiB: a commit writes every page it touched,
+	// and a small message touches ~20 B-trees (larger pages measured 20-55%
+	// slower for 1 KB mail, and no faster for 100 KB).
+	base := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
 	// The writer checkpoints only as a backstop (80 MB of WAL); checkpoints
 	// normally run on their own connection, off the commit path.
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate&_pragma=wal_autocheckpoint(20000)")
