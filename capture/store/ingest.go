@@ -18,20 +18,21 @@ const (
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
 		parse_error, search_to, search_from, search_subject, copies)
 		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`
-	qInsertBody  = `INSERT INTO bodies (seq, raw) VALUES (?, ?)`
-	qInsertText  = `INSERT INTO texts (seq, body, raw_off, raw_len) VALUES (?, ?, ?, ?)`
+	qInsertBody  = `INSERT INTO bodies (seq, raw, text, text_off, text_len) VALUES (?, ?, ?, ?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
 	qNextUID     = `UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ? RETURNING id, uidnext - 1, uidvalidity`
 	// The whole batch goes into the search index in one statement, last in
 	// the transaction: FTS5 flushes its pending terms to a new segment at
 	// every statement savepoint, so a row per statement would write (and
-	// later merge) a segment per message.
+	// later merge) a segment per message. The values are read back from the
+	// rows just written, so the index holds exactly what messages holds (it
+	// reads messages again when a row is deleted).
 	qInsertIndex = `INSERT INTO msg_search (rowid, search_to, search_from, search_subject)
-		SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j`
+		SELECT seq, search_to, search_from, search_subject FROM messages WHERE seq BETWEEN ? AND ?`
 )
 
 func (s *Store) hotQueries() []string {
-	q := []string{qInsertMessage, qInsertBody, qInsertText, qInsertEntry, qNextUID}
+	q := []string{qInsertMessage, qInsertBody, qInsertEntry, qNextUID}
 	if !s.pg {
 		q = append(q, qInsertIndex)
 	}
@@ -298,11 +299,8 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	if err != nil {
 		return fmt.Errorf("ingest: insert message: %w", err)
 	}
-	if err := s.txExec(ctx, tx, qInsertBody, r.seq, r.raw); err != nil {
+	if err := s.txExec(ctx, tx, qInsertBody, r.seq, r.raw, r.text, r.textOff, r.textLen); err != nil {
 		return fmt.Errorf("ingest: insert body: %w", err)
-	}
-	if err := s.txExec(ctx, tx, qInsertText, r.seq, r.text, r.textOff, r.textLen); err != nil {
-		return fmt.Errorf("ingest: insert text: %w", err)
 	}
 	folder := r.folder
 	if folder == "" {
@@ -330,17 +328,10 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	return nil
 }
 
-// indexRows adds a committed-to-be batch to the SQLite search index.
+// indexRows adds a batch about to be committed to the SQLite search index.
+// The single writer gives a batch consecutive seqs.
 func (s *Store) indexRows(ctx context.Context, tx *sql.Tx, batch []*ingestReq) error {
-	rows := make([][4]any, len(batch))
-	for i, r := range batch {
-		rows[i] = [4]any{r.row.seq, r.row.searchTo, r.row.searchFrom, strings.ToLower(r.row.p.Subject)}
-	}
-	js, err := json.Marshal(rows)
-	if err != nil {
-		return fmt.Errorf("ingest: index: %w", err)
-	}
-	if err := s.txExec(ctx, tx, qInsertIndex, string(js)); err != nil {
+	if err := s.txExec(ctx, tx, qInsertIndex, batch[0].row.seq, batch[len(batch)-1].row.seq); err != nil {
 		return fmt.Errorf("ingest: index: %w", err)
 	}
 	return nil

@@ -152,11 +152,11 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 	}
 	if q.Text != "" {
 		pat := pattern(q.Text)
-		texts := `SELECT seq FROM texts WHERE body LIKE ? ESCAPE '\'`
+		texts := `SELECT seq FROM bodies WHERE text LIKE ? ESCAPE '\'`
 		if !s.pg {
 			// A text kept as a span of the raw message is read from there.
-			texts = `SELECT t.seq FROM texts t LEFT JOIN bodies b ON t.raw_off >= 0 AND b.seq = t.seq
-				WHERE (CASE WHEN t.raw_off < 0 THEN t.body ELSE CAST(substr(b.raw, t.raw_off + 1, t.raw_len) AS TEXT) END) LIKE ? ESCAPE '\'`
+			texts = `SELECT seq FROM bodies
+				WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? ESCAPE '\'`
 		}
 		filters = append(filters, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (`+texts+`))`)
 		filterArgs = append(filterArgs, pat, pat)
@@ -542,12 +542,7 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 		}
 		gph := strings.TrimSuffix(strings.Repeat("?,", len(gone)), ",")
 		keep := ` AND seq NOT IN (SELECT msg_seq FROM deliveries WHERE status IN ('queued','sending'))`
-		tables := []string{"texts", "bodies", "messages"}
-		if !s.pg {
-			// Before messages: the index follows the rows that go.
-			tables = []string{"texts", "bodies", "msg_search", "messages"}
-		}
-		for _, t := range tables {
+		for _, t := range s.messageTables() {
 			col := "seq"
 			if t == "msg_search" {
 				col = "rowid"
@@ -558,6 +553,16 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 		}
 	}
 	return ids, nil
+}
+
+// messageTables are the tables holding a message's rows, in the order to
+// delete them: the SQLite search index reads its columns from messages, so
+// it must drop a row while that row is still there.
+func (s *Store) messageTables() []string {
+	if s.pg {
+		return []string{"bodies", "messages"}
+	}
+	return []string{"bodies", "msg_search", "messages"}
 }
 
 func (s *Store) noteIngested(n int) {

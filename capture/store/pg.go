@@ -496,11 +496,8 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		}
 		req.row.seq, seqs[i] = seq, seq
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO bodies (seq, raw) SELECT * FROM unnest($1::bigint[], $2::bytea[])`, seqs, raws); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO bodies (seq, raw, text) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[])`, seqs, raws, texts); err != nil {
 		return fmt.Errorf("ingest: insert bodies: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO texts (seq, body) SELECT * FROM unnest($1::bigint[], $2::text[])`, seqs, texts); err != nil {
-		return fmt.Errorf("ingest: insert texts: %w", err)
 	}
 
 	// UIDs: each folder's uidnext moves once by the number of entries it

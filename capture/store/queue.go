@@ -421,8 +421,12 @@ func (s *Store) collectQueued(ctx context.Context, tx *sql.Tx, seq int64) error 
 	}
 	cond := ` WHERE seq = ? AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.seq = ? AND m.copies > 0)
 		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_seq = ? AND d.status IN ('queued','sending'))`
-	for _, t := range []string{"texts", "bodies", "messages"} {
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+cond), seq, seq, seq); err != nil {
+	for _, t := range s.messageTables() {
+		c := cond
+		if t == "msg_search" {
+			c = strings.Replace(cond, "WHERE seq", "WHERE rowid", 1)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+c), seq, seq, seq); err != nil {
 			return fmt.Errorf("drop message left in no mailbox: %w", err)
 		}
 	}
