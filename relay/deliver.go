@@ -470,9 +470,17 @@ func (q *Queue) finishWith(ctx context.Context, d store.Delivery, res map[string
 	if len(bounce) > 0 {
 		q.bounce(ctx, d, bounce, raw, expired)
 	}
+	// Recorded, a retry can be due (and claimed) within milliseconds, before
+	// done1 runs; a claim of an id still held is taken for a lease renewal
+	// and dropped, which would strand the retry until its new lease ran out.
+	// Until recorded, the delivery is leased to us and nobody can claim it.
+	q.unhold(d.ID)
 	if err := q.st.RecordAttempt(ctx, d.ID, q.owner, a); err != nil {
 		q.log.Warn("relay: record attempt", "id", d.ID, "err", err)
 		return
+	}
+	if q.testAfterRecord != nil {
+		q.testAfterRecord()
 	}
 	q.log.Info("relay: attempt", "id", d.ID, "message", d.MessageID, "destination", d.Destination,
 		"status", a.Status, "attempt", d.Attempts, "error", a.LastError)

@@ -259,6 +259,8 @@ type Queue struct {
 	startOnce sync.Once
 	cancel    context.CancelFunc
 	done      chan struct{}
+
+	testAfterRecord func() // tests: runs after an attempt is recorded
 }
 
 // New builds a queue over st. It sends nothing until Run (or Start).

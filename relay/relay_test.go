@@ -468,6 +468,40 @@ func TestTemporaryFailureTwiceThenSuccess(t *testing.T) {
 	})
 }
 
+// TestRetryDueBeforeAttemptIsDone: a retry can fall due, and be claimed,
+// between recording an attempt and the worker letting go of it (a busy
+// machine descheduling the worker for longer than the backoff). That claim
+// must send the retry, not be mistaken for a lease renewal and stranded.
+func TestRetryDueBeforeAttemptIsDone(t *testing.T) {
+	t.Parallel()
+	onEachBackend(t, func(t *testing.T, dsn backend) {
+		var mu sync.Mutex
+		tries := 0
+		dest := newDest(t, func(d *destServer) {
+			d.rcptFn = func(to string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				tries++
+				if tries == 1 {
+					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+				}
+				return nil
+			}
+		})
+		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, false)
+		var once sync.Once
+		tq.q.testAfterRecord = func() {
+			// Hold the worker well past the 10 ms backoff, so the scheduler
+			// claims the retry meanwhile.
+			once.Do(func() { time.Sleep(300 * time.Millisecond) })
+		}
+		tq.q.Start()
+		tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "slowworker", "x"))
+		dest.wait(t)
+		waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+	})
+}
+
 func TestPermanentFailureBouncesToSender(t *testing.T) {
 	t.Parallel()
 	onEachBackend(t, func(t *testing.T, dsn backend) {

@@ -186,6 +186,12 @@ func (q *Queue) takeAll(ds *destState) []store.Delivery {
 	return all
 }
 
+func (q *Queue) unhold(id int64) {
+	q.mu.Lock()
+	delete(q.held, id)
+	q.mu.Unlock()
+}
+
 func (q *Queue) done1(id int64) {
 	q.mu.Lock()
 	delete(q.held, id)
