@@ -25,8 +25,13 @@ import (
 func BenchmarkIngest(b *testing.B) {
 	for _, c := range []struct {
 		size, conns int
-	}{{1 << 10, 16}, {1 << 10, 1}, {100 << 10, 16}} {
-		b.Run(fmt.Sprintf("size=%dKB/conns=%d", c.size>>10, c.conns), func(b *testing.B) {
+		reconnect   bool // a new connection per message, as smtp-source sends
+	}{{1 << 10, 16, false}, {1 << 10, 1, false}, {100 << 10, 16, false}, {1 << 10, 16, true}} {
+		name := fmt.Sprintf("size=%dKB/conns=%d", c.size>>10, c.conns)
+		if c.reconnect {
+			name += "/reconnect"
+		}
+		b.Run(name, func(b *testing.B) {
 			addr := os.Getenv("MAILSANDBOX_BENCH_ADDR")
 			if addr == "" {
 				st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(b.TempDir(), "bench.db")})
@@ -50,7 +55,18 @@ func BenchmarkIngest(b *testing.B) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					if err := pipelinedSender(addr, body, func() bool { return next.Add(1) <= int64(b.N) }); err != nil {
+					more := func() bool { return next.Add(1) <= int64(b.N) }
+					if c.reconnect {
+						for more() {
+							once := true
+							if err := pipelinedSender(addr, body, func() bool { ok := once; once = false; return ok }); err != nil {
+								errs <- err
+								return
+							}
+						}
+						return
+					}
+					if err := pipelinedSender(addr, body, more); err != nil {
 						errs <- err
 					}
 				}()

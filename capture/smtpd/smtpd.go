@@ -138,7 +138,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 // (SMTPS), pass a listener made with tls.NewListener and the same config
 // as Options.TLSConfig.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(s.limits.Listen(l))
+	err := s.smtp.Serve(replyListener{Listener: s.limits.Listen(l), tls: s.opts.TLSConfig})
 	select {
 	case <-s.closing:
 		return nil

@@ -1,0 +1,104 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+)
+
+// go-smtp flushes every reply line with its own write: an EHLO reply is
+// nine syscalls, and a pipelined MAIL, RCPT, DATA three. SMTP is a
+// conversation, so replies may wait until the server next reads: a
+// replyBuffer holds writes and sends them in one go before each read (and
+// on close, or when a lot has piled up). A write error surfaces at that
+// read, where go-smtp ends the session as it would have.
+
+// replyBufferLimit sends held replies once this many bytes are waiting.
+const replyBufferLimit = 32 << 10
+
+type replyListener struct {
+	net.Listener
+	tls *tls.Config // implicit TLS: the config the limiter rebuilt with
+}
+
+// Accept wraps each connection in a replyBuffer. A *tls.Conn (implicit
+// TLS, not yet handshaken) is rebuilt over a buffered connection, so TLS
+// records coalesce too and go-smtp still sees a *tls.Conn.
+func (l replyListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*tls.Conn); ok && l.tls != nil {
+		return tls.Server(&replyBuffer{Conn: tc.NetConn()}, l.tls), nil
+	}
+	return &replyBuffer{Conn: c}, nil
+}
+
+type replyBuffer struct {
+	net.Conn
+	mu  sync.Mutex // Close may come from the server's goroutine
+	buf []byte
+}
+
+func (c *replyBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf = append(c.buf, p...)
+	if len(c.buf) >= replyBufferLimit {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *replyBuffer) Read(p []byte) (int, error) {
+	if err := c.flush(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+// Close sends what is held (a final 221 or 421), unless a send is stuck
+// on a client that does not read: then closing is what unsticks it.
+func (c *replyBuffer) Close() error {
+	if c.mu.TryLock() {
+		_ = c.flushLocked()
+		c.mu.Unlock()
+	}
+	return c.Conn.Close()
+}
+
+func (c *replyBuffer) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.flushLocked()
+}
+
+func (c *replyBuffer) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	if cap(c.buf) > 4<<10 {
+		c.buf = nil // a rare large burst: do not keep its buffer per session
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
+}
+
+// CloseWrite half-closes the connection when the underlying one can.
+func (c *replyBuffer) CloseWrite() error {
+	if err := c.flush(); err != nil {
+		return err
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// NetConn returns the wrapped connection.
+func (c *replyBuffer) NetConn() net.Conn { return c.Conn }
