@@ -91,6 +91,7 @@ func BenchmarkLarge(b *testing.B) {
 	httpBench("search-recipient", "/messages?to=user500@example.com&limit=50")
 	httpBench("search-recipient-substring", "/messages?to=user50&limit=50")
 	httpBench("search-subject", "/messages?subject=order+4242&limit=50")
+	httpBench("search-body-text", "/messages?text=order+4242.+your&limit=50") // reads every body
 	httpBench("get-message", "/messages/"+firstID(b, st))
 
 	b.Run("smtp-250-to-wait", func(b *testing.B) {
