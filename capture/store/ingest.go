@@ -17,10 +17,10 @@ const (
 	qInsertMessage = `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
 		parse_error, search_to, search_from, search_subject, copies)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING seq`
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	qInsertBody  = `INSERT INTO bodies (seq, raw, text, text_off, text_len) VALUES (?, ?, ?, ?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
-	qNextUID     = `UPDATE folders SET uidnext = uidnext + 1 WHERE mailbox = ? AND name = ? RETURNING id, uidnext - 1, uidvalidity`
+	qNextUIDs    = `UPDATE folders SET uidnext = uidnext + ? WHERE mailbox = ? AND name = ? RETURNING id, uidnext - ?, uidvalidity`
 	// The whole batch goes into the search index in one statement, last in
 	// the transaction: FTS5 flushes its pending terms to a new segment at
 	// every statement savepoint, so a row per statement would write (and
@@ -32,7 +32,7 @@ const (
 )
 
 func (s *Store) hotQueries() []string {
-	q := []string{qInsertMessage, qInsertBody, qInsertEntry, qNextUID}
+	q := []string{qInsertMessage, qInsertBody, qInsertEntry, qNextUIDs}
 	if !s.pg {
 		q = append(q, qInsertIndex)
 	}
@@ -261,9 +261,13 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 		}
 		batch = nil // filed
 	}
+	runs, err := s.allocBatchUIDs(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
 	for _, r := range batch {
 		r.row.entries = r.row.entries[:0]
-		if err := s.insertRow(ctx, tx, &r.row); err != nil {
+		if err := s.insertRow(ctx, tx, &r.row, runs); err != nil {
 			return err
 		}
 	}
@@ -278,7 +282,7 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 	return nil
 }
 
-func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
+func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[uidKey]*uidRun) error {
 	p := r.p
 	toJSON, _ := json.Marshal(nonNil(p.To))
 	ccJSON, _ := json.Marshal(nonNil(p.Cc))
@@ -291,11 +295,14 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	if err != nil {
 		return fmt.Errorf("ingest: %w", err)
 	}
-	err = ins.QueryRowContext(ctx,
+	res, err := ins.ExecContext(ctx,
 		r.id, micros(r.received), r.env.From, string(rcptJSON), len(r.raw),
 		p.From.Name, p.From.Address, string(toJSON), string(ccJSON), p.Subject, micros(p.Date), p.MessageID, hasAtt, p.Snippet,
 		p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject), len(r.mailboxes),
-	).Scan(&r.seq)
+	)
+	if err == nil {
+		r.seq, err = res.LastInsertId() // SQLite only: seq is the rowid
+	}
 	if err != nil {
 		return fmt.Errorf("ingest: insert message: %w", err)
 	}
@@ -308,14 +315,13 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	}
 	seen, flags := flagCols(r.flags)
 	for _, mb := range r.mailboxes {
-		fid, uid, validity, err := s.allocUID(ctx, tx, mb, folder, r.folder == "")
-		if err != nil {
-			return err
-		}
-		if err := s.txExec(ctx, tx, qInsertEntry, r.seq, mb, fid, uid, seen, flags, micros(r.internal)); err != nil {
+		run := runs[uidKey{mb, folder}]
+		uid := run.next
+		run.next++
+		if err := s.txExec(ctx, tx, qInsertEntry, r.seq, mb, run.folderID, uid, seen, flags, micros(r.internal)); err != nil {
 			return fmt.Errorf("ingest: file into %s: %w", mb, err)
 		}
-		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: fid, uid: uid, validity: validity})
+		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: run.folderID, uid: uid, validity: run.validity})
 	}
 	for _, d := range r.deliveries {
 		if len(d.Recipients) == 0 {
@@ -337,16 +343,61 @@ func (s *Store) indexRows(ctx context.Context, tx *sql.Tx, batch []*ingestReq) e
 	return nil
 }
 
+type uidKey struct{ mailbox, folder string }
+
+// uidRun is a folder's UIDs taken for a batch; next is the next to use.
+type uidRun struct {
+	folderID       int64
+	next, validity uint32
+}
+
+// allocBatchUIDs takes, for each folder a batch files into, all the UIDs it
+// needs with one statement; entries use them in batch order. INBOXes are
+// created as needed; other folders must exist (IMAP APPEND).
+func (s *Store) allocBatchUIDs(ctx context.Context, tx *sql.Tx, batch []*ingestReq) (map[uidKey]*uidRun, error) {
+	need := map[uidKey]int{}
+	create := map[uidKey]bool{}
+	var order []uidKey
+	for _, req := range batch {
+		folder := req.row.folder
+		if folder == "" {
+			folder = InboxName
+		}
+		for _, mb := range req.row.mailboxes {
+			k := uidKey{mb, folder}
+			if need[k] == 0 {
+				order = append(order, k)
+			}
+			need[k]++
+			create[k] = create[k] || req.row.folder == ""
+		}
+	}
+	runs := make(map[uidKey]*uidRun, len(order))
+	for _, k := range order {
+		fid, first, v, err := s.allocUIDs(ctx, tx, k.mailbox, k.folder, create[k], need[k])
+		if err != nil {
+			return nil, err
+		}
+		runs[k] = &uidRun{folderID: fid, next: first, validity: v}
+	}
+	return runs, nil
+}
+
 // allocUID takes the next UID of a folder, creating the folder when create
 // is set (INBOX always exists once a mailbox has had mail).
 func (s *Store) allocUID(ctx context.Context, tx *sql.Tx, mailbox, folder string, create bool) (folderID int64, uid, validity uint32, err error) {
+	return s.allocUIDs(ctx, tx, mailbox, folder, create, 1)
+}
+
+// allocUIDs takes n consecutive UIDs of a folder and returns the first.
+func (s *Store) allocUIDs(ctx context.Context, tx *sql.Tx, mailbox, folder string, create bool, n int) (folderID int64, uid, validity uint32, err error) {
 	for try := 0; try < 3; try++ {
 		var next, v int64
-		up, perr := s.txStmt(ctx, tx, qNextUID)
+		up, perr := s.txStmt(ctx, tx, qNextUIDs)
 		if perr != nil {
 			return 0, 0, 0, fmt.Errorf("allocate uid: %w", perr)
 		}
-		err = up.QueryRowContext(ctx, mailbox, folder).Scan(&folderID, &next, &v)
+		err = up.QueryRowContext(ctx, n, mailbox, folder, n).Scan(&folderID, &next, &v)
 		if err == nil {
 			return folderID, uint32(next), uint32(v), nil
 		}

@@ -55,7 +55,7 @@ func testMigrateFromVersion2(t *testing.T, dsn string, pg bool) {
 	for i, raw := range raws {
 		now := micros(time.Now())
 		var seq int64
-		err := db.QueryRowContext(ctx, old.q(qInsertMessage), "old-"+string(rune('a'+i)), now, "old@x.test", `["someone@x.test"]`, len(raw),
+		err := db.QueryRowContext(ctx, old.q(qInsertMessage+` RETURNING seq`), "old-"+string(rune('a'+i)), now, "old@x.test", `["someone@x.test"]`, len(raw),
 			"Old", "old@x.test", `[]`, `[]`, strings.Split(raw, "\r\n")[2][9:], now, "", 0, "snippet", "",
 			"someone@x.test\n", "old <old@x.test>\nold@x.test", strings.ToLower(strings.Split(raw, "\r\n")[2][9:]), 1).Scan(&seq)
 		if err != nil {
