@@ -224,7 +224,10 @@ func openStore(t *testing.T, path string, q **Queue) *store.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		st.Close()
+		storetest.CheckSQLite(t, path) // bounces and collected messages leave it whole
+	})
 	return st
 }
 

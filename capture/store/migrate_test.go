@@ -118,7 +118,7 @@ func testMigrateFromVersion2(t *testing.T, dsn string, pg bool) {
 	}
 	if !pg {
 		// The index reads its columns from messages: it must agree with them.
-		if _, err := st.wdb.ExecContext(ctx, `INSERT INTO msg_search (msg_search) VALUES ('integrity-check')`); err != nil {
+		if _, err := st.wdb.ExecContext(ctx, `INSERT INTO msg_search (msg_search, rank) VALUES ('integrity-check', 1)`); err != nil {
 			t.Errorf("search index integrity: %v", err)
 		}
 	}

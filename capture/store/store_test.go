@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // openTest opens a store for a test on a fresh database of the test's
@@ -24,7 +25,10 @@ func openTest(t testing.TB, opts store.Options) *store.Store {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		st.Close()
+		storetest.CheckSQLite(t, opts.DSN)
+	})
 	return st
 }
 
