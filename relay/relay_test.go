@@ -53,6 +53,23 @@ type destServer struct {
 	user, pass string
 }
 
+// greylisting makes a destination answer its first n RCPTs with 451.
+func greylisting(n int) func(*destServer) {
+	var mu sync.Mutex
+	tries := 0
+	return func(d *destServer) {
+		d.rcptFn = func(to string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			tries++
+			if tries <= n {
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+			}
+			return nil
+		}
+	}
+}
+
 func newDest(t *testing.T, configure ...func(*destServer)) *destServer {
 	t.Helper()
 	d := &destServer{got: make(chan received, 100)}
@@ -447,19 +464,7 @@ func TestDestinationDownThenUp(t *testing.T) {
 func TestTemporaryFailureTwiceThenSuccess(t *testing.T) {
 	t.Parallel()
 	onEachBackend(t, func(t *testing.T, dsn backend) {
-		var mu sync.Mutex
-		tries := 0
-		dest := newDest(t, func(d *destServer) {
-			d.rcptFn = func(to string) error {
-				mu.Lock()
-				defer mu.Unlock()
-				tries++
-				if tries <= 2 {
-					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
-				}
-				return nil
-			}
-		})
+		dest := newDest(t, greylisting(2))
 		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
 		tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("a@sender.test", "b@relay.test", "greylisted", "x"))
 		dest.wait(t)
@@ -478,19 +483,7 @@ func TestTemporaryFailureTwiceThenSuccess(t *testing.T) {
 func TestRetryDueBeforeAttemptIsDone(t *testing.T) {
 	t.Parallel()
 	onEachBackend(t, func(t *testing.T, dsn backend) {
-		var mu sync.Mutex
-		tries := 0
-		dest := newDest(t, func(d *destServer) {
-			d.rcptFn = func(to string) error {
-				mu.Lock()
-				defer mu.Unlock()
-				tries++
-				if tries == 1 {
-					return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
-				}
-				return nil
-			}
-		})
+		dest := newDest(t, greylisting(1))
 		tq := newTestQueueOn(t, dsn(t), Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, false)
 		var once sync.Once
 		tq.q.testAfterRecord = func() {

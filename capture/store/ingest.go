@@ -355,23 +355,7 @@ type uidRun struct {
 // needs with one statement; entries use them in batch order. INBOXes are
 // created as needed; other folders must exist (IMAP APPEND).
 func (s *Store) allocBatchUIDs(ctx context.Context, tx *sql.Tx, batch []*ingestReq) (map[uidKey]*uidRun, error) {
-	need := map[uidKey]int{}
-	create := map[uidKey]bool{}
-	var order []uidKey
-	for _, req := range batch {
-		folder := req.row.folder
-		if folder == "" {
-			folder = InboxName
-		}
-		for _, mb := range req.row.mailboxes {
-			k := uidKey{mb, folder}
-			if need[k] == 0 {
-				order = append(order, k)
-			}
-			need[k]++
-			create[k] = create[k] || req.row.folder == ""
-		}
-	}
+	order, need, create := folderNeeds(batch, func(s string) string { return s })
 	runs := make(map[uidKey]*uidRun, len(order))
 	for _, k := range order {
 		fid, first, v, err := s.allocUIDs(ctx, tx, k.mailbox, k.folder, create[k], need[k])
@@ -381,6 +365,28 @@ func (s *Store) allocBatchUIDs(ctx context.Context, tx *sql.Tx, batch []*ingestR
 		runs[k] = &uidRun{folderID: fid, next: first, validity: v}
 	}
 	return runs, nil
+}
+
+// folderNeeds counts the entries a batch files into each folder, listing
+// the folders in first-use order; create marks those that may be created
+// (the INBOX of ingested mail). key maps names as the database returns them.
+func folderNeeds(batch []*ingestReq, key func(string) string) (order []uidKey, need map[uidKey]int, create map[uidKey]bool) {
+	need, create = map[uidKey]int{}, map[uidKey]bool{}
+	for _, req := range batch {
+		folder := req.row.folder
+		if folder == "" {
+			folder = InboxName
+		}
+		for _, mb := range req.row.mailboxes {
+			k := uidKey{key(mb), key(folder)}
+			if need[k] == 0 {
+				order = append(order, k)
+			}
+			need[k]++
+			create[k] = create[k] || req.row.folder == ""
+		}
+	}
+	return order, need, create
 }
 
 // allocUID takes the next UID of a folder, creating the folder when create

@@ -502,25 +502,10 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 
 	// UIDs: each folder's uidnext moves once by the number of entries it
 	// gets; entries take the UIDs in batch order.
-	type key struct{ mailbox, folder string }
-	need := map[key]int64{}
-	var order []key
-	for _, req := range batch {
-		folder := req.row.folder
-		if folder == "" {
-			folder = InboxName
-		}
-		for _, mb := range req.row.mailboxes {
-			k := key{pgText(mb), pgText(folder)} // as the database returns them
-			if need[k] == 0 {
-				order = append(order, k)
-			}
-			need[k]++
-		}
-	}
+	order, need, _ := folderNeeds(batch, pgText) // lockFolders made the INBOXes
 	mbs, names, counts := make([]string, len(order)), make([]string, len(order)), make([]int64, len(order))
 	for i, k := range order {
-		mbs[i], names[i], counts[i] = k.mailbox, k.folder, need[k]
+		mbs[i], names[i], counts[i] = k.mailbox, k.folder, int64(need[k])
 	}
 	rows, err = tx.QueryContext(ctx, `UPDATE folders f SET uidnext = f.uidnext + k.n
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(mb, nm, n)
@@ -534,9 +519,9 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		next     int64
 		validity int64
 	}
-	allocs := make(map[key]*alloc, len(order))
+	allocs := make(map[uidKey]*alloc, len(order))
 	for rows.Next() {
-		var k key
+		var k uidKey
 		var a alloc
 		if err := rows.Scan(&k.mailbox, &k.folder, &a.id, &a.next, &a.validity); err != nil {
 			rows.Close()
@@ -561,7 +546,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		}
 		seen, flags := flagCols(r.flags)
 		for _, mb := range r.mailboxes {
-			a := allocs[key{pgText(mb), pgText(folder)}]
+			a := allocs[uidKey{pgText(mb), pgText(folder)}]
 			if a == nil {
 				return fmt.Errorf("folder %s of %s: %w", folder, mb, ErrNotFound)
 			}
