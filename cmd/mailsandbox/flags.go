@@ -1,13 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 )
@@ -94,7 +95,7 @@ func (s sizeFlag) Set(v string) error {
 	}
 	n, err := strconv.ParseInt(u, 10, 64)
 	if err != nil || n < 0 {
-		return fmt.Errorf("want a number of bytes, got %q", v)
+		return errors.New("want a number of bytes such as 1048576 or 10M")
 	}
 	*s.v = n * mult
 	return nil
@@ -147,12 +148,13 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 }
 
 // parseRun parses args, then fills every flag not given on the command
-// line from its environment variable. Errors name the flag.
-func parseRun(args []string, getenv func(string) string) (*runFlags, error) {
+// line from its environment variable (lookup is os.LookupEnv outside
+// tests). Errors name the flag.
+func parseRun(args []string, lookup func(string) (string, bool)) (*runFlags, error) {
 	rf := &runFlags{}
 	fs := newRunFlagSet(rf)
 	if err := fs.Parse(args); err != nil {
-		return nil, flagError(err)
+		return nil, flagError(fs, err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q (see mailsandbox --help)", fs.Arg(0))
@@ -164,12 +166,18 @@ func parseRun(args []string, getenv func(string) string) (*runFlags, error) {
 		if err != nil || given[f.Name] {
 			return
 		}
-		v, ok := lookupEnv(getenv, envName(f.Name))
+		v, ok := lookup(envName(f.Name))
 		if !ok {
 			return
 		}
+		// An empty variable (compose files write FOO= for "not set") means
+		// unset for numbers, durations and switches; for an address it
+		// still means off, as --smtp-addr "" does.
+		if v == "" && !isStringFlag(f) {
+			return
+		}
 		if serr := fs.Set(f.Name, v); serr != nil {
-			err = fmt.Errorf("--%s (from %s): invalid value %q: %v", f.Name, envName(f.Name), v, serr)
+			err = fmt.Errorf("--%s (from %s): invalid value %q: %s", f.Name, envName(f.Name), v, hint(f, serr))
 		}
 	})
 	if err != nil {
@@ -189,23 +197,66 @@ func parseRun(args []string, getenv func(string) string) (*runFlags, error) {
 	return rf, nil
 }
 
-func lookupEnv(getenv func(string) string, name string) (string, bool) {
-	if getenv != nil {
-		v := getenv(name)
-		return v, v != ""
+func isStringFlag(f *flag.Flag) bool {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return false
 	}
-	return os.LookupEnv(name)
+	_, ok = g.Get().(string)
+	return ok
 }
 
-// flagError rewrites the flag package's messages into one line that names
-// the flag the way users type it.
-func flagError(err error) error {
+// hint replaces the flag package's bare "parse error" with what the flag
+// wants.
+func hint(f *flag.Flag, err error) string {
+	if !errors.Is(err, strconv.ErrSyntax) && !errors.Is(err, strconv.ErrRange) && err.Error() != "parse error" {
+		return err.Error()
+	}
+	if g, ok := f.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case time.Duration:
+			return "want a duration such as 90s, 30m or 72h"
+		case bool:
+			return "want true or false"
+		case int, int64, uint, uint64:
+			return "want a whole number"
+		}
+	}
+	return err.Error()
+}
+
+// flagError rewrites the flag package's messages into one line that starts
+// with the flag the way users type it.
+func flagError(fs *flag.FlagSet, err error) error {
 	msg := err.Error()
-	// "invalid value "x" for flag -max-age: parse error"
-	msg = strings.Replace(msg, "for flag -", "for flag --", 1)
-	msg = strings.Replace(msg, "provided but not defined: -", "unknown flag: --", 1)
-	msg = strings.Replace(msg, "flag needs an argument: -", "flag needs an argument: --", 1)
-	return fmt.Errorf("%s", msg)
+	// invalid value "x" for flag -max-age: parse error
+	// invalid boolean value "x" for -tls-self-signed: parse error
+	rest, ok := strings.CutPrefix(msg, "invalid value ")
+	sep := " for flag -"
+	if !ok {
+		rest, ok = strings.CutPrefix(msg, "invalid boolean value ")
+		sep = " for -"
+	}
+	if ok {
+		if i := strings.LastIndex(rest, sep); i >= 0 {
+			value := rest[:i]
+			if uq, err := strconv.Unquote(value); err == nil {
+				value = uq
+			}
+			name, detail, _ := strings.Cut(rest[i+len(sep):], ": ")
+			if f := fs.Lookup(name); f != nil {
+				detail = hint(f, errors.New(detail))
+			}
+			return fmt.Errorf("--%s: invalid value %q: %s", name, value, detail)
+		}
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		return fmt.Errorf("--%s: needs a value", strings.TrimLeft(name, "-"))
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		return fmt.Errorf("--%s: unknown flag (see mailsandbox --help)", strings.TrimLeft(name, "-"))
+	}
+	return fmt.Errorf("%s", strings.ReplaceAll(msg, "\n", " "))
 }
 
 // usage prints every flag with its environment variable.

@@ -31,6 +31,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := "run"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		cmd = "version" // what people type first
 	}
 	switch cmd {
 	case "run":
@@ -74,7 +76,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 	}
-	rf, err := parseRun(args, nil)
+	rf, err := parseRun(args, os.LookupEnv)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailsandbox: %v\n", err)
 		return 2

@@ -28,7 +28,7 @@ func TestParseRunFlagsAndEnv(t *testing.T) {
 		"MAILSANDBOX_RELAY_ROUTE": "a.example=127.0.0.1:2526",
 		"MAILSANDBOX_HTTP_ADDR":   "127.0.0.1:9000",
 	}
-	rf, err := parseRun([]string{"--http-addr", "127.0.0.1:0", "--max-message-size", "10M"}, func(k string) string { return env[k] })
+	rf, err := parseRun([]string{"--http-addr", "127.0.0.1:0", "--max-message-size", "10M"}, mapEnv(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,6 +42,11 @@ func TestParseRunFlagsAndEnv(t *testing.T) {
 	if c.POP3Addr != "127.0.0.1:1110" || c.IMAPAddr != "127.0.0.1:1143" {
 		t.Fatalf("defaults lost: %+v", c)
 	}
+}
+
+// mapEnv is an environment for parseRun.
+func mapEnv(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
 func TestBadValuesNameTheFlag(t *testing.T) {
@@ -63,7 +68,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "--log-level"},
 	}
 	for _, c := range cases {
-		_, err := parseRun(c.args, func(k string) string { return c.env[k] })
+		_, err := parseRun(c.args, mapEnv(c.env))
 		if err == nil || !strings.Contains(err.Error(), c.flag) {
 			t.Errorf("%v %v: error %v does not name %s", c.args, c.env, err, c.flag)
 		}
@@ -257,5 +262,84 @@ func TestSendmailSubcommand(t *testing.T) {
 	raw, _ := st.Raw(context.Background(), list[0].ID)
 	if bytes.Contains(raw, []byte("Bcc:")) || !bytes.Contains(raw, []byte("\r\nSubject: from sendmail\r\n")) {
 		t.Fatalf("raw %q", raw)
+	}
+}
+
+// TestBinaryBadValuesStopStartUp runs the binary with bad settings, from
+// flags and from the environment: each must stop start-up with exit
+// status 2 and one line that starts with the flag and says what it wants.
+func TestBinaryBadValuesStopStartUp(t *testing.T) {
+	bin := buildBinary(t)
+	free := []string{"--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--pop3-addr", "127.0.0.1:0", "--imap-addr", "127.0.0.1:0"}
+	cases := []struct {
+		args []string
+		env  []string
+		want string // the start of the line after "mailsandbox: "
+	}{
+		{[]string{"--max-age", "3days"}, nil, `--max-age: invalid value "3days": want a duration`},
+		{[]string{"--max-messages", "lots"}, nil, `--max-messages: invalid value "lots": want a whole number`},
+		{[]string{"--max-message-size", "10X"}, nil, `--max-message-size: invalid value "10X": want a number of bytes`},
+		{[]string{"--tls-self-signed=maybe"}, nil, `--tls-self-signed: invalid value "maybe": want true or false`},
+		{nil, []string{"MAILSANDBOX_TLS_SELF_SIGNED=yes"}, `--tls-self-signed (from MAILSANDBOX_TLS_SELF_SIGNED): invalid value "yes": want true or false`},
+		{[]string{"--smtp-addr"}, nil, "--smtp-addr: needs a value"},
+		{[]string{"--no-such-flag"}, nil, "--no-such-flag: unknown flag"},
+		{[]string{"--relay-mx", "--relay-max-age", "-1h"}, nil, "--relay-max-age: must not be negative"},
+		{[]string{"--relay-mx", "--relay-retry-max", "-1s"}, nil, "--relay-retry-max: must not be negative"},
+		{[]string{"--relay-mx", "--relay-smarthost", "127.0.0.1:1"}, nil, "--relay-mx: cannot be combined with --relay-smarthost"},
+		{[]string{"--relay-smarthost-insecure-tls"}, nil, "--relay-smarthost-insecure-tls: needs --relay-smarthost"},
+		{[]string{"--db", filepath.Join(t.TempDir(), "no", "such", "dir", "x.db")}, nil, "--db: "},
+		{[]string{"--db", "mysql://localhost/mail"}, nil, "--db: want a file path or a postgres:// URL"},
+		// A refused PostgreSQL connection: the driver's message spans lines.
+		{[]string{"--db", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, nil, "--db: "},
+		{[]string{"--tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "--tls-key", filepath.Join(t.TempDir(), "missing.key")}, nil, "--tls-cert: "},
+		{[]string{"--mailbox-auth-file", filepath.Join(t.TempDir(), "missing")}, nil, "--mailbox-auth-file: "},
+	}
+	for _, c := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, bin, append(append([]string{}, free...), c.args...)...)
+		cmd.Env = append(os.Environ(), c.env...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		cancel()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Errorf("%v %v: exit %v, want status 2; stderr %q", c.args, c.env, err, stderr.String())
+			continue
+		}
+		out := strings.TrimSuffix(stderr.String(), "\n")
+		if strings.Contains(out, "\n") || !strings.HasPrefix(out, "mailsandbox: "+c.want) || strings.Contains(out, "parse error") {
+			t.Errorf("%v %v: stderr %q, want one line starting %q", c.args, c.env, stderr.String(), "mailsandbox: "+c.want)
+		}
+	}
+}
+
+// TestEmptyEnvironmentVariables: compose files and shell scripts set
+// FOO= to mean "not set". For a number, duration or switch that is the
+// default; for an address it is off, as --smtp-addr "" is.
+func TestEmptyEnvironmentVariables(t *testing.T) {
+	rf, err := parseRun(nil, mapEnv(map[string]string{
+		"MAILSANDBOX_MAX_AGE": "", "MAILSANDBOX_MAX_MESSAGES": "", "MAILSANDBOX_MAX_MESSAGE_SIZE": "",
+		"MAILSANDBOX_TLS_SELF_SIGNED": "", "MAILSANDBOX_RELAY_RETRY_MIN": "", "MAILSANDBOX_SMTP_ADDR": "",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rf.cfg
+	if c.MaxAge != 0 || c.MaxMessages != 0 || c.MaxMessageBytes != 32<<20 || c.TLSSelfSigned || c.Relay.RetryMin != time.Minute {
+		t.Fatalf("empty variables changed settings: %+v", c)
+	}
+	if c.SMTPAddr != "" || c.HTTPAddr != "127.0.0.1:8025" {
+		t.Fatalf("addresses: smtp %q http %q", c.SMTPAddr, c.HTTPAddr)
+	}
+}
+
+func TestVersionSpellings(t *testing.T) {
+	bin := buildBinary(t)
+	for _, arg := range []string{"version", "--version", "-version"} {
+		out, err := exec.Command(bin, arg).Output()
+		if err != nil || !strings.HasPrefix(string(out), "mailsandbox ") || strings.Count(string(out), "\n") != 1 {
+			t.Errorf("%s: %q %v", arg, out, err)
+		}
 	}
 }

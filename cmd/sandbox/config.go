@@ -95,7 +95,23 @@ type ConfigError struct {
 	Err  error
 }
 
-func (e *ConfigError) Error() string { return fmt.Sprintf("--%s: %v", e.Flag, e.Err) }
+// Error is always one line, as start-up prints it as one: causes that span
+// lines (a PostgreSQL driver lists every address it tried) are joined.
+func (e *ConfigError) Error() string { return "--" + e.Flag + ": " + oneLine(e.Err.Error()) }
+
+func oneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	var parts []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.ReplaceAll(strings.Join(parts, "; "), ":; ", ": ")
+}
+
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 func bad(flag, format string, args ...any) error {
@@ -132,6 +148,11 @@ func (c Config) Validate() error {
 			return bad(a.flag, "needs a certificate (--tls-cert and --tls-key, or --tls-self-signed)")
 		}
 	}
+	// A URL names a server; only PostgreSQL is one. Anything else is a
+	// SQLite file path, so "mysql://…" would otherwise become a file name.
+	if scheme, _, ok := strings.Cut(c.DB, "://"); ok && scheme != "postgres" && scheme != "postgresql" {
+		return bad("db", "want a file path or a postgres:// URL, got a %s:// URL", scheme)
+	}
 	if c.MaxMessageBytes < 0 {
 		return bad("max-message-size", "must not be negative")
 	}
@@ -146,6 +167,14 @@ func (c Config) Validate() error {
 		if err := checkHostPort(r.Smarthost); err != nil {
 			return bad("relay-smarthost", "%v", err)
 		}
+	}
+	// The smarthost carries all mail no route names, so MX delivery would
+	// never be used: refuse rather than silently ignore one of the two.
+	if r.MX && r.Smarthost != "" {
+		return bad("relay-mx", "cannot be combined with --relay-smarthost (the smarthost carries all mail; use --relay-route for exceptions)")
+	}
+	if r.SmarthostInsecureTLS && r.Smarthost == "" {
+		return bad("relay-smarthost-insecure-tls", "needs --relay-smarthost")
 	}
 	if r.SmarthostAuth != "" {
 		if r.Smarthost == "" {
@@ -171,8 +200,13 @@ func (c Config) Validate() error {
 	if len(r.Match) > 0 && !r.Enabled() {
 		return bad("relay-match", "needs a destination: --relay-smarthost, --relay-mx or --relay-route")
 	}
-	if r.RetryMin < 0 || r.RetryMax < 0 || r.MaxAge < 0 {
-		return bad("relay-retry-min", "durations must not be negative")
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{{"relay-max-age", r.MaxAge}, {"relay-retry-min", r.RetryMin}, {"relay-retry-max", r.RetryMax}} {
+		if d.v < 0 {
+			return bad(d.flag, "must not be negative")
+		}
 	}
 	if r.RetryMin > 0 && r.RetryMax > 0 && r.RetryMin > r.RetryMax {
 		return bad("relay-retry-max", "must be at least --relay-retry-min (%s)", r.RetryMin)

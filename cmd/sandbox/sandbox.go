@@ -99,7 +99,9 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		stOpts.Enqueue = relay.enqueueHook()
 	}
 	if s.st, err = store.Open(ctx, stOpts); err != nil {
-		return nil, fmt.Errorf("--db: %w", err)
+		// The store named by --db cannot be used: as with any other bad
+		// setting, start-up stops naming the flag.
+		return nil, &ConfigError{Flag: "db", Err: err}
 	}
 	reg.MustRegister(newStoreCollector(s.st))
 	if relay != nil {
