@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/smtp"
 	"os"
 	"os/exec"
@@ -340,6 +341,56 @@ func TestVersionSpellings(t *testing.T) {
 		out, err := exec.Command(bin, arg).Output()
 		if err != nil || !strings.HasPrefix(string(out), "mailsandbox ") || strings.Count(string(out), "\n") != 1 {
 			t.Errorf("%s: %q %v", arg, out, err)
+		}
+	}
+}
+
+// TestSendmailSenders: -f takes an address with or without angle brackets
+// and "<>" is the null sender, as bounce-sending tools pass it; a sandbox
+// that is not running gives one line saying so and a non-zero exit.
+func TestSendmailSenders(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a child process")
+	}
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "senders.db")
+	c := startChild(t, bin, "--db", db)
+	for _, tc := range []struct{ f, rcpt string }{{"<>", "null@example.com"}, {"<ops@example.com>", "angle@example.com"}} {
+		cmd := exec.Command(bin, "sendmail", "--smtp-addr", c.addrs["smtp"], "-f", tc.f, tc.rcpt)
+		cmd.Stdin = strings.NewReader("From: app@example.com\nSubject: sender " + tc.f + "\n\nx\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sendmail -f %q: %v\n%s", tc.f, err, out)
+		}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(bin, "sendmail", "x@example.com")
+	cmd.Env = append(os.Environ(), "MAILSANDBOX_SMTP_ADDR="+down)
+	cmd.Stdin = strings.NewReader("Subject: nobody home\n\nx\n")
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Fatalf("sendmail to a stopped sandbox: %v", err)
+	}
+	if msg := strings.TrimSuffix(string(out), "\n"); strings.Contains(msg, "\n") || !strings.Contains(msg, down) || !strings.Contains(msg, "is it running") {
+		t.Fatalf("sendmail to a stopped sandbox said %q", out)
+	}
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("graceful exit: %v", err)
+	}
+	st, err := store.Open(context.Background(), store.Options{DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for rcpt, want := range map[string]string{"null@example.com": "", "angle@example.com": "ops@example.com"} {
+		list, _, err := st.Search(context.Background(), store.Query{Mailbox: rcpt})
+		if err != nil || len(list) != 1 || list[0].Envelope.From != want {
+			t.Errorf("%s: envelope sender of %+v (%v), want %q", rcpt, list, err, want)
 		}
 	}
 }

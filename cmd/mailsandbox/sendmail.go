@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/mail"
 	"os"
 	"os/user"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -66,15 +68,21 @@ func sendmail(args []string, stdin io.Reader, stderr io.Writer, getenv func(stri
 		fmt.Fprintln(stderr, "sendmail: no recipients (give them as arguments, or use -t)")
 		return 2
 	}
-	sender := *from
-	if sender == "" {
+	// -f takes an address with or without angle brackets; "<>" is the
+	// null sender, as bounces use.
+	sender := strings.TrimSpace(*from)
+	nullSender := sender == "<>"
+	if strings.HasPrefix(sender, "<") && strings.HasSuffix(sender, ">") {
+		sender = strings.TrimSpace(sender[1 : len(sender)-1])
+	}
+	if sender == "" && !nullSender {
 		if msg, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
 			if a, err := mail.ParseAddress(msg.Header.Get("From")); err == nil {
 				sender = a.Address
 			}
 		}
 	}
-	if sender == "" {
+	if sender == "" && !nullSender {
 		name := "sendmail"
 		if u, err := user.Current(); err == nil && u.Username != "" {
 			name = u.Username
@@ -95,11 +103,15 @@ func sendmail(args []string, stdin io.Reader, stderr io.Writer, getenv func(stri
 	if strings.HasPrefix(addr, "0.0.0.0:") {
 		addr = "127.0.0.1:" + strings.TrimPrefix(addr, "0.0.0.0:")
 	}
-	c, err := smtp.Dial(addr)
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
-		fmt.Fprintf(stderr, "sendmail: connect to %s: %v\n", addr, err)
+		fmt.Fprintf(stderr, "sendmail: cannot reach the sandbox at %s (is it running? set --smtp-addr or %s): %v\n", addr, envName("smtp-addr"), err)
 		return 1
 	}
+	// A sandbox that accepts but never answers must not hang the caller
+	// (PHP's mail() waits for us).
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Minute))
+	c := smtp.NewClient(conn)
 	defer c.Close()
 	if err := c.SendMail(sender, rcpts, bytes.NewReader(raw)); err != nil {
 		fmt.Fprintf(stderr, "sendmail: %v\n", err)
