@@ -33,27 +33,36 @@ func (s *Server) routes() *echo.Echo {
 	}
 	e.GET("/healthz", health)
 	e.HEAD("/healthz", health)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
+	metricsHandler := echo.WrapHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	e.GET("/metrics", metricsHandler)
+	e.HEAD("/metrics", metricsHandler)
 
 	g := e.Group(apiPrefix)
-	g.GET("/mailboxes", s.listMailboxes)
-	g.GET("/mailboxes/:address/messages", s.mailboxMessages)
+	// read routes answer HEAD too (curl -I): net/http drops the body of a
+	// HEAD request and keeps the headers. Wait and events block, so they
+	// answer GET only.
+	read := func(path string, h echo.HandlerFunc) {
+		g.GET(path, h)
+		g.HEAD(path, h)
+	}
+	read("/mailboxes", s.listMailboxes)
+	read("/mailboxes/:address/messages", s.mailboxMessages)
 	g.DELETE("/mailboxes/:address", s.deleteMailbox)
-	g.GET("/messages", s.searchMessages)
+	read("/messages", s.searchMessages)
 	g.DELETE("/messages", s.deleteAll)
 	g.POST("/messages", s.submitMessage)
 	g.GET("/messages/wait", s.waitMessages)
-	g.GET("/messages/:id", s.getMessage)
-	g.GET("/messages/:id/raw", s.rawMessage)
-	g.GET("/messages/:id/parts/:part", s.messagePart)
+	read("/messages/:id", s.getMessage)
+	read("/messages/:id/raw", s.rawMessage)
+	read("/messages/:id/parts/:part", s.messagePart)
 	g.PATCH("/messages/:id", s.patchMessage)
 	g.DELETE("/messages/:id", s.deleteMessage)
 	g.POST("/messages/:id/release", s.releaseMessage)
-	g.GET("/relay/queue", s.relayQueue)
+	read("/relay/queue", s.relayQueue)
 	g.DELETE("/relay/queue/:id", s.dropDelivery)
 	g.POST("/relay/queue/:id/retry", s.retryDelivery)
 	g.GET("/events", s.events)
-	g.GET("/openapi.json", s.openAPI)
+	read("/openapi.json", s.openAPI)
 	return e
 }
 

@@ -2,13 +2,19 @@ package sandbox_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net/http"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 )
 
@@ -81,5 +87,67 @@ func TestSelfSignedTLSOffersSTARTTLS(t *testing.T) {
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); !ok {
 		t.Fatal("STARTTLS not offered with --tls-self-signed")
+	}
+}
+
+// TestTLSFilesNameTheWrongFlag: a bad --tls-key is reported as --tls-key,
+// not --tls-cert, and a good pair starts and offers STARTTLS.
+func TestTLSFilesNameTheWrongFlag(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	pemKey := func(c tls.Certificate) []byte {
+		der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	}
+	one, err := tlscert.SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := tlscert.SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, otherKey := write("cert.pem", tlscert.PEM(one)), write("key.pem", pemKey(one)), write("other.pem", pemKey(other))
+	missing, garbage := filepath.Join(dir, "missing.pem"), write("garbage.pem", []byte("not pem\n"))
+	for _, c := range []struct{ cert, key, flag string }{
+		{missing, key, "tls-cert"},
+		{cert, missing, "tls-key"},
+		{garbage, key, "tls-cert"},
+		{cert, garbage, "tls-key"},
+		{cert, cert, "tls-key"},     // a certificate where the key belongs
+		{cert, otherKey, "tls-key"}, // a key of another certificate
+		{key, cert, "tls-cert"},     // the two swapped
+	} {
+		cfg := loopbackConfig()
+		cfg.TLSCert, cfg.TLSKey = c.cert, c.key
+		_, err := sandbox.Start(context.Background(), cfg)
+		var ce *sandbox.ConfigError
+		if !errors.As(err, &ce) || ce.Flag != c.flag {
+			t.Errorf("cert %s key %s: %v, want an error naming --%s", filepath.Base(c.cert), filepath.Base(c.key), err, c.flag)
+		}
+	}
+	cfg := loopbackConfig()
+	cfg.TLSCert, cfg.TLSKey = cert, key
+	sb, err := sandbox.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	c, err := smtp.Dial(sb.SMTPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("STARTTLS"); !ok {
+		t.Fatal("STARTTLS not offered with --tls-cert and --tls-key")
 	}
 }

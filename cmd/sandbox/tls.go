@@ -3,6 +3,8 @@ package sandbox
 import (
 	"crypto/tls"
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 )
@@ -14,9 +16,23 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	case c.TLSConfig != nil:
 		return c.TLSConfig, nil
 	case c.TLSCert != "":
-		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		// Read each file on its own, so the error names the flag that is wrong.
+		certPEM, err := os.ReadFile(c.TLSCert)
 		if err != nil {
-			return nil, bad("tls-cert", "load certificate: %v", err)
+			return nil, bad("tls-cert", "read certificate: %v", err)
+		}
+		keyPEM, err := os.ReadFile(c.TLSKey)
+		if err != nil {
+			return nil, bad("tls-key", "read private key: %v", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			// crypto/tls says which input it could not use only in its text.
+			flag, msg := "tls-cert", err.Error()
+			if !strings.Contains(msg, "certificate input") && (strings.Contains(msg, "private key") || strings.Contains(msg, "key input")) {
+				flag = "tls-key"
+			}
+			return nil, bad(flag, "load certificate %s with key %s: %v", c.TLSCert, c.TLSKey, err)
 		}
 		return tlscert.ServerConfig(cert), nil
 	case c.TLSSelfSigned:
