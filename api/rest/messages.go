@@ -168,6 +168,9 @@ func (s *Server) deleteMessage(c echo.Context) error {
 		return err
 	}
 	if err := s.st.DeleteMessage(c.Request().Context(), id); err != nil {
+		if isNotFound(err) {
+			return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("message %s: not found", id))
+		}
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -181,7 +184,7 @@ func (s *Server) releaseMessage(c echo.Context) error {
 		return err
 	}
 	var body struct {
-		To []string `json:"to"`
+		To stringList `json:"to"` // one address or a list, as in POST /messages
 	}
 	if err := readJSON(c, &body, true); err != nil {
 		return err
@@ -194,7 +197,7 @@ func (s *Server) releaseMessage(c echo.Context) error {
 	if s.opts.Relay == nil {
 		return echo.NewHTTPError(http.StatusConflict, "relay is not configured")
 	}
-	to := body.To
+	to := []string(body.To)
 	if len(to) == 0 {
 		to = m.Envelope.To
 	}

@@ -55,6 +55,14 @@ func deliveryParam(c echo.Context) (int64, error) {
 	return id, nil
 }
 
+// deliveryError words a missing delivery as deliveryParam does.
+func deliveryError(id int64, err error) error {
+	if isNotFound(err) {
+		return echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("delivery %d: not found", id))
+	}
+	return err
+}
+
 // DELETE /relay/queue/{id}
 func (s *Server) dropDelivery(c echo.Context) error {
 	id, err := deliveryParam(c)
@@ -62,7 +70,7 @@ func (s *Server) dropDelivery(c echo.Context) error {
 		return err
 	}
 	if err := s.st.DropDelivery(c.Request().Context(), id); err != nil {
-		return err
+		return deliveryError(id, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -74,7 +82,7 @@ func (s *Server) retryDelivery(c echo.Context) error {
 		return err
 	}
 	if err := s.st.RetryDelivery(c.Request().Context(), id); err != nil {
-		return err
+		return deliveryError(id, err)
 	}
 	return c.NoContent(http.StatusAccepted)
 }

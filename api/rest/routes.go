@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -92,13 +93,13 @@ func httpError(err error) (int, string) {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, fmt.Sprintf("message larger than %d bytes", mbe.Limit)
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, mailparse.ErrNoPart):
-		return http.StatusNotFound, err.Error()
+		return http.StatusNotFound, publicText(err)
 	case errors.Is(err, store.ErrInvalid):
-		return http.StatusBadRequest, err.Error()
+		return http.StatusBadRequest, publicText(err)
 	case errors.Is(err, store.ErrExists):
-		return http.StatusConflict, err.Error()
+		return http.StatusConflict, publicText(err)
 	case errors.Is(err, store.ErrLocked):
-		return http.StatusConflict, err.Error()
+		return http.StatusConflict, publicText(err)
 	case errors.Is(err, store.ErrClosed):
 		return http.StatusServiceUnavailable, "server is shutting down"
 	case errors.Is(err, context.Canceled):
@@ -107,6 +108,16 @@ func httpError(err error) (int, string) {
 		return http.StatusServiceUnavailable, "request timed out"
 	}
 	return http.StatusInternalServerError, "internal error"
+}
+
+// publicText is err's message without the store package's name on its
+// sentinels: "message X: store: not found" reads "message X: not found".
+func publicText(err error) string {
+	msg := err.Error()
+	for _, s := range []error{store.ErrNotFound, store.ErrInvalid, store.ErrExists, store.ErrLocked} {
+		msg = strings.ReplaceAll(msg, s.Error(), strings.TrimPrefix(s.Error(), "store: "))
+	}
+	return msg
 }
 
 func (s *Server) handleError(err error, c echo.Context) {
@@ -232,8 +243,7 @@ func parseCount(c echo.Context, name string) (int, error) {
 // untouched when optional is true.
 func readJSON(c echo.Context, v any, optional bool) error {
 	r := http.MaxBytesReader(c.Response(), c.Request().Body, 1<<20)
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(v); err != nil {
+	if err := decodeJSON(r, v); err != nil {
 		if errors.Is(err, io.EOF) && optional {
 			return nil
 		}
@@ -241,7 +251,78 @@ func readJSON(c echo.Context, v any, optional bool) error {
 		if errors.As(err, &mbe) {
 			return err
 		}
-		return errBadRequest("invalid JSON body: %v", err)
+		return errBadRequest("invalid JSON body: %s", jsonProblem(err))
 	}
 	return nil
+}
+
+// errTrailingJSON refuses a body with more after its JSON value: two
+// objects sent by mistake must not act as the first alone.
+var errTrailingJSON = errors.New("unexpected data after the JSON value")
+
+// decodeJSON reads exactly one JSON value from r into v. An empty body is
+// io.EOF.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errTrailingJSON
+	}
+	return nil
+}
+
+// jsonProblem says what is wrong with a JSON body in the request's terms
+// (field names and JSON types), not in Go's.
+func jsonProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends inside a JSON value"
+	case errors.As(err, &ute):
+		if ute.Field == "" {
+			return "want " + jsonKind(ute.Type)
+		}
+		return fmt.Sprintf("%q must be %s", ute.Field, jsonKind(ute.Type))
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	}
+	return err.Error()
+}
+
+// jsonKind names the JSON type that decodes into t.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	if t == reflect.TypeFor[stringList]() {
+		return "a string or an array of strings"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "another type"
 }

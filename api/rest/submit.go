@@ -12,6 +12,7 @@ import (
 	"net/http"
 	netmail "net/mail"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -133,7 +134,8 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	}
 	var many []string
 	if err := json.Unmarshal(b, &many); err != nil {
-		return fmt.Errorf("want a string or a list of strings")
+		// The decoder adds the field name to a type error.
+		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[stringList]()}
 	}
 	*l = many
 	return nil
@@ -165,14 +167,13 @@ const defaultFrom = "mailsandbox@localhost"
 func (s *Server) readJSONMessage(c echo.Context) (store.Envelope, []byte, error) {
 	// Base64 grows content by 4/3; leave room for the other fields.
 	limit := s.opts.MaxMessageBytes/3*4 + 1<<20
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, limit))
 	var in submitJSON
-	if err := dec.Decode(&in); err != nil {
+	if err := decodeJSON(http.MaxBytesReader(c.Response(), c.Request().Body, limit), &in); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return store.Envelope{}, nil, &http.MaxBytesError{Limit: s.opts.MaxMessageBytes}
 		}
-		return store.Envelope{}, nil, errBadRequest("invalid JSON body: %v", err)
+		return store.Envelope{}, nil, errBadRequest("invalid JSON body: %s", jsonProblem(err))
 	}
 	raw, env, err := buildMessage(in, time.Now())
 	if err != nil {

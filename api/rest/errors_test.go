@@ -1,0 +1,59 @@
+package rest
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// Error messages speak about the request, not about Go types or package
+// names, and a JSON body with trailing data is refused.
+func TestErrorMessagesReadable(t *testing.T) {
+	e := newTestServer(t)
+	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
+	tests := []struct {
+		method, path, ct, body string
+		status                 int
+		want                   string
+	}{
+		{"GET", "/api/v1/messages/NOPE", "", "", 404, "message NOPE: not found"},
+		{"DELETE", "/api/v1/messages/NOPE", "", "", 404, "message NOPE: not found"},
+		{"PATCH", "/api/v1/messages/NOPE", "application/json", `{"seen":true}`, 404, "message NOPE: not found"},
+		{"PATCH", "/api/v1/messages/" + id + "?mailbox=carol@example.com", "application/json", `{"seen":true}`, 404,
+			"message " + id + " in mailbox carol@example.com: not found"},
+		{"DELETE", "/api/v1/relay/queue/7", "", "", 404, "delivery 7: not found"},
+		{"POST", "/api/v1/relay/queue/7/retry", "", "", 404, "delivery 7: not found"},
+		{"PATCH", "/api/v1/messages/" + id, "application/json", `[]`, 400, "invalid JSON body: want an object"},
+		{"PATCH", "/api/v1/messages/" + id, "application/json", `{"seen":"yes"}`, 400, `invalid JSON body: "seen" must be a boolean`},
+		{"PATCH", "/api/v1/messages/" + id, "application/json", `{"seen":true} {"seen":false}`, 400, "invalid JSON body: unexpected data after the JSON value"},
+		{"POST", "/api/v1/messages", "application/json", `{"to":["a@b.c"],"from":["a@b.c"]}`, 400, `invalid JSON body: "from" must be a string`},
+		{"POST", "/api/v1/messages", "application/json", `{"to":["a@b.c"],"subject":5}`, 400, `invalid JSON body: "subject" must be a string`},
+		{"POST", "/api/v1/messages", "application/json", `{"to":["a@b.c"],"attachments":"x"}`, 400, `invalid JSON body: "attachments" must be an array`},
+		{"POST", "/api/v1/messages", "application/json", `{"to":["a@b.c"],"attachments":[{"filename":1}]}`, 400, `invalid JSON body: "attachments.filename" must be a string`},
+		{"POST", "/api/v1/messages", "application/json", `"str"`, 400, "invalid JSON body: want an object"},
+		{"POST", "/api/v1/messages", "application/json", `{"to":["a@b.c"]} {"to":["d@e.f"]}`, 400, "invalid JSON body: unexpected data after the JSON value"},
+		{"POST", "/api/v1/messages/" + id + "/release", "application/json", `{"to":5}`, 400, `invalid JSON body: "to" must be a string or an array of strings`},
+		{"POST", "/api/v1/messages", "application/json", `{"to":{"a":1}}`, 400, `invalid JSON body: "to" must be a string or an array of strings`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path+" "+tt.body, func(t *testing.T) {
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			r := e.with(t).expect(tt.method, tt.path, body, tt.ct, tt.status)
+			var eb errorBody
+			if err := json.Unmarshal(r.body, &eb); err != nil {
+				t.Fatal(err)
+			}
+			if eb.Error != tt.want {
+				t.Errorf("error %q, want %q", eb.Error, tt.want)
+			}
+		})
+	}
+	// No stray submission from the refused bodies above.
+	var l summaryList
+	e.getJSON("/messages", "MessageList", &l)
+	if l.Total != 1 {
+		t.Errorf("%d messages stored, want 1", l.Total)
+	}
+}
