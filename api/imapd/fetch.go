@@ -74,6 +74,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			if err != nil {
 				return sess.imapError(err, "fetch")
 			}
+			raw = toCRLF(raw)
 		}
 		if err := writeFetch(w.CreateMessage(t.seq), t.entry, raw, options, seenNow[t.entry.UID]); err != nil {
 			return err
@@ -93,7 +94,13 @@ func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, raw []byte, op
 		m.WriteInternalDate(e.ReceivedAt)
 	}
 	if options.RFC822Size {
-		m.WriteRFC822Size(e.Size)
+		// The size of what BODY[] sends; without the message at hand, the
+		// stored size (the same unless the sender used bare LFs).
+		size := e.Size
+		if raw != nil {
+			size = int64(len(raw))
+		}
+		m.WriteRFC822Size(size)
 	}
 	if options.Envelope {
 		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
@@ -118,6 +125,31 @@ func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, raw []byte, op
 		m.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(raw), bss))
 	}
 	return m.Close()
+}
+
+// toCRLF ends every line of raw with CRLF. Mail is stored as it arrived,
+// and SMTP senders and REST uploads may use bare LFs, but IMAP message data
+// is CRLF text: without this, BODY[] would mix the CRLF header the library
+// rebuilds with the stored LF body, and its length would differ from
+// RFC822.SIZE. Raw that needs no change is returned as is.
+func toCRLF(raw []byte) []byte {
+	bare := 0
+	for i, c := range raw {
+		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
+			bare++
+		}
+	}
+	if bare == 0 {
+		return raw
+	}
+	out := make([]byte, 0, len(raw)+bare)
+	for i, c := range raw {
+		if c == '\n' && (i == 0 || raw[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func writeLiteral(wc io.WriteCloser, b []byte) error {

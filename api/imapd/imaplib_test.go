@@ -179,3 +179,24 @@ func pyBytes(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// TestBareLFMessageIsCRLFText: mail stored with bare LFs (an SMTP sender
+// or a REST upload that used them) is sent as CRLF text, whole and in
+// parts, and RFC822.SIZE is the length of the BODY[] the client gets.
+func TestBareLFMessageIsCRLFText(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "lf@example.com", "From: a@example.com\nTo: lf@example.com\nSubject: bare LF\n\nline one\n.dot\nline three\n")
+	runPython(t, ts.addr, `
+import imaplib, sys
+M = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+M.login("lf@example.com", "x")
+M.select("INBOX")
+want = b"From: a@example.com\r\nTo: lf@example.com\r\nSubject: bare LF\r\n\r\nline one\r\n.dot\r\nline three\r\n"
+typ, data = M.fetch("1", "(RFC822.SIZE BODY.PEEK[] BODY.PEEK[TEXT])")
+assert typ == "OK", data
+assert data[0][1] == want, data[0][1]
+assert (b"RFC822.SIZE %d " % len(want)) in data[0][0], data[0][0]
+assert data[1][1] == b"line one\r\n.dot\r\nline three\r\n", data[1]
+M.logout()
+`)
+}
