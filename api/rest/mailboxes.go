@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -43,7 +44,9 @@ func (s *Server) mailboxMessages(c echo.Context) error {
 	}
 	q.Mailbox = addr
 	q.Folder = c.QueryParam("folder")
-	if q.Folder == "" {
+	// IMAP names the inbox in any case (RFC 3501 5.1); other folder names
+	// are case-sensitive.
+	if q.Folder == "" || strings.EqualFold(q.Folder, store.InboxName) {
 		q.Folder = store.InboxName
 	}
 	msgs, total, err := s.st.Search(c.Request().Context(), q)

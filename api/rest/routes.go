@@ -215,6 +215,12 @@ func parseTime(c echo.Context, name string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
+	// RFC 3339 (5.6) allows "t" and "z" in lower case, and a space for
+	// the "T"; T and Z are its only letters, so upper-casing is safe.
+	v = strings.ToUpper(v)
+	if len(v) > 10 && v[10] == ' ' {
+		v = v[:10] + "T" + v[11:]
+	}
 	// A "+01:00" offset sent unescaped in a query string arrives as " 01:00".
 	v = strings.ReplaceAll(v, " ", "+")
 	t, err := time.Parse(time.RFC3339Nano, v)
