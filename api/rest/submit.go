@@ -12,6 +12,7 @@ import (
 	"net/http"
 	netmail "net/mail"
 	"os"
+	"path"
 	"reflect"
 	"strings"
 	"time"
@@ -300,6 +301,10 @@ func buildMessage(in submitJSON, now time.Time) ([]byte, store.Envelope, error) 
 			}
 		}
 		ct := a.ContentType
+		if ct == "" {
+			// As mail clients do: the type the file name implies.
+			ct = mime.TypeByExtension(path.Ext(a.Filename))
+		}
 		if ct == "" {
 			ct = "application/octet-stream"
 		}

@@ -56,12 +56,11 @@ func (s *Server) waitMessages(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]any{"messages": toSummaries(msgs)})
 	case err == errWaitTimeout:
 		s.metrics.waits.WithLabelValues("timeout").Inc()
-		got := ""
+		msg := fmt.Sprintf("no matching message within %s", timeout)
 		if count > 1 {
-			got = fmt.Sprintf(" (%d found)", len(msgs))
+			msg = fmt.Sprintf("fewer than %d matching messages within %s (%d found)", count, timeout, len(msgs))
 		}
-		return echo.NewHTTPError(http.StatusRequestTimeout,
-			fmt.Sprintf("no %d matching message(s) within %s%s", count, timeout, got))
+		return echo.NewHTTPError(http.StatusRequestTimeout, msg)
 	case ctx.Err() != nil:
 		s.metrics.waits.WithLabelValues("canceled").Inc()
 		return err
