@@ -129,7 +129,8 @@ type Delivery struct {
 // Filter selects messages for [Client.Search], [Client.Wait] and
 // [Client.WaitN]. Zero fields do not filter. To, From, Subject and Text match
 // case-insensitive substrings; To matches envelope recipients and To/Cc
-// addresses. Since and Before compare the time received.
+// addresses. Since and Before compare the time received. Limit and Offset
+// page [Client.Search]; waits ignore them.
 type Filter struct {
 	To      string
 	From    string

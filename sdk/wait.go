@@ -72,6 +72,10 @@ func (c *Client) WaitN(ctx context.Context, f Filter, n int) ([]*Message, error)
 // the request while the server times out (408) and ctx is still alive.
 func (c *Client) waitSummaries(ctx context.Context, f Filter, n int) ([]Summary, error) {
 	q := f.values()
+	// Paging is for Search: the server takes count instead, and refuses
+	// limit and offset on a wait.
+	q.Del("limit")
+	q.Del("offset")
 	q.Set("count", strconv.Itoa(n))
 	for {
 		d := maxWaitRequest

@@ -661,3 +661,21 @@ func TestBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Wait takes the same Filter as Search; its paging fields mean nothing to
+// a wait and must not make the server refuse it.
+func TestWaitWithPagingFilter(t *testing.T) {
+	t.Parallel()
+	s := sandboxtest.New(t)
+	c := s.Client()
+	ctx := ctxT(t, 20*time.Second)
+	sendSMTP(t, s.SMTPAddr(), "a@example.com", []string{"paged@example.com"}, "Subject: paged\n\nhello\n")
+	f := sdk.Filter{To: "paged@example.com", Limit: 5, Offset: 2}
+	m, err := c.Wait(ctx, f)
+	if err != nil || m.Subject != "paged" {
+		t.Fatalf("Wait with Limit and Offset = %v, %v", m, err)
+	}
+	if ms, err := c.WaitN(ctx, f, 1); err != nil || len(ms) != 1 {
+		t.Fatalf("WaitN with Limit and Offset = %d messages, %v", len(ms), err)
+	}
+}
