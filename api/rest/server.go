@@ -59,6 +59,7 @@ type Relay interface {
 // Defaults for zero Options fields.
 const (
 	DefaultMaxMessageBytes     = 32 << 20
+	DefaultMaxRecipients       = 1000 // as capture/smtpd
 	DefaultWaitTimeout         = 10 * time.Second
 	DefaultWaitTimeoutMax      = 5 * time.Minute
 	DefaultMaxConnections      = 1000
@@ -89,6 +90,10 @@ type Options struct {
 	// MaxMessageBytes caps a message submitted with POST /messages (413
 	// beyond); 0 means DefaultMaxMessageBytes.
 	MaxMessageBytes int64
+	// MaxRecipients caps the recipients of a message submitted with POST
+	// /messages (400 beyond), as SMTP caps RCPT; 0 means
+	// DefaultMaxRecipients.
+	MaxRecipients int
 	// WaitTimeoutMax caps the timeout of GET /messages/wait; 0 means
 	// DefaultWaitTimeoutMax.
 	WaitTimeoutMax time.Duration
@@ -137,6 +142,9 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	}
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.MaxRecipients <= 0 {
+		opts.MaxRecipients = DefaultMaxRecipients
 	}
 	if opts.WaitTimeoutMax <= 0 {
 		opts.WaitTimeoutMax = DefaultWaitTimeoutMax

@@ -63,6 +63,9 @@ func (s *Server) submitMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(env.To) > s.opts.MaxRecipients {
+		return errBadRequest("too many recipients: %d, at most %d per message", len(env.To), s.opts.MaxRecipients)
+	}
 	id, err := s.st.Ingest(r.Context(), env, raw)
 	if err != nil {
 		return fmt.Errorf("submit message: %w", err)

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,5 +42,32 @@ func TestSubmitJSONAttachmentTypeFromName(t *testing.T) {
 	}
 	if strings.Join(got, " ") != "application/pdf text/plain application/octet-stream" {
 		t.Errorf("content types %v", got)
+	}
+}
+
+// POST /messages caps recipients as SMTP does (1000 by default), so one
+// request cannot file a message into an unbounded number of mailboxes.
+func TestSubmitRecipientCap(t *testing.T) {
+	e := newTestServer(t, func(o *Options) { o.MaxRecipients = 3 })
+	many := func(n int) []string {
+		var out []string
+		for i := range n {
+			out = append(out, fmt.Sprintf("r%d@example.com", i))
+		}
+		return out
+	}
+	ok, _ := json.Marshal(map[string]any{"to": many(2), "bcc": "r9@example.com"})
+	e.expect(http.MethodPost, "/api/v1/messages", ok, "application/json", 201)
+	tooMany, _ := json.Marshal(map[string]any{"to": many(3), "cc": "r9@example.com"})
+	r := e.expect(http.MethodPost, "/api/v1/messages", tooMany, "application/json", 400)
+	if !strings.Contains(string(r.body), "at most 3") {
+		t.Errorf("400 body %s", r.body)
+	}
+	raw := "From: a@example.com\r\nTo: " + strings.Join(many(4), ", ") + "\r\nSubject: x\r\n\r\nhi\r\n"
+	e.expect(http.MethodPost, "/api/v1/messages", []byte(raw), "message/rfc822", 400)
+	var l summaryList
+	e.getJSON("/messages", "MessageList", &l)
+	if l.Total != 1 {
+		t.Errorf("%d messages stored, want 1", l.Total)
 	}
 }
