@@ -20,6 +20,9 @@ import (
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 )
 
+// shutdownGrace is how long SIGTERM waits for sessions in flight.
+const shutdownGrace = 8 * time.Second
+
 // version is set at build time with -ldflags "-X main.version=…".
 var version = ""
 
@@ -104,7 +107,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	stop()
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Sessions in flight get a grace period shorter than the 10 s that
+	// docker stop waits before SIGKILL, so a container still exits 0 and
+	// closes its store when a client idles on a connection.
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := sb.Shutdown(sctx); err != nil {
 		log.Error("shutdown", "err", err)

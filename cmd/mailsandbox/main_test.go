@@ -394,3 +394,52 @@ func TestSendmailSenders(t *testing.T) {
 		}
 	}
 }
+
+// TestSIGTERMWithIdleClients: clients idling on SMTP, POP3 and IMAP do not
+// keep the process alive past docker stop's 10 s; it exits 0 with its store
+// closed and the mail kept.
+func TestSIGTERMWithIdleClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a child process")
+	}
+	bin := buildBinary(t)
+	db := filepath.Join(t.TempDir(), "term.db")
+	c := startChild(t, bin, "--db", db)
+	if err := smtp.SendMail(c.addrs["smtp"], nil, "a@example.com", []string{"kept@example.com"}, []byte("Subject: kept\r\n\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"smtp", "pop3", "imap"} {
+		conn, err := net.Dial("tcp", c.addrs[p])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil { // the greeting
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running %s after SIGTERM", time.Since(start).Round(time.Second))
+	}
+	// A closed SQLite store has folded its write-ahead log back in.
+	if _, err := os.Stat(db + "-wal"); err == nil {
+		t.Errorf("%s-wal left behind: the store was not closed", db)
+	}
+	st, err := store.Open(context.Background(), store.Options{DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if list, _, err := st.Search(context.Background(), store.Query{Mailbox: "kept@example.com"}); err != nil || len(list) != 1 {
+		t.Fatalf("after restart: %+v %v", list, err)
+	}
+}
