@@ -1,8 +1,13 @@
 package rest
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"testing"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
 // Error messages speak about the request, not about Go types or package
@@ -55,5 +60,24 @@ func TestErrorMessagesReadable(t *testing.T) {
 	e.getJSON("/messages", "MessageList", &l)
 	if l.Total != 1 {
 		t.Errorf("%d messages stored, want 1", l.Total)
+	}
+}
+
+// refusingRelay fails every release the way relay.Relay words it.
+type refusingRelay struct{}
+
+func (refusingRelay) Release(ctx context.Context, id string, to []string) error {
+	return fmt.Errorf("release %s: %s: relay: no route to recipient: %w", id, to[0], store.ErrInvalid)
+}
+
+// The relay's refusal already names the message: the answer says it once.
+func TestReleaseErrorSaidOnce(t *testing.T) {
+	e := newTestServer(t, func(o *Options) { o.Relay = refusingRelay{} })
+	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
+	r := e.expect(http.MethodPost, "/api/v1/messages/"+id+"/release", []byte(`{"to":"x@nowhere.example"}`), "application/json", 400)
+	var eb errorBody
+	json.Unmarshal(r.body, &eb)
+	if want := "release " + id + ": x@nowhere.example: relay: no route to recipient: invalid argument"; eb.Error != want {
+		t.Errorf("error %q, want %q", eb.Error, want)
 	}
 }

@@ -213,7 +213,7 @@ func (s *Server) releaseMessage(c echo.Context) error {
 		return errBadRequest("no recipients to release to")
 	}
 	if err := s.opts.Relay.Release(ctx, id, clean); err != nil {
-		return fmt.Errorf("release message %s: %w", id, err)
+		return err // the relay's error starts "release <id>:" already
 	}
 	return c.JSON(http.StatusAccepted, map[string]any{"id": id, "to": clean})
 }
