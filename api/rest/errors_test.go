@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
@@ -78,6 +79,30 @@ func TestReleaseErrorSaidOnce(t *testing.T) {
 	var eb errorBody
 	json.Unmarshal(r.body, &eb)
 	if want := "release " + id + ": x@nowhere.example: relay: no route to recipient: invalid argument"; eb.Error != want {
+		t.Errorf("error %q, want %q", eb.Error, want)
+	}
+}
+
+// Retrying a delivered item conflicts with its state (409), it is not a
+// malformed request (400).
+func TestRetryDeliveredConflicts(t *testing.T) {
+	e := newTestServer(t)
+	ctx := context.Background()
+	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
+	dids, err := e.st.Enqueue(ctx, id, []store.NewDelivery{{Recipients: []string{"x@real.example"}, Destination: "real.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.ClaimDue(ctx, time.Now().Add(time.Hour), "test", time.Minute, 10); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.RecordAttempt(ctx, dids[0], "test", store.Attempt{Status: store.DeliveryDelivered}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.expect(http.MethodPost, fmt.Sprintf("/api/v1/relay/queue/%d/retry", dids[0]), nil, "", 409)
+	var eb errorBody
+	json.Unmarshal(r.body, &eb)
+	if want := fmt.Sprintf("delivery %d: already delivered", dids[0]); eb.Error != want {
 		t.Errorf("error %q, want %q", eb.Error, want)
 	}
 }

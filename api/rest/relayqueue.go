@@ -1,12 +1,16 @@
 package rest
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
 // deliveryJSON is one relay queue item. The id is a string, like message ids.
@@ -82,6 +86,16 @@ func (s *Server) retryDelivery(c echo.Context) error {
 		return err
 	}
 	if err := s.st.RetryDelivery(c.Request().Context(), id); err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			// The delivery's state forbids a retry (delivered, or its
+			// message is gone): a conflict, not a malformed request.
+			reason := "cannot be retried"
+			msg, sep := err.Error(), store.ErrInvalid.Error()+": "
+			if i := strings.LastIndex(msg, sep); i >= 0 {
+				reason = msg[i+len(sep):]
+			}
+			return echo.NewHTTPError(http.StatusConflict, fmt.Sprintf("delivery %d: %s", id, reason))
+		}
 		return deliveryError(id, err)
 	}
 	return c.NoContent(http.StatusAccepted)
