@@ -112,8 +112,10 @@ type Options struct {
 	// never announced.
 	AllowInsecureAuth bool
 	// MaxLiteralBytes caps an APPEND message (announced as APPENDLIMIT);
-	// larger ones get NO [TOOBIG] before the client sends them. 0 means
-	// 32 MiB; values under 4096 mean 4096.
+	// larger ones get NO [TOOBIG], before the client sends them when the
+	// cap is 4096 or more (LITERAL- lets a client send 4096 bytes unasked,
+	// so smaller caps are announced as 4096 and checked once read).
+	// 0 means 32 MiB.
 	MaxLiteralBytes int64
 	// IdleTimeout closes a connection that sent no command for this long,
 	// except while it IDLEs (clients renew IDLE within 29 minutes).
@@ -146,6 +148,8 @@ type Server struct {
 	srv  *imapserver.Server
 	// limits caps connections across every listener.
 	limits *connlimit.Limiter
+	// maxAppend is the caller's MaxLiteralBytes before the 4096 floor.
+	maxAppend int64
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -167,6 +171,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	if opts.MaxLiteralBytes <= 0 {
 		opts.MaxLiteralBytes = defaultMaxLiteral
 	}
+	maxAppend := opts.MaxLiteralBytes
 	if opts.MaxLiteralBytes < 4096 {
 		opts.MaxLiteralBytes = 4096 // LITERAL- lets clients send this much unasked
 	}
@@ -184,7 +189,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel,
+		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel, maxAppend: maxAppend,
 		views:     map[int64]*folderView{},
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsandbox/mailsandbox/api/imapd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -197,6 +198,28 @@ assert typ == "OK", data
 assert data[0][1] == want, data[0][1]
 assert (b"RFC822.SIZE %d " % len(want)) in data[0][0], data[0][0]
 assert data[1][1] == b"line one\r\n.dot\r\nline three\r\n", data[1]
+M.logout()
+`)
+}
+
+// TestAppendCapUnder4KiB: a message cap under 4096 bytes (the least the
+// library may announce) is still the cap: a larger APPEND gets NO [TOOBIG]
+// and stores nothing, a smaller one goes in.
+func TestAppendCapUnder4KiB(t *testing.T) {
+	ts := newTestServer(t, func(o *imapd.Options) { o.MaxLiteralBytes = 2048 })
+	runPython(t, ts.addr, `
+import imaplib, sys
+M = imaplib.IMAP4(sys.argv[1], int(sys.argv[2]))
+M.login("cap@example.com", "x")
+try:
+    typ, data = M.append("INBOX", None, None, b"Subject: big\r\n\r\n" + b"a" * 3000 + b"\r\n")
+except M.error as e:
+    typ, data = "NO", [str(e).encode()]
+assert typ == "NO" and b"TOOBIG" in data[0], (typ, data)
+typ, data = M.append("INBOX", None, None, b"Subject: small\r\n\r\nx\r\n")
+assert typ == "OK", (typ, data)
+typ, data = M.select("INBOX")
+assert data == [b"1"], data
 M.logout()
 `)
 }

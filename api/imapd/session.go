@@ -389,7 +389,7 @@ func cleanFlags(flags []imap.Flag) []string {
 func (sess *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	sess.touch()
 	name := canonName(mailbox)
-	max := sess.srv.opts.MaxLiteralBytes
+	max := sess.srv.maxAppend
 	if r.Size() > max {
 		return nil, noErr(imap.ResponseCodeTooBig, "Message larger than %d bytes", max)
 	}
