@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,19 @@ func TestRetryDeliveredConflicts(t *testing.T) {
 	json.Unmarshal(r.body, &eb)
 	if want := fmt.Sprintf("delivery %d: already delivered", dids[0]); eb.Error != want {
 		t.Errorf("error %q, want %q", eb.Error, want)
+	}
+}
+
+// A JSON request body over its 1 MiB cap is a 413 that speaks of the
+// request, not of a message.
+func TestOversizedJSONBody(t *testing.T) {
+	e := newTestServer(t)
+	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
+	body := []byte(`{"seen":true,"pad":"` + strings.Repeat("a", 2<<20) + `"}`)
+	r := e.expect(http.MethodPatch, "/api/v1/messages/"+id, body, "application/json", 413)
+	var eb errorBody
+	json.Unmarshal(r.body, &eb)
+	if eb.Error != "request body larger than 1048576 bytes" {
+		t.Errorf("error %q", eb.Error)
 	}
 }

@@ -255,7 +255,9 @@ func readJSON(c echo.Context, v any, optional bool) error {
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			// httpError words a bare MaxBytesError for POST /messages.
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
 		}
 		return errBadRequest("invalid JSON body: %s", jsonProblem(err))
 	}
