@@ -279,8 +279,14 @@ func TestConcurrentSessions(t *testing.T) {
 		w.do("EXPUNGE")
 	}
 	wg.Wait()
+	// "*" is the last message this client knows of: a NOOP first, so the
+	// STORE covers mail that arrived after its last command.
+	w.ok("NOOP")
 	w.ok(`STORE 1:* +FLAGS.SILENT (\Seen)`)
 	f, _ := ts.st.Folder(context.Background(), "bob@example.com", "INBOX")
+	if f.Unseen != 0 {
+		t.Fatalf("after STORE 1:* +FLAGS (Seen) the store has %d unseen of %d", f.Unseen, f.Total)
+	}
 	for _, c := range idlers {
 		c.send("DONE")
 		count := 0
