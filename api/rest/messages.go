@@ -116,6 +116,7 @@ func (s *Server) messagePart(c echo.Context) error {
 	if inlineSafe(mt) {
 		disp = "inline"
 	}
+	filename = baseName(filename)
 	if filename == "" {
 		filename = "part-" + part
 	}
@@ -128,6 +129,20 @@ func (s *Server) messagePart(c echo.Context) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", contentSandbox)
 	return c.Blob(http.StatusOK, ct, body)
+}
+
+// baseName drops the directories a sender put in a file name (with either
+// slash), so a download is never offered as "../../x"; "" when nothing
+// usable is left.
+func baseName(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.TrimSpace(name)
+	if name == "." || name == ".." {
+		return ""
+	}
+	return name
 }
 
 // inlineSafe lists types a browser may show in place without running code.

@@ -71,3 +71,20 @@ func TestSubmitRecipientCap(t *testing.T) {
 		t.Errorf("%d messages stored, want 1", l.Total)
 	}
 }
+
+// A part's download name is a plain file name: the directories a sender
+// put in it (either slash) are dropped from Content-Disposition.
+func TestPartFilenameHasNoPath(t *testing.T) {
+	e := newTestServer(t)
+	r := e.expect(http.MethodPost, "/api/v1/messages", []byte(`{"to":"a@example.com","text":"t","attachments":[`+
+		`{"filename":"../../etc/passwd","content_base64":"aGk="},{"filename":"C:\\Users\\x\\evil.exe","content_base64":"aGk="},`+
+		`{"filename":"..","content_base64":"aGk="}]}`), "application/json", 201)
+	var c struct{ ID string }
+	json.Unmarshal(r.body, &c)
+	for part, want := range map[string]string{"2": `attachment; filename=passwd`, "3": `attachment; filename=evil.exe`, "4": `attachment; filename=part-4`} {
+		p := e.expect(http.MethodGet, "/api/v1/messages/"+c.ID+"/parts/"+part, nil, "", 200)
+		if got := p.header.Get("Content-Disposition"); got != want {
+			t.Errorf("part %s: Content-Disposition %q, want %q", part, got, want)
+		}
+	}
+}
