@@ -88,3 +88,23 @@ func TestPartFilenameHasNoPath(t *testing.T) {
 		}
 	}
 }
+
+// Recipients of a raw POST come out of address headers that Go's parser
+// refuses (a leading comment, which RFC 5322 allows; a stray ";") as plain
+// addresses, never as mailboxes named after the header's leftovers.
+func TestSubmitRawOddAddressHeaders(t *testing.T) {
+	e := newTestServer(t)
+	raw := "From: a@example.com\r\nTo: \"Last, First\" <LF@example.com>; oops g1@example.com\r\n" +
+		"Cc: (comment) cc@example.com (Name)\r\nBcc: <<b@example.com>>\r\nSubject: odd\r\n\r\nhi\r\n"
+	r := e.expect(http.MethodPost, "/api/v1/messages", []byte(raw), "message/rfc822", 201)
+	var c struct{ ID string }
+	json.Unmarshal(r.body, &c)
+	var m messageJSON
+	e.getJSON("/messages/"+c.ID, "Message", &m)
+	if got := strings.Join(m.Mailboxes, " "); got != "lf@example.com g1@example.com cc@example.com b@example.com" {
+		t.Errorf("mailboxes %q", got)
+	}
+	if got := strings.Join(m.Envelope.RcptTo, " "); got != "LF@example.com g1@example.com cc@example.com b@example.com" {
+		t.Errorf("envelope %q", got)
+	}
+}
