@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"mime"
 	"net/mail"
@@ -177,10 +178,65 @@ func (m *Message) addressList(h gomail.Header, key string) []Address {
 			out = append(out, Address{Name: a.Name, Address: a.Address})
 			continue
 		}
-		out = append(out, Address{Address: strings.Trim(piece, "<>")})
+		out = append(out, salvageAddress(piece))
 	}
 	m.Problems = append(m.Problems, fmt.Sprintf("%s: %v", strings.ToLower(key), err))
 	return out
+}
+
+// salvageAddress reads what it can from an address Go's parser refused:
+// comments (which RFC 5322 allows almost anywhere) are dropped, the last
+// one kept as the name of the old "addr (Name)" form; the address is the
+// part in angle brackets, else the word with an '@', else the whole piece.
+func salvageAddress(piece string) Address {
+	var rest strings.Builder
+	var comment, cur strings.Builder
+	depth := 0
+	for _, r := range piece {
+		switch {
+		case r == '(':
+			if depth == 0 {
+				cur.Reset()
+			} else {
+				cur.WriteRune(r)
+			}
+			depth++
+		case r == ')' && depth > 0:
+			depth--
+			if depth == 0 {
+				comment.Reset()
+				comment.WriteString(cur.String())
+				rest.WriteByte(' ')
+			} else {
+				cur.WriteRune(r)
+			}
+		case depth > 0:
+			cur.WriteRune(r)
+		default:
+			rest.WriteRune(r)
+		}
+	}
+	text := strings.TrimSpace(rest.String())
+	name := strings.TrimSpace(comment.String())
+	if a, err := mail.ParseAddress(text); err == nil {
+		if a.Name != "" {
+			name = a.Name
+		}
+		return Address{Name: name, Address: a.Address}
+	}
+	if l, r := strings.LastIndexByte(text, '<'), strings.LastIndexByte(text, '>'); l >= 0 && r > l {
+		if n := strings.Trim(strings.TrimSpace(text[:l]), `"`); n != "" {
+			name = n
+		}
+		return Address{Name: name, Address: strings.TrimSpace(text[l+1 : r])}
+	}
+	words := strings.Fields(text)
+	for i := len(words) - 1; i >= 0; i-- {
+		if strings.Contains(words[i], "@") {
+			return Address{Name: name, Address: strings.Trim(words[i], `<>;:,"'`)}
+		}
+	}
+	return Address{Name: name, Address: strings.Trim(text, "<>")}
 }
 
 type walker struct {
@@ -425,7 +481,9 @@ func snippet(s string) string {
 }
 
 // StripHTML returns the visible text of an HTML document, roughly: tags,
-// scripts and styles removed, common entities decoded.
+// comments, scripts and styles removed, entities decoded, white space
+// collapsed. Inline tags (<b>, <a>, <span>…) join the text around them, as
+// a browser shows it; other tags separate words.
 func StripHTML(h string) string {
 	var b strings.Builder
 	lower := strings.ToLower(h)
@@ -439,11 +497,18 @@ func StripHTML(h string) string {
 			i += j
 			continue
 		}
-		for _, skip := range []string{"script", "style"} {
-			if strings.HasPrefix(lower[i+1:], skip) {
-				if end := strings.Index(lower[i:], "</"+skip); end >= 0 {
-					i += end
-				}
+		if strings.HasPrefix(h[i:], "<!--") {
+			end := strings.Index(h[i+4:], "-->")
+			if end < 0 {
+				break
+			}
+			i += 4 + end + 3
+			continue
+		}
+		name := tagName(lower[i+1:])
+		if name == "script" || name == "style" {
+			if end := strings.Index(lower[i:], "</"+name); end >= 0 {
+				i += end
 			}
 		}
 		end := strings.IndexByte(h[i:], '>')
@@ -451,9 +516,32 @@ func StripHTML(h string) string {
 			break
 		}
 		i += end + 1
-		b.WriteByte(' ')
+		if !isInline(name) {
+			b.WriteByte(' ')
+		}
 	}
-	return strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", `"`, "&#39;", "'").Replace(b.String())
+	return strings.Join(strings.Fields(html.UnescapeString(b.String())), " ")
+}
+
+// tagName reads the element name at the start of s, the text after '<'
+// (a closing tag's '/' skipped), lower-cased as s is.
+func tagName(s string) string {
+	s = strings.TrimPrefix(s, "/")
+	n := 0
+	for n < len(s) && (s[n] >= 'a' && s[n] <= 'z' || s[n] >= '0' && s[n] <= '9') {
+		n++
+	}
+	return s[:n]
+}
+
+// isInline tells the tags that do not break a word when stripped.
+func isInline(tag string) bool {
+	switch tag {
+	case "a", "abbr", "b", "bdi", "bdo", "big", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
+		"mark", "q", "s", "samp", "small", "span", "strike", "strong", "sub", "sup", "time", "tt", "u", "var", "wbr":
+		return true
+	}
+	return false
 }
 
 func textprotoKey(k string) string {

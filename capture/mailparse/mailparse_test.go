@@ -142,3 +142,46 @@ func TestSnippet(t *testing.T) {
 		t.Fatalf("snippet %q", m.Snippet)
 	}
 }
+
+func TestStripHTML(t *testing.T) {
+	for in, want := range map[string]string{
+		"<p>Grüße <b>bold</b> text</p>": "Grüße bold text",
+		"<p>one</p><p>two</p>":          "one two",
+		"a<br>b":                        "a b",
+		"<b>Bold</b>Needle":             "BoldNeedle",
+		"x <!-- a > b --> y":            "x y",
+		"<style>p{color:red}</style>shown<script>1<2</script>": "shown",
+		"caf&eacute; &amp; &#8364;5 &lt;b&gt;":                 "café & €5 <b>",
+		"  lots \n\t of   space&nbsp;here ":                    "lots of space here",
+		"unclosed <b":                                          "unclosed",
+		"<!-- never closed":                                    "",
+	} {
+		if got := mailparse.StripHTML(in); got != want {
+			t.Errorf("StripHTML(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAddressesGoRefuses(t *testing.T) {
+	raw := "From: (comment) alice@example.com (Alice A)\r\n" +
+		"To: (team) bob@example.com (Bob), Carol <carol@example.com>;\r\n" +
+		"Cc: \"Dave\" <dave@example.com> (work);, broken stuff here\r\n" +
+		"Subject: x\r\n\r\nbody\r\n"
+	m := mailparse.Parse([]byte(raw))
+	if m.From.Address != "alice@example.com" || m.From.Name != "Alice A" {
+		t.Errorf("from = %+v", m.From)
+	}
+	var to, cc []string
+	for _, a := range m.To {
+		to = append(to, a.Name+"|"+a.Address)
+	}
+	for _, a := range m.Cc {
+		cc = append(cc, a.Name+"|"+a.Address)
+	}
+	if strings.Join(to, ",") != "Bob|bob@example.com,Carol|carol@example.com" {
+		t.Errorf("to = %q", to)
+	}
+	if strings.Join(cc, ",") != "Dave|dave@example.com,|broken stuff here" {
+		t.Errorf("cc = %q", cc)
+	}
+}

@@ -32,7 +32,7 @@ func testBodySearchEveryForm(t *testing.T) {
 			"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
 			"Caf\xc9 Needle\r\n",
 		"html": "From: a@x.test\r\nTo: r@x.test\r\nSubject: five\r\nMIME-Version: 1.0\r\n" +
-			"Content-Type: text/html\r\n\r\n<p>Html <b>Bold</b>Needle</p>\r\n",
+			"Content-Type: text/html\r\n\r\n<p>Html <b>Bold</b> Needle</p><p>Next&nbsp;one</p>\r\n",
 	}
 	ids := map[string]string{}
 	for name, raw := range msgs {
@@ -54,7 +54,8 @@ func testBodySearchEveryForm(t *testing.T) {
 		{"GRÜSSE", ""}, // ß does not fold to ss
 		{"café needle", "latin1"},
 		{"CAFÉ", "latin1"},
-		{"bold needle", "html"},
+		{"html bold needle", "html"}, // inline tags join their text
+		{"needle next one", "html"},  // blocks and entities become one space
 		{"<b>", ""}, // markup is not text
 		{"headerneedle", ""},
 		{"attachmentneedle", ""},
