@@ -56,7 +56,7 @@ func testBodySearchEveryForm(t *testing.T) {
 		{"CAFÉ", "latin1"},
 		{"html bold needle", "html"}, // inline tags join their text
 		{"needle next one", "html"},  // blocks and entities become one space
-		{"<b>", ""}, // markup is not text
+		{"<b>", ""},                  // markup is not text
 		{"headerneedle", ""},
 		{"attachmentneedle", ""},
 		{"needle sits here.\r\n", "plain"},
