@@ -106,6 +106,19 @@ type runFlags struct {
 	cfg       sandbox.Config
 	logLevel  string
 	logFormat string
+	// fromEnv names the flags whose value came from the environment.
+	fromEnv map[string]bool
+}
+
+// explain says where a bad setting came from: a *sandbox.ConfigError
+// for a flag set through its environment variable names the variable too,
+// as users of containers set only those.
+func (rf *runFlags) explain(err error) string {
+	var ce *sandbox.ConfigError
+	if errors.As(err, &ce) && rf.fromEnv[ce.Flag] {
+		return strings.Replace(err.Error(), "--"+ce.Flag+": ", "--"+ce.Flag+" (from "+envName(ce.Flag)+"): ", 1)
+	}
+	return err.Error()
 }
 
 func newRunFlagSet(rf *runFlags) *flag.FlagSet {
@@ -151,7 +164,7 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 // line from its environment variable (lookup is os.LookupEnv outside
 // tests). Errors name the flag.
 func parseRun(args []string, lookup func(string) (string, bool)) (*runFlags, error) {
-	rf := &runFlags{}
+	rf := &runFlags{fromEnv: map[string]bool{}}
 	fs := newRunFlagSet(rf)
 	if err := fs.Parse(args); err != nil {
 		return nil, flagError(fs, err)
@@ -179,6 +192,7 @@ func parseRun(args []string, lookup func(string) (string, bool)) (*runFlags, err
 		if serr := fs.Set(f.Name, v); serr != nil {
 			err = fmt.Errorf("--%s (from %s): invalid value %q: %s", f.Name, envName(f.Name), v, hint(f, serr))
 		}
+		rf.fromEnv[f.Name] = true
 	})
 	if err != nil {
 		return nil, err
@@ -192,7 +206,7 @@ func parseRun(args []string, lookup func(string) (string, bool)) (*runFlags, err
 		return nil, fmt.Errorf("--log-format: want text or json, got %q", rf.logFormat)
 	}
 	if err := rf.cfg.Validate(); err != nil {
-		return nil, err
+		return nil, errors.New(rf.explain(err))
 	}
 	return rf, nil
 }

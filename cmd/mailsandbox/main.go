@@ -90,7 +90,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	sb, err := sandbox.Start(ctx, rf.cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "mailsandbox: %v\n", err)
+		fmt.Fprintf(stderr, "mailsandbox: %s\n", rf.explain(err))
 		var ce *sandbox.ConfigError
 		if errors.As(err, &ce) {
 			return 2

@@ -294,6 +294,9 @@ func TestBinaryBadValuesStopStartUp(t *testing.T) {
 		{[]string{"--db", "postgres://nobody@127.0.0.1:1/x?connect_timeout=2"}, nil, "--db: "},
 		{[]string{"--tls-cert", filepath.Join(t.TempDir(), "missing.pem"), "--tls-key", filepath.Join(t.TempDir(), "missing.key")}, nil, "--tls-cert: "},
 		{[]string{"--mailbox-auth-file", filepath.Join(t.TempDir(), "missing")}, nil, "--mailbox-auth-file: "},
+		// Set only through the environment, the line names the variable too.
+		{nil, []string{"MAILSANDBOX_SMTPS_ADDR=nonsense"}, `--smtps-addr (from MAILSANDBOX_SMTPS_ADDR): want host:port`},
+		{nil, []string{"MAILSANDBOX_MAILBOX_AUTH_FILE=" + filepath.Join(t.TempDir(), "missing")}, "--mailbox-auth-file (from MAILSANDBOX_MAILBOX_AUTH_FILE): "},
 	}
 	for _, c := range cases {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
