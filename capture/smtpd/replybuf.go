@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
+	"time"
 )
 
 // go-smtp flushes every reply line with its own write: an EHLO reply is
@@ -87,6 +88,31 @@ func (c *replyBuffer) flushLocked() error {
 		c.buf = c.buf[:0]
 	}
 	return err
+}
+
+// SetDeadline and SetWriteDeadline send what is held before a deadline
+// that has already passed takes effect: crypto/tls's Close writes its
+// close_notify and then sets the write deadline to "now" to fail later
+// writes, which would drop a final 221 still held here. Deadlines in the
+// future (go-smtp sets one before every reply) leave replies held.
+func (c *replyBuffer) SetDeadline(t time.Time) error {
+	c.flushBefore(t)
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *replyBuffer) SetWriteDeadline(t time.Time) error {
+	c.flushBefore(t)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *replyBuffer) flushBefore(t time.Time) {
+	if t.IsZero() || t.After(time.Now()) {
+		return
+	}
+	if c.mu.TryLock() { // as in Close: never wait on a stuck send
+		_ = c.flushLocked()
+		c.mu.Unlock()
+	}
 }
 
 // CloseWrite half-closes the connection when the underlying one can.
