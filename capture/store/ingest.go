@@ -431,6 +431,18 @@ func (s *Store) createFolder(ctx context.Context, tx *sql.Tx, mailbox, name, spe
 	if v <= maxV {
 		v = maxV + 1
 	}
+	// Folders deleted in this second (a mailbox emptied, DeleteAll) no
+	// longer count in MAX: this process remembers what it handed out, so a
+	// folder re-created at once never gets its old UIDVALIDITY back.
+	for {
+		last := s.lastValidity.Load()
+		if v <= last {
+			v = last + 1
+		}
+		if s.lastValidity.CompareAndSwap(last, v) {
+			break
+		}
+	}
 	f := Folder{Mailbox: mailbox, Name: name, UIDValidity: uint32(v), UIDNext: 1, Subscribed: true, SpecialUse: specialUse}
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO folders (mailbox, name, uidvalidity, uidnext, subscribed, special_use)
 		VALUES (?,?,?,1,1,?) ON CONFLICT (mailbox, name) DO NOTHING RETURNING id`), mailbox, name, v, specialUse).Scan(&f.ID)

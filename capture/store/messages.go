@@ -395,9 +395,47 @@ func (s *Store) DeleteMailbox(ctx context.Context, mailbox string) error {
 	return nil
 }
 
-// DeleteAll removes every message from every mailbox.
+// DeleteAll removes every message and every mailbox with its folders: the
+// store is as a fresh sandbox's, and GET /mailboxes lists nothing.
 func (s *Store) DeleteAll(ctx context.Context) error {
-	return s.deleteWhere(ctx, `1 = 1`, nil, false)
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("delete all: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `DELETE FROM folders RETURNING mailbox`)
+	if err != nil {
+		return fmt.Errorf("delete all: folders: %w", err)
+	}
+	seen := map[string]bool{}
+	var mailboxes []string
+	for rows.Next() {
+		var mb string
+		if err := rows.Scan(&mb); err != nil {
+			rows.Close()
+			return fmt.Errorf("delete all: folders: %w", err)
+		}
+		if !seen[mb] {
+			seen[mb] = true
+			mailboxes = append(mailboxes, mb)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("delete all: folders: %w", err)
+	}
+	evs, err := s.deleteEntriesTx(ctx, tx, `1 = 1`, nil)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("delete all: %w", err)
+	}
+	for _, mb := range mailboxes {
+		evs = append(evs, Event{Kind: EventFolders, Mailbox: mb})
+	}
+	s.publish(evs...)
+	return nil
 }
 
 // DeleteEntries removes the given entries (by Entry.ID) of one mailbox.

@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -87,6 +88,8 @@ type Store struct {
 	ckdb     *sql.DB       // SQLite only: the checkpoint connection
 
 	stmts map[string]*sql.Stmt // hot write statements, prepared at Open; read-only after
+
+	lastValidity atomic.Int64 // the highest UIDVALIDITY this Store handed out
 
 	closeOnce sync.Once
 	closed    chan struct{}

@@ -285,3 +285,43 @@ func testSearchOneMessageByID(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteAllLeavesNoMailboxes(t *testing.T) { backends(t, testDeleteAllLeavesNoMailboxes) }
+
+// testDeleteAllLeavesNoMailboxes: after DeleteAll no mailbox is listed, and
+// a mailbox that gets mail again at once has a new UIDVALIDITY (its UIDs
+// start over, so an IMAP client must not mistake them for the old ones).
+func testDeleteAllLeavesNoMailboxes(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	env := store.Envelope{From: "a@x.test", To: []string{"b@x.test", "c@x.test"}}
+	if _, err := st.Ingest(ctx, env, msg("a@x.test", "b@x.test", "c@x.test", "One", "x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.CreateFolder(ctx, "b@x.test", "Archive", ""); err != nil {
+		t.Fatal(err)
+	}
+	before, err := st.Folder(ctx, "b@x.test", store.InboxName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mbs, err := st.Mailboxes(ctx); err != nil || len(mbs) != 0 {
+		t.Fatalf("mailboxes after DeleteAll = %+v, %v", mbs, err)
+	}
+	if _, err := st.Ingest(ctx, env, msg("a@x.test", "b@x.test", "", "Two", "y")); err != nil {
+		t.Fatal(err)
+	}
+	after, err := st.Folder(ctx, "b@x.test", store.InboxName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.UIDValidity == before.UIDValidity {
+		t.Fatalf("INBOX re-created with its old UIDVALIDITY %d", after.UIDValidity)
+	}
+	if fs, _ := st.Folders(ctx, "b@x.test"); len(fs) != 1 {
+		t.Fatalf("folders after DeleteAll and new mail = %+v", fs)
+	}
+}
