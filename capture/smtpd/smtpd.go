@@ -108,6 +108,10 @@ type Server struct {
 	limits  *connlimit.Limiter // shared by every listener
 	closing chan struct{}
 	once    sync.Once
+
+	mu       sync.Mutex
+	sessions map[*session]struct{} // open sessions, for Shutdown
+	draining bool                  // Shutdown began: sessions end at their next rest
 }
 
 // New returns a server; call Serve to accept connections.
@@ -116,7 +120,8 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{st: st, opts: opts, log: log, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer)}
+	s := &Server{st: st, opts: opts, log: log, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer),
+		sessions: map[*session]struct{}{}}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -158,8 +163,24 @@ func (s *Server) Close() error {
 
 // Shutdown stops accepting and waits, until ctx ends, for sessions to end;
 // transactions in flight finish.
+//
+// Sessions waiting for a command are told 421 and closed at once; a session
+// in a mail transaction finishes it (its client gets the 250) and is closed
+// then, so an idle client does not hold shutdown until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.once.Do(func() { close(s.closing) })
+	s.mu.Lock()
+	s.draining = true
+	var idle []*session
+	for se := range s.sessions {
+		if !se.busy {
+			idle = append(idle, se)
+		}
+	}
+	s.mu.Unlock()
+	for _, se := range idle {
+		se.hangUp()
+	}
 	return s.smtp.Shutdown(ctx)
 }
 
@@ -170,8 +191,17 @@ type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.metrics.sessions.Inc()
-	return &session{s: b.s, conn: c}, nil
+	se := &session{s: b.s, conn: c}
+	b.s.mu.Lock()
+	defer b.s.mu.Unlock()
+	if b.s.draining {
+		return nil, errShuttingDown
+	}
+	b.s.sessions[se] = struct{}{}
+	return se, nil
 }
+
+var errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
 
 type session struct {
 	s      *Server
@@ -179,6 +209,31 @@ type session struct {
 	authed bool
 	from   string
 	rcpts  []string
+
+	busy   bool // in a mail transaction (MAIL seen, not ended); guarded by s.mu
+	hungUp sync.Once
+}
+
+// hangUp tells the client 421 and closes the connection; the session's
+// goroutine then ends on its failed read.
+func (se *session) hangUp() {
+	se.hungUp.Do(func() {
+		c := se.conn.Conn()
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write([]byte("421 4.3.2 " + se.s.opts.Domain + " Service shutting down, try again later\r\n"))
+		_ = c.Close()
+	})
+}
+
+// rest marks the end of a transaction; during Shutdown the session ends.
+func (se *session) rest() {
+	se.s.mu.Lock()
+	se.busy = false
+	draining := se.s.draining
+	se.s.mu.Unlock()
+	if draining {
+		se.hangUp()
+	}
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -215,6 +270,14 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	if se.s.opts.Auth != nil && !se.authed {
 		return se.reject(errAuthRequired)
+	}
+	se.s.mu.Lock()
+	draining := se.s.draining
+	se.busy = !draining
+	se.s.mu.Unlock()
+	if draining {
+		se.hangUp()
+		return errShuttingDown
 	}
 	se.from = from
 	se.rcpts = se.rcpts[:0]
@@ -260,9 +323,15 @@ func (se *session) Data(r io.Reader) error {
 func (se *session) Reset() {
 	se.from = ""
 	se.rcpts = se.rcpts[:0]
+	se.rest()
 }
 
-func (se *session) Logout() error { return nil }
+func (se *session) Logout() error {
+	se.s.mu.Lock()
+	delete(se.s.sessions, se)
+	se.s.mu.Unlock()
+	return nil
+}
 
 // loginServer is the server side of the obsolete but still common LOGIN
 // mechanism (Outlook, many PHP mailers): username and password as two
