@@ -614,11 +614,11 @@ func (s *Store) noteIngested(n int) {
 	}
 }
 
-// retentionLoop prunes past MaxMessages and MaxAge: after ingests, and once
-// a minute for age.
+// retentionLoop prunes past MaxMessages and MaxAge: after ingests, and
+// every pruneEvery for age.
 func (s *Store) retentionLoop() {
 	defer s.wg.Done()
-	tick := time.NewTicker(time.Minute)
+	tick := time.NewTicker(pruneEvery(s.opts.MaxAge))
 	defer tick.Stop()
 	for {
 		select {
@@ -631,6 +631,15 @@ func (s *Store) retentionLoop() {
 			s.log.Warn("retention prune failed", "err", err)
 		}
 	}
+}
+
+// pruneEvery is how often age is checked: a minute, or a tenth of a short
+// MaxAge (at least 250 ms), so mail outlives MaxAge by little.
+func pruneEvery(maxAge time.Duration) time.Duration {
+	if maxAge <= 0 || maxAge >= 10*time.Minute {
+		return time.Minute
+	}
+	return max(maxAge/10, 250*time.Millisecond)
 }
 
 // Prune deletes the oldest messages past the retention limits.

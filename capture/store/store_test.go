@@ -239,6 +239,35 @@ func testRetentionMaxMessages(t *testing.T) {
 	}
 }
 
+func TestRetentionMaxAgePrunesOnItsOwn(t *testing.T) { backends(t, testRetentionMaxAgePrunesOnItsOwn) }
+
+// testRetentionMaxAgePrunesOnItsOwn: with a short MaxAge, mail goes soon
+// after it expires, without new mail or a call to Prune (it used to wait
+// for a once-a-minute tick), and a deleted event says so.
+func testRetentionMaxAgePrunesOnItsOwn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	st := openTest(t, store.Options{MaxAge: time.Second})
+	ch := st.Subscribe(ctx)
+	id, err := st.Ingest(ctx, store.Envelope{From: "a@b", To: []string{"r@example.com"}}, msg("a@b", "r@example.com", "", "old", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Kind == store.EventDeleted && ev.MessageID == id {
+				if _, n, _ := st.Search(ctx, store.Query{}); n != 0 {
+					t.Fatalf("%d messages left after the prune", n)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("a message past MaxAge was not pruned within 15 s")
+		}
+	}
+}
+
 func TestEventsOnIngest(t *testing.T) { backends(t, testEventsOnIngest) }
 
 func testEventsOnIngest(t *testing.T) {
