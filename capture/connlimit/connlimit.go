@@ -256,7 +256,7 @@ func IMAP() []byte { return []byte("* BYE [UNAVAILABLE] too many connections, tr
 func HTTP() []byte {
 	body := `{"error":"too many connections, try again later"}` + "\n"
 	return []byte("HTTP/1.1 503 Service Unavailable\r\n" +
-		"Content-Type: application/json; charset=utf-8\r\n" +
+		"Content-Type: application/json\r\n" + // as every API answer
 		"X-Content-Type-Options: nosniff\r\n" +
 		"Retry-After: 1\r\n" +
 		"Connection: close\r\n" +

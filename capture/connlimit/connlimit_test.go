@@ -181,7 +181,7 @@ func TestHTTPRefusal(t *testing.T) {
 		if resp.StatusCode != 503 || json.Unmarshal(b, &e) != nil || !strings.Contains(e.Error, "too many connections") {
 			t.Fatalf("request %d: %d %q", i, resp.StatusCode, b)
 		}
-		if resp.Header.Get("Content-Type") != "application/json; charset=utf-8" || !resp.Close {
+		if resp.Header.Get("Content-Type") != "application/json" || !resp.Close {
 			t.Fatalf("headers %v, close %v", resp.Header, resp.Close)
 		}
 	}
