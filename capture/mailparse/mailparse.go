@@ -169,7 +169,7 @@ func (m *Message) addressList(h gomail.Header, key string) []Address {
 	if terr != nil {
 		v = h.Get(key)
 	}
-	for _, piece := range strings.Split(v, ",") {
+	for _, piece := range splitAddressList(v) {
 		piece = strings.TrimSpace(piece)
 		if piece == "" {
 			continue
@@ -182,6 +182,37 @@ func (m *Message) addressList(h gomail.Header, key string) []Address {
 	}
 	m.Problems = append(m.Problems, fmt.Sprintf("%s: %v", strings.ToLower(key), err))
 	return out
+}
+
+// splitAddressList splits a malformed address list at commas and
+// semicolons (a group's end, or a common typo) outside quotes, comments and
+// angle brackets: `"Last, First" <a@x>; b@y` is two addresses.
+func splitAddressList(v string) []string {
+	var out []string
+	start, depth := 0, 0
+	quoted, angle := false, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\' && (quoted || depth > 0):
+			i++ // an escaped character
+		case c == '"' && depth == 0:
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case depth > 0:
+		case c == '<':
+			angle = true
+		case c == '>':
+			angle = false
+		case (c == ',' || c == ';') && !angle:
+			out = append(out, v[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, v[start:])
 }
 
 // salvageAddress reads what it can from an address Go's parser refused:

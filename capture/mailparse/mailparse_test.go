@@ -185,3 +185,14 @@ func TestAddressesGoRefuses(t *testing.T) {
 		t.Errorf("cc = %q", cc)
 	}
 }
+
+func TestMalformedAddressListSplitsOutsideQuotes(t *testing.T) {
+	m := mailparse.Parse([]byte("From: a@x.test\r\nTo: \"Last, First\" <LF@example.com>; oops g1@example.com, (a, b) c@example.com\r\nSubject: x\r\n\r\nx\r\n"))
+	var got []string
+	for _, a := range m.To {
+		got = append(got, a.Name+"|"+a.Address)
+	}
+	if want := "Last, First|LF@example.com,|g1@example.com,a, b|c@example.com"; strings.Join(got, ",") != want {
+		t.Errorf("to = %q, want %q", strings.Join(got, ","), want)
+	}
+}
