@@ -115,7 +115,8 @@ export function renderMessage(pane, msg, ctx) {
     tablist.appendChild(t);
   });
 
-  article.append(toolbar, head, attList, tablist, panel);
+  // (Element.append would turn a null attList into the text "null".)
+  article.append(...[toolbar, head, attList, tablist, panel].filter(Boolean));
   pane.appendChild(article);
   select(current);
 
