@@ -1,6 +1,9 @@
 package ui_test
 
 import (
+	"encoding/base64"
+	"fmt"
+	"image/color"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -28,5 +31,28 @@ func TestMessageViewHasNoStrayText(t *testing.T) {
 	b.open(subj)
 	if txt := eval[string](b, `[...document.querySelector('article.message').childNodes].filter(n => n.nodeType === Node.TEXT_NODE).map(n => n.textContent).join('|')`); txt != "" {
 		t.Errorf("stray text in the message view: %q", txt)
+	}
+}
+
+// TestCidImageNotListedAsAttachment: an image the HTML shows through cid:
+// is part of the body even when its Content-Disposition says attachment
+// (Python's email package and several mailers write it so).
+func TestCidImageNotListedAsAttachment(t *testing.T) {
+	e, b := openUI(t)
+	const subj = "Logo by cid, disposition attachment"
+	logo := pngBytes(t, 24, color.RGBA{0xb9, 0x1c, 0x1c, 0xff})
+	raw := "From: news@example.com\nTo: bob@example.com\nSubject: " + subj + "\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=\"MIX\"\n\n--MIX\n" +
+		"Content-Type: multipart/related; boundary=\"REL\"\n\n--REL\nContent-Type: text/html; charset=utf-8\n\n" +
+		`<p><img src="cid:Logo@UI.test" alt="logo"> weekly</p>` +
+		"\n--REL\nContent-Type: image/png\nContent-Disposition: attachment; filename=\"logo.png\"\nContent-ID: <logo@ui.test>\nContent-Transfer-Encoding: base64\n\n" +
+		base64.StdEncoding.EncodeToString(logo) + "\n--REL--\n" +
+		"--MIX\nContent-Type: application/pdf\nContent-Disposition: attachment; filename=\"invoice.pdf\"\nContent-Transfer-Encoding: base64\n\n" +
+		base64.StdEncoding.EncodeToString([]byte("%PDF-1.4")) + "\n--MIX--\n"
+	e.send(t, "news@example.com", []string{"bob@example.com"}, raw)
+	b.open(subj)
+	got := eval[[]string](b, `[...document.querySelectorAll('.attachments .att-name')].map(n => n.textContent)`)
+	if fmt.Sprint(got) != "[invoice.pdf]" {
+		t.Errorf("attachments listed: %q, want only invoice.pdf", got)
 	}
 }

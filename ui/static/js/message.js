@@ -63,10 +63,12 @@ export function renderMessage(pane, msg, ctx) {
     h('dl', { class: 'msg-addrs' }, rows));
 
   // Attachments.
-  // Inline images the HTML shows (cid:) are part of the body, not attachments.
-  const html = (msg.html || '').toLowerCase();
+  // Images the HTML shows (cid:) are part of the body, not attachments,
+  // whatever their Content-Disposition says: several mailers mark them
+  // "attachment".
+  const shown = cidRefs(msg.html);
   const atts = (msg.attachments || []).filter((a) =>
-    !(a.inline && a.content_id && html.includes('cid:' + a.content_id.replace(/^<|>$/g, '').toLowerCase())));
+    !(a.content_id && shown.has(a.content_id.replace(/^<|>$/g, '').toLowerCase())));
   let attList = null;
   if (atts.length) {
     attList = h('ul', { class: 'attachments', 'aria-label': 'Attachments' },
@@ -207,6 +209,19 @@ async function renderRaw(panel, msg) {
   } catch (err) {
     errorBox(panel, err);
   }
+}
+
+// cidRefs returns the lower-cased Content-IDs that html references as cid:.
+function cidRefs(html) {
+  const out = new Set();
+  const re = /cid:([^"'\s)>]+)/gi;
+  let m;
+  while ((m = re.exec(html || ''))) {
+    let v = m[1];
+    try { v = decodeURIComponent(v); } catch { /* keep as is */ }
+    out.add(v.replace(/^<|>$/g, '').toLowerCase());
+  }
+  return out;
 }
 
 function emlName(msg) {
