@@ -56,3 +56,29 @@ func TestCidImageNotListedAsAttachment(t *testing.T) {
 		t.Errorf("attachments listed: %q, want only invoice.pdf", got)
 	}
 }
+
+// TestListScrollsToTopOnNewPage: the next page, or another mailbox, starts
+// at its first message, not where the previous list was scrolled to.
+func TestListScrollsToTopOnNewPage(t *testing.T) {
+	e, b := openUI(t)
+	for i := 0; i < 60; i++ {
+		e.send(t, "load@example.com", []string{"paging@example.com"}, fmt.Sprintf("From: load@example.com\nTo: paging@example.com\nSubject: Paging %02d\n\nbody %d\n", i, i))
+	}
+	b.do("mailbox", chromedp.Navigate(e.http+"/#/mailbox/paging%40example.com"))
+	b.waitJS("first page", `document.querySelectorAll('#message-list a.msg-item').length === 50`)
+	b.do("scroll down", chromedp.Evaluate[chromedp.Void](`document.getElementById('message-list').scrollTop = 1e6`))
+	b.waitJS("scrolled", `document.getElementById('message-list').scrollTop > 0`)
+	b.do("next page", chromedp.Click(chromedp.ID("page-next")))
+	b.waitJS("second page", `document.getElementById('list-range').textContent.startsWith('51') && document.querySelectorAll('#message-list a.msg-item').length === 10`)
+	if top := eval[float64](b, `document.getElementById('message-list').scrollTop`); top != 0 {
+		t.Errorf("second page scrolled to %v, want the top", top)
+	}
+	b.do("prev page", chromedp.Click(chromedp.ID("page-prev")))
+	b.waitJS("first page again", `document.getElementById('list-range').textContent.startsWith('1–')`)
+	b.do("scroll down", chromedp.Evaluate[chromedp.Void](`document.getElementById('message-list').scrollTop = 1e6`))
+	b.do("all mail", chromedp.Click(chromedp.ID("nav-all")))
+	b.waitJS("all mail", `document.getElementById('list-title').textContent === 'All mail' && !document.getElementById('message-list').hasAttribute('aria-busy')`)
+	if top := eval[float64](b, `document.getElementById('message-list').scrollTop`); top != 0 {
+		t.Errorf("all mail scrolled to %v, want the top", top)
+	}
+}

@@ -224,6 +224,7 @@ async function loadList(scope, offset, quiet) {
 let firstListMarked = false;
 
 let renderedSig = '';
+let renderedKey = '';
 
 function renderList() {
   const scope = state.scope || { type: 'all' };
@@ -253,6 +254,10 @@ function renderList() {
     return;
   }
   renderedSig = sig;
+  // Another page or scope starts at its top; a live refresh of the same
+  // one keeps the reader's place.
+  const key = scopeKey(scope, state.offset);
+  if (key !== renderedKey) { renderedKey = key; ul.scrollTop = 0; }
   clear(ul);
   const now = new Date();
   for (const m of state.list) {
