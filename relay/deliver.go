@@ -24,6 +24,11 @@ import (
 type outcome struct {
 	kind  string // delivered, deferred, failed
 	reply string // "250 2.0.0 ok", "451 4.3.0 busy", or an error text
+	// local: no destination said this (the relay's own decision, or
+	// connection trouble), so a bounce names no remote MTA; status and
+	// text are then the enhanced code ("" if none) and the bare reason.
+	local        bool
+	status, text string
 }
 
 const (
@@ -39,9 +44,16 @@ type tempError struct{ err error }
 func (e tempError) Error() string { return e.err.Error() }
 func (e tempError) Unwrap() error { return e.err }
 
+// localError is a reply the relay makes up itself (a null MX, a loop, a
+// destination without SMTPUTF8), as opposed to one a destination sent.
+type localError struct{ se *smtp.SMTPError }
+
+func (e localError) Error() string { return formatReply(e.se) }
+func (e localError) Unwrap() error { return e.se }
+
 // permanent builds a 5xx reply of our own.
-func permanent(code int, enhanced smtp.EnhancedCode, msg string) *smtp.SMTPError {
-	return &smtp.SMTPError{Code: code, EnhancedCode: enhanced, Message: msg}
+func permanent(code int, enhanced smtp.EnhancedCode, msg string) error {
+	return localError{&smtp.SMTPError{Code: code, EnhancedCode: enhanced, Message: msg}}
 }
 
 // formatReply renders an SMTP error as its reply line.
@@ -64,9 +76,31 @@ func classify(err error) outcome {
 		if se.Code >= 500 && se.Code < 600 && !temp {
 			kind = failed
 		}
-		return outcome{kind: kind, reply: formatReply(se)}
+		o := outcome{kind: kind, reply: formatReply(se)}
+		var le localError
+		if errors.As(err, &le) {
+			o.local, o.text = true, strings.Join(strings.Fields(se.Message), " ")
+			if se.EnhancedCode[0] > 0 {
+				o.status = fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
+			}
+		}
+		return o
 	}
-	return outcome{kind: deferred, reply: strings.Join(strings.Fields(err.Error()), " ")}
+	text := strings.Join(strings.Fields(err.Error()), " ")
+	return outcome{kind: deferred, reply: text, local: true, text: text}
+}
+
+// bounced describes o for a delivery status notification about addr.
+// status, when set, overrides the status o implies (5.4.7 on expiry).
+func (o outcome) bounced(addr, host, status string, at time.Time) dsn.Recipient {
+	r := dsn.Recipient{Address: addr, Status: status, RemoteMTA: host, Diagnostic: o.reply, LastAttempt: at}
+	if o.local {
+		r.RemoteMTA, r.Diagnostic = "", o.text
+		if r.Status == "" {
+			r.Status = o.status
+		}
+	}
+	return r
 }
 
 // connBroken reports whether err leaves the connection unusable.
@@ -304,7 +338,7 @@ func (q *Queue) deliver(ctx context.Context, cn *conn, d store.Delivery) (broken
 	if err != nil {
 		o := classify(err)
 		if errors.Is(err, store.ErrNotFound) {
-			o = outcome{kind: failed, reply: "554 5.6.0 the message was deleted before it could be sent"}
+			o = classify(permanent(554, smtp.EnhancedCode{5, 6, 0}, "the message was deleted before it could be sent"))
 		}
 		q.finish(ctx, d, allPending(d, o), cn.host)
 		return false
@@ -424,13 +458,13 @@ func (q *Queue) finishWith(ctx context.Context, d store.Delivery, res map[string
 			case failed:
 				rs.Status = store.DeliveryFailed
 				q.m.recipients.WithLabelValues("failed").Inc()
-				bounce = append(bounce, dsn.Recipient{Address: r, RemoteMTA: host, Diagnostic: o.reply, LastAttempt: now})
+				bounce = append(bounce, o.bounced(r, host, "", now))
 				lastErr = append(lastErr, r+": "+o.reply)
 			default:
 				if expired {
 					rs.Status = store.DeliveryFailed
 					q.m.recipients.WithLabelValues("expired").Inc()
-					bounce = append(bounce, dsn.Recipient{Address: r, Status: "5.4.7", RemoteMTA: host, Diagnostic: o.reply, LastAttempt: now})
+					bounce = append(bounce, o.bounced(r, host, "5.4.7", now))
 					lastErr = append(lastErr, r+": gave up after "+q.opts.MaxAge.String()+": "+o.reply)
 				} else {
 					q.m.recipients.WithLabelValues("deferred").Inc()
