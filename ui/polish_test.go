@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"image/color"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -81,4 +83,55 @@ func TestListScrollsToTopOnNewPage(t *testing.T) {
 	if top := eval[float64](b, `document.getElementById('message-list').scrollTop`); top != 0 {
 		t.Errorf("all mail scrolled to %v, want the top", top)
 	}
+}
+
+// TestEmptySearchSaysWhatWasSearched: an empty result names the query and
+// the search syntax, right under the list head (not at the pane's bottom).
+func TestEmptySearchSaysWhatWasSearched(t *testing.T) {
+	e, b := openUI(t)
+	b.do("search", chromedp.Navigate(e.http+"/#/search/"+url.PathEscape("from:nobody zebra")))
+	b.waitJS("empty result", `document.getElementById('list-title').textContent === 'Search results' && !document.getElementById('message-list').hasAttribute('aria-busy') && !document.getElementById('list-empty').hidden`)
+	txt := eval[string](b, `document.getElementById('list-empty').textContent`)
+	if !strings.Contains(txt, "from:nobody zebra") || !strings.Contains(txt, "subject:") {
+		t.Errorf("empty search says %q; want the query and the prefixes", txt)
+	}
+	gap := eval[float64](b, `document.getElementById('list-empty').getBoundingClientRect().top - document.querySelector('.list-head').getBoundingClientRect().bottom`)
+	if gap > 40 {
+		t.Errorf("empty-state text is %vpx below the list head; want it right under it", gap)
+	}
+}
+
+// TestServerDown: when the sandbox stops answering, the page says so in
+// words, and a list that cannot load shows the scope it was asked for.
+func TestServerDown(t *testing.T) {
+	chromium := findChromium(t)
+	sb := startFullSandbox(t)
+	e := env{http: "http://" + sb.HTTPAddr(), smtp: sb.SMTPAddr()}
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: Before the outage\n\nhi\n")
+	b := newTab(t, chromium, e.http, artifactsDir(t))
+	b.do("open UI", chromedp.EmulateViewport(1440, 900), chromedp.Navigate(e.http+"/#/all"), chromedp.WaitVisible(chromedp.ID("message-list")))
+	b.waitJS("live updates connected", `document.getElementById('live-dot').classList.contains('on')`)
+	b.itemID("Before the outage")
+	if err := sb.Close(); err != nil {
+		t.Logf("close sandbox: %v", err)
+	}
+	b.waitJS("offline banner", `!document.getElementById('conn-banner').hidden && getComputedStyle(document.getElementById('conn-banner')).display !== 'none'`)
+	// A live refresh that fails keeps the list on screen.
+	if n := eval[int](b, `document.querySelectorAll('#message-list a.msg-item').length`); n != 1 {
+		t.Errorf("list after the server went away has %d items, want the 1 it had", n)
+	}
+	b.do("mailbox", chromedp.Evaluate[chromedp.Void](`location.hash = '#/mailbox/bob%40example.com'`))
+	b.waitJS("list error", `!document.getElementById('list-empty').hidden && document.getElementById('list-empty').textContent.includes('Could not load')`)
+	if title := eval[string](b, `document.getElementById('list-title').textContent`); title != "bob@example.com" {
+		t.Errorf("list title %q while bob's mailbox failed to load", title)
+	}
+	if txt := eval[string](b, `document.getElementById('list-empty').textContent`); strings.Contains(txt, "Failed to fetch") || !strings.Contains(txt, "does not answer") {
+		t.Errorf("list error %q; want plain words", txt)
+	}
+	if eval[bool](b, `!document.getElementById('list-clear').hidden || document.getElementById('list-range').textContent !== ''`) {
+		t.Error("a list that failed to load still offers Delete all or a message count")
+	}
+	b.do("relay", chromedp.Evaluate[chromedp.Void](`location.hash = '#/relay'`))
+	b.waitJS("relay error", `document.querySelector('.relay .error-box')`)
+	b.screenshot("server-down-relay")
 }

@@ -10,7 +10,7 @@ async function call(method, path, body) {
     opts.headers['Content-Type'] = 'application/json';
     opts.body = JSON.stringify(body);
   }
-  const res = await fetch(BASE + path, opts);
+  const res = await get(BASE + path, opts);
   if (!res.ok) {
     let msg = res.status + ' ' + res.statusText;
     try {
@@ -24,6 +24,18 @@ async function call(method, path, body) {
   if (res.status === 204) return null;
   const text = await res.text();
   return text ? JSON.parse(text) : null;
+}
+
+// get is fetch with a plain-words error when the server does not answer
+// (fetch itself only says "Failed to fetch").
+async function get(url, opts) {
+  try {
+    return await fetch(url, opts);
+  } catch {
+    const err = new Error('the sandbox server does not answer');
+    err.status = 0;
+    throw err;
+  }
 }
 
 function qs(params) {
@@ -58,14 +70,14 @@ export const eventsURL = BASE + '/events';
 
 /** raw fetches the message source as text. */
 export async function raw(id) {
-  const res = await fetch(rawURL(id));
+  const res = await get(rawURL(id));
   if (!res.ok) throw new Error('raw source: ' + res.status + ' ' + res.statusText);
   return res.text();
 }
 
 /** partBase64 fetches a part and returns its bytes base64-encoded (for forwarding). */
 export async function partBase64(id, part) {
-  const res = await fetch(partURL(id, part));
+  const res = await get(partURL(id, part));
   if (!res.ok) throw new Error('attachment: ' + res.status + ' ' + res.statusText);
   return bytesToBase64(new Uint8Array(await res.arrayBuffer()));
 }

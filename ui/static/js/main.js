@@ -2,7 +2,7 @@
 // keyboard shortcuts. Talks only to /api/v1 (REST) and /api/v1/events (SSE).
 
 import * as api from './api.js';
-import { h, clear, icon } from './dom.js';
+import { h, clear, replace, icon } from './dom.js';
 import { shortDate, fullDate, addrName, initials, hue, num } from './format.js';
 import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
@@ -199,11 +199,16 @@ async function loadList(scope, offset, quiet) {
   } catch (err) {
     if (seq !== state.listSeq) return;
     setBusy(ul, false);
+    // A failed live refresh keeps what is on screen; the connection
+    // banner says why it is not updating.
+    if (quiet && key === state.listKey) return;
     state.listKey = '';
-    clear(ul);
+    state.list = [];
+    state.total = 0;
+    renderList();
     const p = $('list-empty');
-    p.hidden = false;
-    p.textContent = 'Could not load messages: ' + err.message;
+    p.classList.add('failed');
+    p.textContent = 'Could not load messages: ' + err.message + '.';
     return;
   }
   if (seq !== state.listSeq) return;
@@ -284,7 +289,15 @@ function renderList() {
   }
   const empty = $('list-empty');
   empty.hidden = state.list.length > 0;
-  empty.textContent = scope.type === 'search' ? 'No messages match this search.' : 'No messages yet. Mail sent to the SMTP port shows up here at once.';
+  empty.classList.remove('failed');
+  if (scope.type === 'search') {
+    replace(empty, 'No messages match ', h('q', null, scope.q), '.',
+      h('span', { class: 'hint' }, 'Words search the subject and text; narrow with from:, to:, subject:, mailbox:, since:2026-01-31 or before:.'));
+  } else if (scope.type === 'mailbox') {
+    empty.textContent = 'No messages for ' + scope.address + '.';
+  } else {
+    empty.textContent = 'No messages yet. Mail sent to the SMTP port shows up here at once.';
+  }
   if (hadFocus) {
     const el = ul.querySelector('a[data-id="' + CSS.escape(hadFocus) + '"]');
     if (el) el.focus();
@@ -475,11 +488,27 @@ async function checkOpenMessage() {
   }
 }
 
+let offlineTimer = 0;
+
 function connectEvents() {
   const dot = $('live-dot');
+  const banner = $('conn-banner');
   const es = new EventSource(api.eventsURL);
-  es.addEventListener('open', () => { dot.className = 'live-dot on'; dot.title = 'Live updates on'; });
-  es.addEventListener('error', () => { dot.className = 'live-dot off'; dot.title = 'Reconnecting…'; });
+  es.addEventListener('open', () => {
+    dot.className = 'live-dot on'; dot.title = 'Live updates on';
+    clearTimeout(offlineTimer);
+    banner.hidden = true;
+  });
+  es.addEventListener('error', () => {
+    dot.className = 'live-dot off'; dot.title = 'Reconnecting…';
+    // A blip is not worth a banner; a server that stays away is.
+    if (banner.hidden && !offlineTimer) {
+      offlineTimer = setTimeout(() => { offlineTimer = 0; if (es.readyState !== EventSource.OPEN) banner.hidden = false; }, 1500);
+    }
+    // EventSource gives up for good on an HTTP error answer (a proxy's 502,
+    // a 503 while the server starts): start a new stream a little later.
+    if (es.readyState === EventSource.CLOSED) setTimeout(connectEvents, 3000);
+  });
   // Payloads are only hints: the UI re-fetches what it shows.
   es.addEventListener('message', () => scheduleRefresh());
   es.addEventListener('deleted', () => { scheduleRefresh(); checkOpenMessage(); });

@@ -3,7 +3,7 @@
 import * as api from './api.js';
 import { h, clear, icon } from './dom.js';
 import { relativeDate, fullDate } from './format.js';
-import { toast, confirmDialog, errorBox } from './ui.js';
+import { toast, confirmDialog } from './ui.js';
 
 /**
  * renderRelay loads the queue into pane. onChange() is called after
@@ -18,11 +18,10 @@ export async function renderRelay(pane, onChange, current = () => true) {
   } catch (err) {
     if (!current()) return null;
     clear(pane);
-    pane.appendChild(h('h2', { class: 'page-title' }, 'Relay queue'));
-    const box = h('div');
-    errorBox(box, err);
-    pane.appendChild(box);
-    return 0;
+    pane.appendChild(h('section', { class: 'relay', 'aria-labelledby': 'relay-title' },
+      h('h2', { id: 'relay-title', class: 'page-title' }, 'Relay queue'),
+      h('p', { class: 'error-box', role: 'alert' }, 'Could not load the relay queue: ' + err.message + '.')));
+    return null;
   }
   if (!current()) return null;
   const items = (data && data.deliveries) || [];
