@@ -4,7 +4,8 @@
 // are already 7-bit, multipart structure (boundaries, preamble, epilogue)
 // and header fields are kept byte for byte. Header fields themselves are
 // not changed, except that 8-bit bytes in a part header become RFC 2047
-// encoded-words: 8-bit top-level headers need SMTPUTF8 (the caller checks).
+// encoded-words. 8-bit top-level headers need SMTPUTF8; DowngradeHeader
+// encodes them for a destination without it.
 package sevenbit
 
 import (
@@ -240,6 +241,8 @@ func setCTE(head []byte, cte string) []byte {
 	return out.Bytes()
 }
 
+func isASCIIString(s string) bool { return !Is8Bit([]byte(s)) }
+
 func splitLines(b []byte) [][]byte {
 	var out [][]byte
 	for len(b) > 0 {
@@ -349,11 +352,23 @@ func encodeHeader(head []byte) []byte {
 			// Encode from the start of the word holding the 8-bit run to
 			// its end, keeping quotes and separators outside.
 			start := strings.LastIndexAny(value[:j], " \t\"=;,") + 1
-			end := strings.IndexAny(value[j:], " \t\";,")
-			if end < 0 {
-				end = len(value)
-			} else {
-				end += j
+			wordEnd := func(from int) int {
+				e := strings.IndexAny(value[from:], " \t\";,")
+				if e < 0 {
+					return len(value)
+				}
+				return from + e
+			}
+			end := wordEnd(j)
+			// Whitespace between two encoded-words is dropped by readers
+			// (RFC 2047 6.2): a following 8-bit word joins this one.
+			for end < len(value) && (value[end] == ' ' || value[end] == '\t') {
+				next := end + len(value[end:]) - len(strings.TrimLeft(value[end:], " \t"))
+				e := wordEnd(next)
+				if next == e || isASCIIString(value[next:e]) {
+					break
+				}
+				end = e
 			}
 			b.WriteString(value[:start])
 			b.WriteString(mime.BEncoding.Encode("utf-8", value[start:end]))

@@ -148,3 +148,54 @@ func TestCorpus(t *testing.T) {
 		}
 	}
 }
+
+func TestPartHeaderKeepsSpacesBetweenEncodedWords(t *testing.T) {
+	t.Parallel()
+	raw := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"Grüße aus Köln — ä.bin\"\r\n\r\n\x80\x81\r\n--b--\r\n"
+	out, err := Convert([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if Is8Bit(out) {
+		t.Fatalf("8-bit left:\n%s", out)
+	}
+	p := mailparse.Parse(out)
+	if len(p.Attachments) != 1 || p.Attachments[0].Filename != "Grüße aus Köln — ä.bin" {
+		t.Fatalf("attachments %+v:\n%s", p.Attachments, out)
+	}
+}
+
+func TestDowngradeHeader(t *testing.T) {
+	t.Parallel()
+	raw := "Received: from x by y; Fri, 02 Jan 2026 03:04:05 +0000\r\nFrom: Jörg Müller <a@sender.test>\r\n" +
+		"To: \"Bö, Anna\" <b@relay.test>,\r\n c@relay.test\r\nSubject: Grüße aus Köln — \"ça va\"?\r\n" +
+		"X-Note: plain\r\n\r\nbody Grüße\r\n"
+	out, ok := DowngradeHeader([]byte(raw))
+	if !ok {
+		t.Fatal("not downgraded")
+	}
+	if HeaderIs8Bit(out) || !bytes.HasSuffix(out, []byte("\r\n\r\nbody Grüße\r\n")) ||
+		!bytes.HasPrefix(out, []byte("Received: from x by y; Fri, 02 Jan 2026 03:04:05 +0000\r\n")) ||
+		!bytes.Contains(out, []byte("\r\nX-Note: plain\r\n")) {
+		t.Fatalf("downgraded:\n%s", out)
+	}
+	p := mailparse.Parse(out)
+	if p.Subject != "Grüße aus Köln — \"ça va\"?" || p.From.Name != "Jörg Müller" || p.From.Address != "a@sender.test" ||
+		len(p.To) != 2 || p.To[0].Name != "Bö, Anna" || p.To[1].Address != "c@relay.test" {
+		t.Fatalf("decoded subject %q from %+v to %+v:\n%s", p.Subject, p.From, p.To, out)
+	}
+	seven := "Subject: hi\r\n\r\nGrüße\r\n"
+	if out, ok := DowngradeHeader([]byte(seven)); !ok || string(out) != seven {
+		t.Fatalf("7-bit header changed: %q", out)
+	}
+	for _, bad := range []string{
+		"From: Jörg <jörg@sender.test>\r\n\r\nx\r\n",
+		"To: jörg@relay.test\r\n\r\nx\r\n",
+		"Cc: Friends: jörg@relay.test;\r\n\r\nx\r\n",
+	} {
+		if _, ok := DowngradeHeader([]byte(bad)); ok {
+			t.Errorf("%q: a non-ASCII mailbox was downgraded", bad)
+		}
+	}
+}
