@@ -353,17 +353,31 @@ func (q *Queue) deliver(ctx context.Context, cn *conn, d store.Delivery) (broken
 // send runs one SMTP transaction with per-recipient results.
 func (q *Queue) send(cn *conn, d store.Delivery, raw []byte) (map[string]outcome, bool) {
 	pending := d.Pending()
-	needUTF8 := !isASCII(d.MailFrom) || sevenbit.HeaderIs8Bit(raw)
+	needUTF8 := !isASCII(d.MailFrom)
 	for _, r := range pending {
 		needUTF8 = needUTF8 || !isASCII(r)
 	}
+	noUTF8 := permanent(553, smtp.EnhancedCode{5, 6, 7},
+		"the destination "+cn.host+" does not support SMTPUTF8, which this message needs (non-ASCII addresses)")
 	if needUTF8 && !cn.utf8 {
-		return allPending(d, classify(permanent(553, smtp.EnhancedCode{5, 6, 7},
-			"the destination "+cn.host+" does not support SMTPUTF8, which this message needs (non-ASCII addresses or header fields)"))), false
+		return allPending(d, classify(noUTF8)), false
 	}
 	if n := hops(raw); n >= maxHops {
 		return allPending(d, classify(permanent(554, smtp.EnhancedCode{5, 4, 6},
 			fmt.Sprintf("mail loop: the message has %d Received fields", n)))), false
+	}
+	if sevenbit.HeaderIs8Bit(raw) {
+		if cn.utf8 {
+			needUTF8 = true
+		} else {
+			// UTF-8 header fields (RFC 6532) need SMTPUTF8; without it they
+			// go as RFC 2047 encoded-words, unless a mailbox is non-ASCII.
+			down, ok := sevenbit.DowngradeHeader(raw)
+			if !ok {
+				return allPending(d, classify(noUTF8)), false
+			}
+			raw = down
+		}
 	}
 	raw = q.traced(raw, d)
 	body := raw

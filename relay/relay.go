@@ -39,8 +39,11 @@
 // start). TLS handshake errors surface on the first command after
 // STARTTLS, which is the EHLO the worker sends right away. The client adds
 // BODY=8BITMIME whenever the server offers it; when the server does not,
-// the message is converted to 7-bit first (package sevenbit). DSN
-// parameters are not used: the relay reports failures itself.
+// the message is converted to 7-bit first (package sevenbit). UTF-8 header
+// fields go with SMTPUTF8 when offered, else as RFC 2047 encoded-words; a
+// non-ASCII mailbox (envelope or header) needs SMTPUTF8 and fails for good
+// without it (5.6.7). DSN parameters are not used: the relay reports
+// failures itself.
 package relay
 
 import (

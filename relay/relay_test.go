@@ -25,6 +25,7 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
+	"github.com/mailsandbox/mailsandbox/relay/dsn"
 )
 
 // received is one message a test destination accepted.
@@ -34,6 +35,8 @@ type received struct {
 	data []byte
 	tls  bool   // over STARTTLS
 	user string // authenticated as
+	// smtputf8: MAIL FROM carried SMTPUTF8
+	smtputf8 bool
 }
 
 // destServer is a destination MTA for tests: a go-smtp server on loopback
@@ -47,6 +50,7 @@ type destServer struct {
 	rcptFn   func(to string) error
 	down     bool
 	no8bit   bool
+	utf8     bool // offer SMTPUTF8
 	got      chan received
 	// tlsConfig enables STARTTLS; user and pass, when set, require AUTH PLAIN.
 	tlsConfig  *tls.Config
@@ -88,6 +92,7 @@ func newDest(t *testing.T, configure ...func(*destServer)) *destServer {
 		return &destSession{d: d, conn: c}, nil
 	}))
 	srv.TLSConfig = d.tlsConfig
+	srv.EnableSMTPUTF8 = d.utf8
 	srv.Domain = "dest.test"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 30 * time.Second
@@ -165,6 +170,7 @@ type destSession struct {
 	from string
 	to   []string
 	user string
+	utf8 bool
 }
 
 var _ smtp.AuthSession = (*destSession)(nil)
@@ -186,11 +192,12 @@ func (s *destSession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
-func (s *destSession) Mail(from string, _ *smtp.MailOptions) error {
+func (s *destSession) Mail(from string, opts *smtp.MailOptions) error {
 	if s.d.user != "" && s.user == "" {
 		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
 	}
 	s.from = from
+	s.utf8 = opts != nil && opts.UTF8
 	return nil
 }
 
@@ -213,7 +220,7 @@ func (s *destSession) Data(r io.Reader) error {
 		return err
 	}
 	_, isTLS := s.conn.TLSConnectionState()
-	s.d.got <- received{from: s.from, to: s.to, data: b, tls: isTLS, user: s.user}
+	s.d.got <- received{from: s.from, to: s.to, data: b, tls: isTLS, user: s.user, smtputf8: s.utf8}
 	return nil
 }
 
@@ -642,14 +649,43 @@ func TestEightBitToSevenBitDestination(t *testing.T) {
 	}
 }
 
-func TestUTF8HeadersNeedSMTPUTF8(t *testing.T) {
+func TestUTF8HeadersDowngradedWithoutSMTPUTF8(t *testing.T) {
 	t.Parallel()
+	// Raw UTF-8 in a subject or a display name is common in mail from
+	// applications; a destination without SMTPUTF8 gets those fields as
+	// RFC 2047 encoded-words, and the message reads the same.
 	dest := newDest(t)
 	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
-	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("Jörg <a@sender.test>", "b@relay.test", "utf8", "x"))
-	ds := waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 1))
-	if !strings.Contains(ds[0].LastError, "5.6.7") {
-		t.Fatalf("last error = %q", ds[0].LastError)
+	raw := "From: Jörg Müller <a@sender.test>\r\nTo: \"Bö, Anna\" <b@relay.test>, c@relay.test\r\n" +
+		"Subject: Grüße aus Köln — \"ça va\"?\r\nMessage-ID: <u8@sender.test>\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHallo Jörg\r\n"
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, []byte(raw))
+	got := dest.wait(t)
+	if i := bytes.IndexFunc(dsn.Header(got.data), func(r rune) bool { return r >= 0x80 }); i >= 0 {
+		t.Fatalf("8-bit header left at %d:\n%s", i, got.data)
+	}
+	p := mailparse.Parse(got.data)
+	if p.Subject != "Grüße aus Köln — \"ça va\"?" || p.From.Name != "Jörg Müller" || p.From.Address != "a@sender.test" ||
+		len(p.To) != 2 || p.To[0].Name != "Bö, Anna" || p.To[0].Address != "b@relay.test" || p.To[1].Address != "c@relay.test" ||
+		strings.TrimRight(p.Text, "\r\n") != "Hallo Jörg" {
+		t.Fatalf("decoded: subject %q from %+v to %+v text %q\n%s", p.Subject, p.From, p.To, p.Text, got.data)
+	}
+	waitQueue(t, tq.st, "delivered", allStatus(store.DeliveryDelivered, 1))
+}
+
+func TestUTF8AddressNeedsSMTPUTF8(t *testing.T) {
+	t.Parallel()
+	// A non-ASCII mailbox cannot be encoded for a destination without
+	// SMTPUTF8: in the envelope or in an address field, it fails for good.
+	dest := newDest(t)
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	tq.ingest(t, "a@sender.test", []string{"b@relay.test"}, mail("jörg@sender.test", "b@relay.test", "utf8", "x"))
+	tq.ingest(t, "a@sender.test", []string{"jörg@relay.test"}, mail("a@sender.test", "b@relay.test", "utf8rcpt", "x"))
+	ds := waitQueue(t, tq.st, "failed", allStatus(store.DeliveryFailed, 2))
+	for _, d := range ds {
+		if !strings.Contains(d.LastError, "5.6.7") {
+			t.Fatalf("last error = %q", d.LastError)
+		}
 	}
 	raw, _ := bounceFor(t, tq.st, "a@sender.test")
 	if !bytes.Contains(raw, []byte("Status: 5.6.7")) || !bytes.Contains(raw, []byte("SMTPUTF8")) {
@@ -660,6 +696,19 @@ func TestUTF8HeadersNeedSMTPUTF8(t *testing.T) {
 	if bytes.Contains(raw, []byte("Remote-MTA:")) || bytes.Contains(raw, []byte(" said: ")) ||
 		!bytes.Contains(raw, []byte("Diagnostic-Code: X-mailsandbox; ")) {
 		t.Fatalf("a local failure is reported as the destination's reply:\n%s", raw)
+	}
+}
+
+func TestUTF8ToSMTPUTF8Destination(t *testing.T) {
+	t.Parallel()
+	dest := newDest(t, func(d *destServer) { d.utf8 = true })
+	tq := newTestQueue(t, Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": dest.addr}}, true)
+	raw := mail("Jörg <jörg@sender.test>", "jörg@relay.test", "Grüße", "x")
+	tq.ingest(t, "jörg@sender.test", []string{"jörg@relay.test"}, raw)
+	got := dest.wait(t)
+	if got.from != "jörg@sender.test" || len(got.to) != 1 || got.to[0] != "jörg@relay.test" || !got.smtputf8 ||
+		!bytes.HasSuffix(got.data, raw) {
+		t.Fatalf("got from %q to %q smtputf8 %v:\n%s", got.from, got.to, got.smtputf8, got.data)
 	}
 }
 
