@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"image/color"
 	"net/url"
@@ -134,4 +135,55 @@ func TestServerDown(t *testing.T) {
 	b.do("relay", chromedp.Evaluate[chromedp.Void](`location.hash = '#/relay'`))
 	b.waitJS("relay error", `document.querySelector('.relay .error-box')`)
 	b.screenshot("server-down-relay")
+}
+
+// contrastJS returns, for each selector, the WCAG contrast ratio of the
+// first match's text against the background it is drawn on.
+const contrastJS = `(sels => {
+  const parse = s => { const m = s.match(/[\d.]+/g).map(Number); return {r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1}; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }; return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b); };
+  const bg = el => { for (; el; el = el.parentElement) { const c = parse(getComputedStyle(el).backgroundColor); if (c.a > 0.5) return c; } return {r: 255, g: 255, b: 255, a: 1}; };
+  const out = {};
+  for (const s of sels) {
+    const el = document.querySelector(s);
+    if (!el) { out[s] = -1; continue; }
+    const a = lum(parse(getComputedStyle(el).color)), b = lum(bg(el));
+    out[s] = Math.round((Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) * 100) / 100;
+  }
+  return out;
+})`
+
+// TestContrast: text meets WCAG AA (4.5:1) in both colour schemes,
+// including the white-on-red pieces (error toast, danger button, offline
+// banner) whose red turns light in dark mode.
+func TestContrast(t *testing.T) {
+	e, b := openUI(t)
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: Alice <alice@example.com>\nTo: bob@example.com\nSubject: Contrast\n\nsome text\n")
+	b.itemID("Contrast")
+	sels := []string{"#compose-btn", "#all-unread", ".nav-heading", "#message-list .msg-item.unread .date", "#message-list .snippet", "#list-range", "#toast", "#conn-banner", "dialog[open] .btn.danger", "#placeholder p.muted"}
+	for _, scheme := range []string{"light", "dark"} {
+		b.colorScheme(scheme)
+		b.do("show red pieces", chromedp.Evaluate[chromedp.Void](`(() => {
+			const t = document.getElementById('toast'); t.className = 'toast error'; t.textContent = 'Could not delete'; t.hidden = false;
+			document.getElementById('conn-banner').hidden = false;
+		})()`))
+		if !eval[bool](b, `!!document.querySelector('dialog[open]')`) {
+			b.do("confirm dialog", chromedp.Click(chromedp.ID("list-clear")))
+			b.waitJS("dialog", `document.querySelector('dialog[open] .btn.danger')`)
+		}
+		got := eval[map[string]float64](b, contrastJS+"("+toJSON(sels)+")")
+		for _, s := range sels {
+			if r := got[s]; r < 4.5 {
+				t.Errorf("%s: %s has contrast %.2f, want at least 4.5", scheme, s, r)
+			}
+		}
+	}
+}
+
+func toJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
 }
