@@ -40,9 +40,10 @@ func DowngradeHeader(raw []byte) (out []byte, ok bool) {
 		}
 		value := strings.ReplaceAll(strings.ReplaceAll(string(t[i+1:]), "\r\n", ""), "\n", "")
 		list, err := mail.ParseAddressList(value)
-		if err != nil {
-			// Not parsable (a group, stray bytes): encode words, unless an
-			// 8-bit word may be part of an address.
+		if err != nil || strings.Contains(value, ":") {
+			// Not parsable (stray bytes), or a group, whose name net/mail
+			// drops: encode words, unless an 8-bit word may be part of an
+			// address.
 			for _, w := range strings.FieldsFunc(value, func(r rune) bool { return strings.ContainsRune(" \t,;\"", r) }) {
 				if Is8Bit([]byte(w)) && strings.ContainsAny(w, "@<>") {
 					return nil, false

@@ -185,6 +185,12 @@ func TestDowngradeHeader(t *testing.T) {
 		len(p.To) != 2 || p.To[0].Name != "Bö, Anna" || p.To[1].Address != "c@relay.test" {
 		t.Fatalf("decoded subject %q from %+v to %+v:\n%s", p.Subject, p.From, p.To, out)
 	}
+	group := "To: Freunde: Jörg <j@x.test>, a@b.test;\r\n\r\nx\r\n"
+	out, ok = DowngradeHeader([]byte(group))
+	if p := mailparse.Parse(out); !ok || HeaderIs8Bit(out) || !bytes.HasPrefix(out, []byte("To: Freunde: =?utf-8?")) ||
+		len(p.To) != 2 || p.To[0].Name != "Jörg" || p.To[1].Address != "a@b.test" {
+		t.Fatalf("group downgraded to %q, %v", out, ok)
+	}
 	seven := "Subject: hi\r\n\r\nGrüße\r\n"
 	if out, ok := DowngradeHeader([]byte(seven)); !ok || string(out) != seven {
 		t.Fatalf("7-bit header changed: %q", out)
