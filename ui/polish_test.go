@@ -187,3 +187,31 @@ func toJSON(v any) string {
 	}
 	return string(b)
 }
+
+// TestLongRecipientListsCollapse: forty recipients show the first five and
+// an "and N more" button that reveals the rest.
+func TestLongRecipientListsCollapse(t *testing.T) {
+	e, b := openUI(t)
+	var to []string
+	for i := 0; i < 40; i++ {
+		to = append(to, fmt.Sprintf("user%d@example.com", i))
+	}
+	const subj = "Forty recipients"
+	e.send(t, "mass@example.com", to, "From: mass@example.com\nTo: "+strings.Join(to, ", ")+"\nSubject: "+subj+"\n\nhello all\n")
+	b.do("all", chromedp.Navigate(e.http+"/#/all"))
+	b.open(subj)
+	dd := `[...document.querySelectorAll('.msg-addrs dt')].find(dt => dt.textContent === 'To').nextElementSibling`
+	if n := eval[int](b, dd+`.textContent.split('@').length - 1`); n != 5 {
+		t.Errorf("To row shows %d addresses, want 5 before expanding", n)
+	}
+	if got := eval[string](b, dd+`.querySelector('button')?.textContent || ''`); got != "and 35 more" {
+		t.Fatalf("To row button %q, want 'and 35 more'", got)
+	}
+	b.do("expand", chromedp.Evaluate[chromedp.Void](dd+`.querySelector('button').click()`))
+	if n := eval[int](b, dd+`.textContent.split('@').length - 1`); n != 40 {
+		t.Errorf("expanded To row shows %d addresses, want 40", n)
+	}
+	if !eval[bool](b, dd+`.contains(document.activeElement)`) {
+		t.Error("focus left the To row after expanding it")
+	}
+}

@@ -47,10 +47,10 @@ export function renderMessage(pane, msg, ctx) {
   const timeEl = h('time', { datetime: when, title: fullDate(when), class: 'msg-date' }, fullDate(when) + ' (' + relativeDate(when) + ')');
   const rows = [];
   const addRow = (label, value) => { if (value) rows.push(h('dt', null, label), h('dd', null, value)); };
-  addRow('To', (msg.to || []).map(addrFull).join(', '));
-  addRow('Cc', (msg.cc || []).map(addrFull).join(', '));
-  addRow('Bcc', (msg.bcc || []).map(addrFull).join(', '));
-  addRow('Mailboxes', (msg.mailboxes || []).join(', '));
+  addRow('To', addrRow((msg.to || []).map(addrFull)));
+  addRow('Cc', addrRow((msg.cc || []).map(addrFull)));
+  addRow('Bcc', addrRow((msg.bcc || []).map(addrFull)));
+  addRow('Mailboxes', addrRow(msg.mailboxes || []));
   if (msg.envelope && msg.envelope.mail_from !== undefined) addRow('Envelope from', msg.envelope.mail_from || '<>');
   addRow('Size', size(msg.size));
   const head = h('header', { class: 'msg-head' },
@@ -128,6 +128,26 @@ export function renderMessage(pane, msg, ctx) {
       replace(seenBtn, icon(v ? 'mail' : 'mailOpen'), h('span', null, v ? 'Mark unread' : 'Mark read'));
     },
   };
+}
+
+const ADDR_SHOWN = 5;
+
+// addrRow joins addresses; a long list shows its first few and a button
+// for the rest, so forty recipients do not push the body off screen.
+function addrRow(list) {
+  list = list.filter(Boolean);
+  if (list.length <= ADDR_SHOWN + 1) return list.join(', ');
+  const rest = list.length - ADDR_SHOWN;
+  const span = h('span', null, list.slice(0, ADDR_SHOWN).join(', '));
+  const more = h('button', { type: 'button', class: 'link-btn more-addrs' }, 'and ' + rest + ' more');
+  more.addEventListener('click', () => {
+    span.textContent = list.join(', ');
+    // The button goes away: keep keyboard focus on what it revealed.
+    span.tabIndex = -1;
+    span.focus();
+    more.remove();
+  });
+  return [span, ' ', more];
 }
 
 function renderTab(panel, key, msg) {
