@@ -7,7 +7,9 @@ import (
 	"image/color"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -213,5 +215,42 @@ func TestLongRecipientListsCollapse(t *testing.T) {
 	}
 	if !eval[bool](b, dd+`.contains(document.activeElement)`) {
 		t.Error("focus left the To row after expanding it")
+	}
+}
+
+// TestBlockedRemoteImagesAreQuiet: a blocked remote image is not fetched
+// and leaves no Content-Security-Policy error in the console (the frame's
+// CSP is the second line, not the mechanism).
+func TestBlockedRemoteImagesAreQuiet(t *testing.T) {
+	e, b := openUI(t)
+	var mu sync.Mutex
+	var errs []string
+	cons := chromedp.Console(b.ctx)
+	go func() {
+		for m, err := range cons {
+			if err != nil {
+				return
+			}
+			if m.Type == "error" {
+				mu.Lock()
+				errs = append(errs, m.Text)
+				mu.Unlock()
+			}
+		}
+	}()
+	const subj = "Remote pictures"
+	html := `<p>Hello</p><img src="http://127.0.0.1:1/a.png" alt="a"><picture><source srcset="https://127.0.0.1:1/b.webp"><img src="//127.0.0.1:1/b.png" alt="b"></picture><table background="http://127.0.0.1:1/bg.png"><tr><td>x</td></tr></table>`
+	e.send(t, "news@example.com", []string{"bob@example.com"}, mimeMessage("news@example.com", "bob@example.com", subj, "text", html, nil))
+	b.open(subj)
+	b.do("html tab", chromedp.Click(chromedp.ID("tab-html")))
+	b.frameReady()
+	b.waitJS("banner", `document.getElementById('btn-remote')`)
+	time.Sleep(300 * time.Millisecond) // console events trail the load
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range errs {
+		if strings.Contains(s, "Content Security Policy") || strings.Contains(s, "127.0.0.1:1") {
+			t.Errorf("console error for a blocked image: %s", s)
+		}
 	}
 }

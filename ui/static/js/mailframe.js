@@ -57,9 +57,9 @@ export function buildSrcdoc(msg, allowRemote) {
       if (v == null) continue;
       const c = cidURL(v);
       if (c) el.setAttribute(attr, c);
-      else if (REMOTE.test(v)) remote = true;
+      else if (REMOTE.test(v)) { remote = true; if (!allowRemote) block(el, attr); }
     }
-    if (el.hasAttribute('srcset') && /(https?:)?\/\//i.test(el.getAttribute('srcset'))) remote = true;
+    if (el.hasAttribute('srcset') && /(https?:)?\/\//i.test(el.getAttribute('srcset'))) { remote = true; if (!allowRemote) block(el, 'srcset'); }
   }
   // Remote images in CSS (inline styles and <style>).
   for (const el of doc.querySelectorAll('[style], style')) {
@@ -97,6 +97,14 @@ export function buildSrcdoc(msg, allowRemote) {
   head.prepend(charset, meta, ref, dns, base);
 
   return { srcdoc: '<!doctype html>' + serialize(doc), remote };
+}
+
+// block takes a remote reference out of an element until the user allows
+// remote images. The frame's CSP would stop the load too, but it reports
+// each stop as a console error; the CSP stays as the second line.
+function block(el, attr) {
+  el.setAttribute('data-blocked-' + attr, el.getAttribute(attr));
+  el.removeAttribute(attr);
 }
 
 // serialize returns the document's markup. getHTML is the HTML serialiser
