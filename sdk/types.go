@@ -124,6 +124,19 @@ type Delivery struct {
 	LastError     string    `json:"last_error"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
+	// LastAttemptAt is zero before the first attempt; NextAttemptAt is zero
+	// once the delivery is delivered or failed.
+	LastAttemptAt time.Time `json:"last_attempt_at"`
+	// RecipientStatus is each recipient's own result.
+	RecipientStatus []RecipientStatus `json:"recipient_status"`
+}
+
+// RecipientStatus is one recipient's result within a [Delivery].
+type RecipientStatus struct {
+	Address  string `json:"address"`
+	Status   string `json:"status"` // queued, delivered or failed
+	Attempts int    `json:"attempts"`
+	Reply    string `json:"reply"` // the last SMTP reply or error
 }
 
 // Filter selects messages for [Client.Search], [Client.Wait] and

@@ -26,6 +26,17 @@ type deliveryJSON struct {
 	LastError     string     `json:"last_error"`
 	CreatedAt     time.Time  `json:"created_at"`
 	UpdatedAt     time.Time  `json:"updated_at"`
+	LastAttemptAt *time.Time `json:"last_attempt_at"`
+	// RecipientStatus tells each recipient's own result: a delivery can be
+	// delivered to some recipients and failed for others.
+	RecipientStatus []recipientStatusJSON `json:"recipient_status"`
+}
+
+type recipientStatusJSON struct {
+	Address  string `json:"address"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+	Reply    string `json:"reply"`
 }
 
 // GET /relay/queue
@@ -40,10 +51,23 @@ func (s *Server) relayQueue(c echo.Context) error {
 		if rc == nil {
 			rc = []string{}
 		}
+		next := optTime(d.NextAttemptAt)
+		if d.Status == store.DeliveryDelivered || d.Status == store.DeliveryFailed {
+			next = nil // finished: no attempt comes
+		}
+		rs := make([]recipientStatusJSON, 0, len(rc))
+		for _, r := range rc {
+			st := recipientStatusJSON{Address: r, Status: store.DeliveryQueued}
+			if got, ok := d.Recipient(r); ok {
+				st = recipientStatusJSON{Address: r, Status: got.Status, Attempts: got.Attempts, Reply: got.Reply}
+			}
+			rs = append(rs, st)
+		}
 		out = append(out, deliveryJSON{
 			ID: strconv.FormatInt(d.ID, 10), MessageID: d.MessageID, MailFrom: d.MailFrom, Recipients: rc,
-			Destination: d.Destination, Status: d.Status, Attempts: d.Attempts, NextAttemptAt: optTime(d.NextAttemptAt),
+			Destination: d.Destination, Status: d.Status, Attempts: d.Attempts, NextAttemptAt: next,
 			LastError: d.LastError, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+			LastAttemptAt: optTime(d.LastAttemptAt), RecipientStatus: rs,
 		})
 	}
 	// enabled tells clients (the UI) whether releasing can work at all.

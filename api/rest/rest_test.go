@@ -649,7 +649,38 @@ func TestRelayQueue(t *testing.T) {
 		q.Deliveries[0].Status != store.DeliveryQueued || !slices.Equal(q.Deliveries[0].Recipients, []string{"x@real.example"}) {
 		t.Fatalf("queue %+v", q)
 	}
+	if d := q.Deliveries[0]; d.NextAttemptAt == nil || d.LastAttemptAt != nil || len(d.RecipientStatus) != 1 ||
+		d.RecipientStatus[0] != (recipientStatusJSON{Address: "x@real.example", Status: store.DeliveryQueued}) {
+		t.Fatalf("queued delivery %+v", d)
+	}
 	e.expect(http.MethodPost, fmt.Sprintf("/api/v1/relay/queue/%d/retry", dids[0]), nil, "", 202)
+	e.expect(http.MethodDelete, fmt.Sprintf("/api/v1/relay/queue/%d", dids[0]), nil, "", 204)
+
+	// A finished delivery: no next attempt, and each recipient's own result.
+	ctx := context.Background()
+	dids, err = e.st.Enqueue(ctx, id, []store.NewDelivery{{Recipients: []string{"ok@real.example", "no@real.example"}, Destination: "real.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := e.st.ClaimDue(ctx, time.Now(), "w", time.Minute, 10); err != nil || len(c) != 1 {
+		t.Fatalf("claim %v %v", c, err)
+	}
+	if err := e.st.RecordAttempt(ctx, dids[0], "w", store.Attempt{Status: store.DeliveryFailed, LastError: "550 no such user",
+		RecipientStatus: []store.RecipientStatus{
+			{Address: "ok@real.example", Status: store.DeliveryDelivered, Attempts: 1, Reply: "250 ok"},
+			{Address: "no@real.example", Status: store.DeliveryFailed, Attempts: 1, Reply: "550 no such user"},
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	e.getJSON("/relay/queue", "DeliveryList", &q)
+	want := []recipientStatusJSON{
+		{Address: "ok@real.example", Status: store.DeliveryDelivered, Attempts: 1, Reply: "250 ok"},
+		{Address: "no@real.example", Status: store.DeliveryFailed, Attempts: 1, Reply: "550 no such user"},
+	}
+	if d := q.Deliveries[0]; d.Status != store.DeliveryFailed || d.NextAttemptAt != nil || d.LastAttemptAt == nil ||
+		!slices.Equal(d.RecipientStatus, want) {
+		t.Fatalf("finished delivery %+v", d)
+	}
 	e.expect(http.MethodDelete, fmt.Sprintf("/api/v1/relay/queue/%d", dids[0]), nil, "", 204)
 	e.getJSON("/relay/queue", "DeliveryList", &q)
 	if len(q.Deliveries) != 0 {
