@@ -254,3 +254,35 @@ func TestBlockedRemoteImagesAreQuiet(t *testing.T) {
 		}
 	}
 }
+
+// TestMutationXSSStaysInert: markup that the HTML parser turns into new
+// elements when it reads its own output again (mutation XSS) must not
+// reach the frame as an event handler, and javascript:/data: links lose
+// their target. The frame's sandbox would still stop them; this checks the
+// markup is inert on its own, as mailframe.js promises.
+func TestMutationXSSStaysInert(t *testing.T) {
+	e, b := openUI(t)
+	const subj = "Mutation XSS"
+	html := `<p>hi</p><math><mtext><table><mglyph><style><img src=x onerror="window.top.__xss=1">` +
+		`</style></mglyph></table></mtext></math>` +
+		`<svg></p><style><a id="</style><img src=1 onerror=alert(1)>">` +
+		`<a id="js" href=" javascript:alert(1)">js</a><a id="data" href="data:text/html,<script>alert(1)</script>">data</a>` +
+		`<a id="web" href="https://example.com/x">web</a><a id="mail" href="mailto:a@example.com">mail</a>`
+	e.send(t, "mallory@evil.example", []string{"bob@example.com"}, mimeMessage("mallory@evil.example", "bob@example.com", subj, "text", html, nil))
+	b.open(subj)
+	b.do("html tab", chromedp.Click(chromedp.ID("tab-html")))
+	b.frameReady()
+	// Parse what the frame got, inertly, in the page.
+	doc := `new DOMParser().parseFromString(document.querySelector('iframe.msg-frame').srcdoc, 'text/html')`
+	if bad := eval[string](b, `[...`+doc+`.querySelectorAll('*')].filter(el => el.tagName === 'SCRIPT' || el.getAttributeNames().some(n => /^on/i.test(n))).map(el => el.outerHTML).join(' | ')`); bad != "" {
+		t.Errorf("frame markup parses into active content: %s", bad)
+	}
+	links := eval[map[string]string](b, `Object.fromEntries([...`+doc+`.querySelectorAll('a[id]')].map(a => [a.id, a.getAttribute('href') || '']))`)
+	want := map[string]string{"js": "", "data": "", "web": "https://example.com/x", "mail": "mailto:a@example.com"}
+	for id, href := range want {
+		if links[id] != href {
+			t.Errorf("link %s: href %q, want %q", id, links[id], href)
+		}
+	}
+	b.noXSS("mutation XSS")
+}

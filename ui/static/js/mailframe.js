@@ -17,24 +17,8 @@ const REMOTE = /^\s*(https?:)?\/\//i;
  * msg: the whole message from GET /messages/{id}.
  */
 export function buildSrcdoc(msg, allowRemote) {
-  const doc = new DOMParser().parseFromString(msg.html || '', 'text/html');
+  const doc = inertDocument(msg.html || '');
   const origin = location.origin;
-
-  // Elements that have no business in a rendered message.
-  // <link> goes too: remote stylesheets are blocked anyway, and
-  // dns-prefetch/preconnect hints would leak that the mail was opened.
-  for (const el of doc.querySelectorAll('script, base, object, embed, applet, iframe, frame, frameset, portal, noscript, link, meta[http-equiv]')) {
-    el.remove();
-  }
-
-  // Event handler attributes never run in the script-less frame; drop them
-  // anyway so the markup handed over is inert on its own.
-  for (const el of doc.querySelectorAll('*')) {
-    for (const name of el.getAttributeNames()) {
-      // Event handlers, and ping (a tracking request on click).
-      if (/^on/i.test(name) || name.toLowerCase() === 'ping') el.removeAttribute(name);
-    }
-  }
 
   // cid: references -> part URLs.
   const byCid = new Map();
@@ -68,9 +52,12 @@ export function buildSrcdoc(msg, allowRemote) {
   }
 
   // Links open in a new tab, never inside the frame, never with an opener.
+  // Only web, mail and phone links stay links: a javascript: or data: URL
+  // would run or render outside the sandbox once it opens as a popup.
   for (const a of doc.querySelectorAll('a[href], area[href]')) {
     const c = cidURL(a.getAttribute('href'));
     if (c) a.setAttribute('href', c);
+    else if (!SAFE_LINK.test(a.getAttribute('href'))) a.removeAttribute('href');
     a.setAttribute('target', '_blank');
     a.setAttribute('rel', 'noopener noreferrer');
   }
@@ -97,6 +84,47 @@ export function buildSrcdoc(msg, allowRemote) {
   head.prepend(charset, meta, ref, dns, base);
 
   return { srcdoc: '<!doctype html>' + serialize(doc), remote };
+}
+
+// Link targets kept as they are: absolute http(s), mailto and tel URLs,
+// fragments, and relative URLs (no scheme before the first / ? or #).
+const SAFE_LINK = /^\s*(https?:|mailto:|tel:|#|[^:/?#]*([/?#]|$))/i;
+
+// inertDocument parses html into a document that runs nothing and holds no
+// elements or attributes that could run or load anything. The HTML parser
+// is not stable: markup such as <math><mtext><mglyph><style> serialises
+// into text that parses into new elements (mutation XSS). So the cleaned
+// document is serialised and parsed again until nothing changes; a message
+// that never settles is shown as its text.
+function inertDocument(html) {
+  let prev = null;
+  for (let i = 0; i < 5; i++) {
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    clean(doc);
+    const out = serialize(doc);
+    if (out === prev) return doc;
+    prev = html = out;
+  }
+  const doc = new DOMParser().parseFromString('<pre></pre>', 'text/html');
+  doc.querySelector('pre').textContent = new DOMParser().parseFromString(html, 'text/html').body.textContent;
+  return doc;
+}
+
+// clean removes what has no business in a rendered message, in place.
+function clean(doc) {
+  // <link> goes too: remote stylesheets are blocked anyway, and
+  // dns-prefetch/preconnect hints would leak that the mail was opened.
+  for (const el of doc.querySelectorAll('script, base, object, embed, applet, iframe, frame, frameset, portal, noscript, link, meta[http-equiv]')) {
+    el.remove();
+  }
+  // Event handler attributes never run in the script-less frame; drop them
+  // anyway so the markup handed over is inert on its own.
+  for (const el of doc.querySelectorAll('*')) {
+    for (const name of el.getAttributeNames()) {
+      // Event handlers, and ping (a tracking request on click).
+      if (/^on/i.test(name) || name.toLowerCase() === 'ping') el.removeAttribute(name);
+    }
+  }
 }
 
 // block takes a remote reference out of an element until the user allows
