@@ -52,7 +52,7 @@ export function buildSrcdoc(msg, allowRemote) {
   }
 
   // Links open in a new tab, never inside the frame, never with an opener.
-  // Only web, mail and phone links stay links: a javascript: or data: URL
+  // Only web, mail and phone links stay links: a script or data URL
   // would run or render outside the sandbox once it opens as a popup.
   for (const a of doc.querySelectorAll('a[href], area[href]')) {
     const c = cidURL(a.getAttribute('href'));
