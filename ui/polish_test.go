@@ -286,3 +286,16 @@ func TestMutationXSSStaysInert(t *testing.T) {
 	}
 	b.noXSS("mutation XSS")
 }
+
+// TestMissingMessageOffersWayBack: a message that does not exist says so
+// and links back to the list, which on a phone is otherwise hidden.
+func TestMissingMessageOffersWayBack(t *testing.T) {
+	e, b := openUI(t)
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: Still here\n\nhi\n")
+	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(e.http+"/#/mailbox/bob%40example.com/message/no-such-id"))
+	b.waitJS("error shown", `document.querySelector('#view-pane .error-box')?.textContent.includes('no longer exists')`)
+	b.waitJS("back link", `document.getElementById('msg-error-back')`)
+	b.do("back", chromedp.Click(chromedp.ID("msg-error-back")))
+	b.waitJS("list shown", `location.hash === '#/mailbox/bob%40example.com' && getComputedStyle(document.getElementById('list-pane')).display !== 'none'`)
+	b.itemID("Still here")
+}

@@ -343,7 +343,7 @@ async function openMessage(id) {
     if (seq !== state.msgSeq || view !== state.viewSeq) return;
     setBusy(pane, false);
     state.msg = null;
-    errorBox(pane, err.status === 404 ? 'This message no longer exists.' : err);
+    messageError(err.status === 404 ? 'This message no longer exists.' : 'Could not load the message: ' + err.message + '.');
     return;
   }
   if (seq !== state.msgSeq || view !== state.viewSeq) return;
@@ -398,6 +398,15 @@ async function deleteMessage(msg) {
   location.hash = next ? messageHref(scope, next.id, state.offset) : scopeHref(scope, state.offset);
   renderList();
   scheduleRefresh();
+}
+
+// messageError replaces the message view with text and a way back to the
+// list (on a phone the list is hidden while a message is shown).
+function messageError(text) {
+  const scope = state.scope || { type: 'all' };
+  const pane = $('view-pane');
+  errorBox(pane, text);
+  pane.appendChild(h('p', { class: 'back-link' }, h('a', { href: scopeHref(scope, state.offset), id: 'msg-error-back' }, icon('back'), 'Back to the list')));
 }
 
 function showPlaceholder() {
@@ -483,7 +492,7 @@ async function checkOpenMessage() {
   try { await api.message(id); } catch (err) {
     if (err.status === 404 && state.msg && state.msg.id === id) {
       state.msg = null;
-      errorBox($('view-pane'), 'This message has been deleted.');
+      messageError('This message has been deleted.');
     }
   }
 }
