@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 // openUI starts a sandbox and a browser on its UI at desktop size.
@@ -298,4 +299,21 @@ func TestMissingMessageOffersWayBack(t *testing.T) {
 	b.do("back", chromedp.Click(chromedp.ID("msg-error-back")))
 	b.waitJS("list shown", `location.hash === '#/mailbox/bob%40example.com' && getComputedStyle(document.getElementById('list-pane')).display !== 'none'`)
 	b.itemID("Still here")
+}
+
+// TestShortcutHelp: "?" lists the keyboard shortcuts in a dialog that
+// Escape closes.
+func TestShortcutHelp(t *testing.T) {
+	_, b := openUI(t)
+	b.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
+	b.key("?")
+	b.waitJS("shortcut dialog", `document.querySelector('dialog[open] table.shortcuts')`)
+	txt := eval[string](b, `document.querySelector('dialog[open]').textContent`)
+	for _, want := range []string{"Next message", "Search", "Compose", "Reply", "Mark read or unread", "Delete the message"} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("shortcut list lacks %q: %s", want, txt)
+		}
+	}
+	b.key(kb.Escape)
+	b.waitJS("dialog closed", `!document.querySelector('dialog[open]')`)
 }

@@ -15,7 +15,8 @@
 // and a .eml download. New mail appears live. The search box takes words
 // (matched against subject and text) and from:, to:, subject:, mailbox:,
 // since: and before: prefixes. Keyboard: j/k next/previous, / search,
-// c compose, r reply, f forward, u toggle unread, Delete delete, Escape back.
+// c compose, r reply, f forward, u toggle unread, Delete delete, Escape back,
+// ? the list of shortcuts.
 //
 // Captured mail is hostile input. The UI never turns mail data into markup in
 // the page: it builds DOM nodes with textContent, and renders HTML bodies only

@@ -7,7 +7,7 @@ import { shortDate, fullDate, addrName, initials, hue, num } from './format.js';
 import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
 import { renderRelay } from './relay.js';
-import { toast, confirmDialog, errorBox, setBusy } from './ui.js';
+import { toast, confirmDialog, errorBox, setBusy, modal } from './ui.js';
 
 const PAGE = 50;
 const $ = (id) => document.getElementById(id);
@@ -573,7 +573,32 @@ function onKey(ev) {
     case 'r': if (state.msg && r.page === 'list') { ev.preventDefault(); location.hash = '#/compose?reply=' + enc(state.msg.id); } break;
     case 'f': if (state.msg && r.page === 'list') { ev.preventDefault(); location.hash = '#/compose?forward=' + enc(state.msg.id); } break;
     case 'Escape': if (r.id) location.hash = scopeHref(state.scope || { type: 'all' }, state.offset); break;
+    case '?': ev.preventDefault(); showShortcuts(); break;
   }
+}
+
+const SHORTCUTS = [
+  [['j', '↓'], 'Next message'],
+  [['k', '↑'], 'Previous message'],
+  [['/'], 'Search'],
+  [['c'], 'Compose'],
+  [['r'], 'Reply'],
+  [['f'], 'Forward'],
+  [['u'], 'Mark read or unread'],
+  [['Delete', '#'], 'Delete the message'],
+  [['Esc'], 'Back to the list'],
+  [['?'], 'This list'],
+];
+
+function showShortcuts() {
+  modal({
+    title: 'Keyboard shortcuts',
+    body: [h('table', { class: 'shortcuts' },
+      h('tbody', null, SHORTCUTS.map(([keys, what]) => h('tr', null,
+        h('td', null, keys.map((k, i) => [i ? ' or ' : '', h('kbd', null, k)])),
+        h('td', null, what)))))],
+    buttons: [{ label: 'Close', value: 'cancel' }],
+  });
 }
 
 // ---------------------------------------------------------------- nav drawer (phones)
