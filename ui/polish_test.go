@@ -317,3 +317,18 @@ func TestShortcutHelp(t *testing.T) {
 	b.key(kb.Escape)
 	b.waitJS("dialog closed", `!document.querySelector('dialog[open]')`)
 }
+
+// TestSidebarBadgesSayWhatTheyCount: the All mail and Relay queue badges
+// read "N unread" and "N pending" to a screen reader, as the mailbox
+// badges do, not a bare number.
+func TestSidebarBadgesSayWhatTheyCount(t *testing.T) {
+	e, b := openUI(t)
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: Count me\n\nhi\n")
+	b.waitJS("badge", `document.getElementById('all-unread').textContent.trim() !== ''`)
+	if got := eval[string](b, `document.getElementById('nav-all').textContent.replace(/\s+/g, ' ').trim()`); got != "All mail 1 unread" && got != "All mail1 unread" {
+		t.Errorf("All mail reads %q, want 'All mail 1 unread'", got)
+	}
+	if shown := eval[bool](b, `getComputedStyle(document.getElementById('relay-count')).display !== 'none'`); shown {
+		t.Error("empty relay badge is shown")
+	}
+}

@@ -137,8 +137,15 @@ function renderMailboxes() {
     ul.appendChild(h('li', null, a));
   }
   $('mailbox-empty').hidden = sorted.length > 0;
-  $('all-unread').textContent = unread ? num(unread) : '';
+  setBadge($('all-unread'), unread, 'unread');
   document.title = (unread ? '(' + unread + ') ' : '') + 'mailsandbox';
+}
+
+// setBadge shows n in a sidebar badge, with a word for screen readers
+// ("All mail 3 unread", not "All mail 3"); an empty badge is hidden by CSS.
+function setBadge(el, n, what) {
+  if (n) replace(el, num(n), h('span', { class: 'visually-hidden' }, ' ' + what));
+  else clear(el);
 }
 
 function highlightNav(r, scope) {
@@ -424,7 +431,7 @@ async function showRelay() {
   }
   const view = state.viewSeq;
   const pending = await renderRelay(pane, () => refreshRelay(), () => view === state.viewSeq);
-  if (pending !== null) $('relay-count').textContent = pending ? num(pending) : '';
+  if (pending !== null) setBadge($('relay-count'), pending, 'pending');
 }
 
 async function showCompose(r) {
@@ -482,7 +489,7 @@ async function refreshRelay() {
     // Without a relay destination, Release could only fail: hide it.
     document.body.classList.toggle('relay-off', !!data && data.enabled === false);
     const n = ((data && data.deliveries) || []).filter((d) => !/^(delivered|sent|done)$/i.test(d.status || '')).length;
-    $('relay-count').textContent = n ? num(n) : '';
+    setBadge($('relay-count'), n, 'pending');
   } catch { /* relay may be off */ }
 }
 
