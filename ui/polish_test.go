@@ -332,3 +332,33 @@ func TestSidebarBadgesSayWhatTheyCount(t *testing.T) {
 		t.Error("empty relay badge is shown")
 	}
 }
+
+// TestRelayQueueFitsAPhone: on a phone the queue is a list of cards, not a
+// seven-column table scrolled sideways with rows a screen tall.
+func TestRelayQueueFitsAPhone(t *testing.T) {
+	e, b := openUI(t)
+	const subj = "Release me"
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: "+subj+"\n\nhi\n")
+	m := e.search(t, url.Values{"subject": {subj}})
+	if len(m) != 1 {
+		t.Fatalf("search: %+v", m)
+	}
+	if code := e.api(t, "POST", "/messages/"+url.PathEscape(m[0].ID)+"/release", map[string]any{"to": []string{"ops@real.example", "dev@real.example"}}, nil); code >= 300 {
+		t.Fatalf("release: status %d", code)
+	}
+	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(e.http+"/#/relay"))
+	b.waitJS("queue row with error", `document.querySelector('.relay-table tbody tr .last-error')?.textContent.includes('421')`)
+	b.screenshot("phone-relay")
+	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 390 {
+		t.Errorf("page is %dpx wide on a 390px phone", w)
+	}
+	if over := eval[int](b, `(w => w.scrollWidth - w.clientWidth)(document.querySelector('.table-wrap'))`); over > 0 {
+		t.Errorf("queue scrolls sideways by %dpx", over)
+	}
+	if hgt := eval[float64](b, `document.querySelector('.relay-table tbody tr').getBoundingClientRect().height`); hgt > 500 {
+		t.Errorf("one delivery is %.0fpx tall", hgt)
+	}
+	if lbl := eval[string](b, `getComputedStyle(document.querySelector('.relay-table tbody td.last-error'), '::before').content`); lbl != `"Last error"` {
+		t.Errorf("card cell label %s, want \"Last error\"", lbl)
+	}
+}

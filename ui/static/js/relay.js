@@ -48,22 +48,25 @@ export async function renderRelay(pane, onChange, current = () => true) {
       try { await api.relayDrop(d.id); toast('Delivery dropped'); onChange(); } catch (e) { toast(e.message, 'error'); }
     });
     const status = String(d.status || '');
+    // data-label names each cell where phones stack a row into a card.
     tbody.appendChild(h('tr', { dataset: { id: String(d.id) } },
-      h('td', null, h('span', { class: 'status status-' + status.replace(/[^a-z]/gi, '') }, status)),
-      h('td', null, (d.recipients || []).join(', '), h('div', { class: 'muted small' }, 'via ', d.destination || '—'),
+      h('td', { 'data-label': COLS[0] }, h('span', { class: 'status status-' + status.replace(/[^a-z]/gi, '') }, status)),
+      h('td', { 'data-label': COLS[1] }, (d.recipients || []).join(', '), h('div', { class: 'muted small' }, 'via ', d.destination || '—'),
         d.message_id ? h('div', { class: 'small' }, h('a', { href: '#/all/message/' + encodeURIComponent(d.message_id) }, 'View message')) : null),
-      h('td', { class: 'num' }, String(d.attempts ?? 0)),
-      h('td', null, when(d.next_attempt_at)),
-      h('td', { class: 'last-error' }, d.last_error || ''),
-      h('td', null, when(d.created_at)),
-      h('td', { class: 'actions' }, retry, drop)));
+      h('td', { class: 'num', 'data-label': COLS[2] }, String(d.attempts ?? 0)),
+      h('td', { 'data-label': COLS[3] }, when(d.next_attempt_at)),
+      h('td', { class: 'last-error', 'data-label': COLS[4] }, d.last_error || '—'),
+      h('td', { 'data-label': COLS[5] }, when(d.created_at)),
+      h('td', { class: 'actions', 'data-label': COLS[6] }, retry, drop)));
   }
   section.appendChild(h('div', { class: 'table-wrap' }, h('table', { class: 'relay-table' },
-    h('thead', null, h('tr', null, ['Status', 'Recipients', 'Attempts', 'Next attempt', 'Last error', 'Queued', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', null, h('tr', null, COLS.map((t) => h('th', { scope: 'col' }, t)))),
     tbody)));
   pane.appendChild(section);
   return items.filter((d) => !/^(delivered|sent|done)$/i.test(d.status || '')).length;
 }
+
+const COLS = ['Status', 'Recipients', 'Attempts', 'Next attempt', 'Last error', 'Queued', 'Actions'];
 
 function when(iso) {
   if (!iso || iso.startsWith('0001-')) return '—';
