@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -360,5 +361,36 @@ func TestRelayQueueFitsAPhone(t *testing.T) {
 	}
 	if lbl := eval[string](b, `getComputedStyle(document.querySelector('.relay-table tbody td.last-error'), '::before').content`); lbl != `"Last error"` {
 		t.Errorf("card cell label %s, want \"Last error\"", lbl)
+	}
+}
+
+// TestRawViewOfLargeMessage: the Raw tab shows the first MiB of a large
+// message and offers the whole source as a download, instead of putting
+// megabytes into one text node.
+func TestRawViewOfLargeMessage(t *testing.T) {
+	e, b := openUI(t)
+	const subj = "Big attachment"
+	b64 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16)) // 3 MiB
+	var raw strings.Builder
+	raw.WriteString("From: alice@example.com\nTo: bob@example.com\nSubject: " + subj + "\nMIME-Version: 1.0\n" +
+		"Content-Type: multipart/mixed; boundary=\"MIX\"\n\n--MIX\nContent-Type: text/plain\n\nsee attachment\n" +
+		"--MIX\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"big.bin\"\nContent-Transfer-Encoding: base64\n\n")
+	for len(b64) > 76 {
+		raw.WriteString(b64[:76] + "\n")
+		b64 = b64[76:]
+	}
+	raw.WriteString(b64 + "\n--MIX--\n")
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, raw.String())
+	b.open(subj)
+	b.do("raw tab", chromedp.Click(chromedp.ID("tab-raw")))
+	b.waitJS("raw shown", `document.querySelector('.msg-raw:not([aria-busy])')`)
+	if n := eval[int](b, `document.querySelector('.msg-raw').textContent.length`); n > 1<<20 || n < 1<<19 {
+		t.Errorf("raw view holds %d characters, want at most 1 MiB", n)
+	}
+	if !strings.Contains(eval[string](b, `document.querySelector('.msg-raw').textContent`), "Subject: "+subj) {
+		t.Error("raw view lacks the headers")
+	}
+	if href := eval[string](b, `document.querySelector('.raw-more a[download]')?.getAttribute('href') || ''`); !strings.HasSuffix(href, "/raw") {
+		t.Errorf("no download of the whole source next to the cut view (href %q)", href)
 	}
 }

@@ -68,11 +68,32 @@ export const rawURL = (id) => BASE + '/messages/' + enc(id) + '/raw';
 export const partURL = (id, part) => BASE + '/messages/' + enc(id) + '/parts/' + enc(part);
 export const eventsURL = BASE + '/events';
 
-/** raw fetches the message source as text. */
-export async function raw(id) {
+/**
+ * raw fetches the message source as text: all of it, or with max set, its
+ * first max bytes and whether there was more ({text, truncated}).
+ */
+export async function raw(id, max = Infinity) {
   const res = await get(rawURL(id));
   if (!res.ok) throw new Error('raw source: ' + res.status + ' ' + res.statusText);
-  return res.text();
+  const reader = res.body.getReader();
+  const chunks = [];
+  let n = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (n + value.length > max) {
+      chunks.push(value.subarray(0, max - n));
+      truncated = true;
+      reader.cancel();
+      break;
+    }
+    chunks.push(value);
+    n += value.length;
+  }
+  // Mail is mostly ASCII; a character cut at the limit becomes U+FFFD.
+  const dec = new TextDecoder();
+  return { text: chunks.map((c) => dec.decode(c, { stream: true })).join('') + dec.decode(), truncated };
 }
 
 /** partBase64 fetches a part and returns its bytes base64-encoded (for forwarding). */

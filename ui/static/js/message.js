@@ -219,13 +219,23 @@ function renderHeaders(panel, msg) {
     tbody));
 }
 
+// RAW_SHOWN is how much source the Raw tab shows: a 30 MB message as one
+// text node would stall the page, and the .eml download has all of it.
+const RAW_SHOWN = 1 << 20;
+
 async function renderRaw(panel, msg) {
   const pre = h('pre', { class: 'msg-raw', 'aria-busy': 'true' }, 'Loading…');
   panel.appendChild(pre);
   try {
-    const text = await api.raw(msg.id);
+    const { text, truncated } = await api.raw(msg.id, RAW_SHOWN);
     pre.textContent = text;
     pre.removeAttribute('aria-busy');
+    if (truncated) {
+      const note = h('p', { class: 'banner raw-more' },
+        h('span', null, 'Showing the first ' + size(RAW_SHOWN) + ' of ' + size(msg.size) + '.'),
+        h('a', { class: 'btn small', href: api.rawURL(msg.id), download: emlName(msg) }, icon('download'), h('span', null, 'Download the whole .eml')));
+      panel.insertBefore(note, pre);
+    }
   } catch (err) {
     errorBox(panel, err);
   }
