@@ -139,6 +139,10 @@ func TestServerDown(t *testing.T) {
 	b.do("relay", chromedp.Evaluate[chromedp.Void](`location.hash = '#/relay'`))
 	b.waitJS("relay error", `document.querySelector('.relay .error-box')`)
 	b.screenshot("server-down-relay")
+	// The banner says it once; no error toast repeats it.
+	if txt := eval[string](b, `(t => t.hidden ? '' : t.textContent)(document.getElementById('toast'))`); strings.Contains(txt, "does not answer") {
+		t.Errorf("error toast %q repeats the banner", txt)
+	}
 }
 
 // contrastJS returns, for each selector, the WCAG contrast ratio of the

@@ -110,7 +110,8 @@ async function loadMailboxes() {
     const data = await api.mailboxes();
     state.mailboxes = (data && data.mailboxes) || [];
   } catch (err) {
-    toast('Could not load mailboxes: ' + err.message, 'error');
+    // An unreachable server already has the banner; a toast would repeat it.
+    if (err.status !== 0) toast('Could not load mailboxes: ' + err.message, 'error');
     return;
   }
   renderMailboxes();
