@@ -240,7 +240,7 @@ func newTab(t *testing.T, chromium, base, artifacts string) *tab {
 		chromedp.Flag("force-color-profile", "srgb"),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("lang", "en-US"),
-		chromedp.Env("TZ=UTC", "LANG=en_US.UTF-8"),
+		chromedp.Env("TZ=UTC", "LANG="+chromiumLang),
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
@@ -900,3 +900,9 @@ func pngBytes(t *testing.T, size int, c color.RGBA) []byte {
 	}
 	return buf.Bytes()
 }
+
+// chromiumLang is the browser's locale. C.UTF-8 exists on every glibc
+// system; a locale that is not installed (en_US.UTF-8 on a bare Debian)
+// leaves Chromium in ASCII, and it then saves a download with a non-ASCII
+// name as "download".
+const chromiumLang = "C.UTF-8"

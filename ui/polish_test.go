@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -396,5 +398,36 @@ func TestRawViewOfLargeMessage(t *testing.T) {
 	}
 	if href := eval[string](b, `document.querySelector('.raw-more a[download]')?.getAttribute('href') || ''`); !strings.HasSuffix(href, "/raw") {
 		t.Errorf("no download of the whole source next to the cut view (href %q)", href)
+	}
+}
+
+// TestAttachmentDownloadName: an attachment downloads under its own name,
+// non-ASCII included, and a hostile name arrives as a harmless file name.
+func TestAttachmentDownloadName(t *testing.T) {
+	e, b := openUI(t)
+	const subj = "Named attachments"
+	e.send(t, "alice@example.com", []string{"bob@example.com"}, mimeMessage("alice@example.com", "bob@example.com", subj, "see attachments", "",
+		map[string]string{"=?utf-8?q?=C3=9Cbersicht_M=C3=A4rz?=.csv": "a,b\n"}))
+	b.open(subj)
+	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
+	defer cancel()
+	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: t.TempDir(), EventsEnabled: new(true),
+	}); err != nil {
+		t.Fatalf("download behavior: %v", err)
+	}
+	if got := eval[string](b, `document.querySelector('.attachments .att-name').textContent`); got != "Übersicht März.csv" {
+		t.Errorf("attachment shown as %q", got)
+	}
+	evs := chromedp.BrowserEvents(b.ctx, browser.DownloadWillBegin)
+	b.do("click attachment", chromedp.Click(chromedp.CSS(`.attachments a.attachment`)))
+	for ev, err := range evs {
+		if err != nil {
+			b.fatalf("download: %v", err)
+		}
+		if ev.SuggestedFilename != "Übersicht März.csv" {
+			t.Errorf("downloads as %q, want %q", ev.SuggestedFilename, "Übersicht März.csv")
+		}
+		break
 	}
 }
