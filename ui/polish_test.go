@@ -402,7 +402,7 @@ func TestRawViewOfLargeMessage(t *testing.T) {
 }
 
 // TestAttachmentDownloadName: an attachment downloads under its own name,
-// non-ASCII included, and a hostile name arrives as a harmless file name.
+// non-ASCII included.
 func TestAttachmentDownloadName(t *testing.T) {
 	e, b := openUI(t)
 	const subj = "Named attachments"
