@@ -160,6 +160,22 @@ func startChild(t *testing.T, bin string, args ...string) *child {
 	return nil
 }
 
+// stopAndOpen stops the child with SIGTERM, which must end it with status
+// 0, and opens the store it left in db (closed with the test).
+func (c *child) stopAndOpen(t *testing.T, db string) *store.Store {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("graceful exit: %v", err)
+	}
+	st, err := store.Open(context.Background(), store.Options{DSN: db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // TestAcknowledgedMailSurvivesSIGKILL kills the server right after clients
 // saw 250 for a batch of messages, while others are mid-flight, then checks
 // that every acknowledged message is stored, once and byte for byte.
@@ -244,15 +260,7 @@ func TestSendmailSubcommand(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("sendmail: %v\n%s", err, out)
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("graceful exit: %v", err)
-	}
-	st, err := store.Open(context.Background(), store.Options{DSN: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := c.stopAndOpen(t, db)
 	list, _, _ := st.Search(context.Background(), store.Query{Subject: "from sendmail"})
 	if len(list) != 1 || len(list[0].Mailboxes) != 2 || list[0].Envelope.From != "app@example.com" {
 		t.Fatalf("stored %+v", list)
@@ -381,15 +389,7 @@ func TestSendmailSenders(t *testing.T) {
 	if msg := strings.TrimSuffix(string(out), "\n"); strings.Contains(msg, "\n") || !strings.Contains(msg, down) || !strings.Contains(msg, "is it running") {
 		t.Fatalf("sendmail to a stopped sandbox said %q", out)
 	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	if err := c.cmd.Wait(); err != nil {
-		t.Fatalf("graceful exit: %v", err)
-	}
-	st, err := store.Open(context.Background(), store.Options{DSN: db})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := c.stopAndOpen(t, db)
 	for rcpt, want := range map[string]string{"null@example.com": "", "angle@example.com": "ops@example.com"} {
 		list, _, err := st.Search(context.Background(), store.Query{Mailbox: rcpt})
 		if err != nil || len(list) != 1 || list[0].Envelope.From != want {

@@ -75,6 +75,13 @@ func TestStartRefusesBadConfigNamingTheFlag(t *testing.T) {
 func TestSelfSignedTLSOffersSTARTTLS(t *testing.T) {
 	cfg := loopbackConfig()
 	cfg.TLSSelfSigned = true
+	expectSTARTTLS(t, cfg, "--tls-self-signed")
+}
+
+// expectSTARTTLS starts a sandbox with cfg and checks that SMTP offers
+// STARTTLS.
+func expectSTARTTLS(t *testing.T, cfg sandbox.Config, with string) {
+	t.Helper()
 	sb, err := sandbox.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +93,7 @@ func TestSelfSignedTLSOffersSTARTTLS(t *testing.T) {
 	}
 	defer c.Close()
 	if ok, _ := c.Extension("STARTTLS"); !ok {
-		t.Fatal("STARTTLS not offered with --tls-self-signed")
+		t.Fatalf("STARTTLS not offered with %s", with)
 	}
 }
 
@@ -137,17 +144,5 @@ func TestTLSFilesNameTheWrongFlag(t *testing.T) {
 	}
 	cfg := loopbackConfig()
 	cfg.TLSCert, cfg.TLSKey = cert, key
-	sb, err := sandbox.Start(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	c, err := smtp.Dial(sb.SMTPAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if ok, _ := c.Extension("STARTTLS"); !ok {
-		t.Fatal("STARTTLS not offered with --tls-cert and --tls-key")
-	}
+	expectSTARTTLS(t, cfg, "--tls-cert and --tls-key")
 }
