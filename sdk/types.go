@@ -115,6 +115,7 @@ type Part struct {
 type Delivery struct {
 	ID            string    `json:"id"`
 	MessageID     string    `json:"message_id"`
+	Subject       string    `json:"subject"` // the message's
 	MailFrom      string    `json:"mail_from"`
 	Recipients    []string  `json:"recipients"`
 	Destination   string    `json:"destination"`

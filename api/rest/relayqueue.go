@@ -17,6 +17,7 @@ import (
 type deliveryJSON struct {
 	ID            string     `json:"id"`
 	MessageID     string     `json:"message_id"`
+	Subject       string     `json:"subject"`
 	MailFrom      string     `json:"mail_from"`
 	Recipients    []string   `json:"recipients"`
 	Destination   string     `json:"destination"`
@@ -64,7 +65,7 @@ func (s *Server) relayQueue(c echo.Context) error {
 			rs = append(rs, st)
 		}
 		out = append(out, deliveryJSON{
-			ID: strconv.FormatInt(d.ID, 10), MessageID: d.MessageID, MailFrom: d.MailFrom, Recipients: rc,
+			ID: strconv.FormatInt(d.ID, 10), MessageID: d.MessageID, Subject: d.Subject, MailFrom: d.MailFrom, Recipients: rc,
 			Destination: d.Destination, Status: d.Status, Attempts: d.Attempts, NextAttemptAt: next,
 			LastError: d.LastError, CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 			LastAttemptAt: optTime(d.LastAttemptAt), RecipientStatus: rs,

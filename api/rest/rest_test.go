@@ -649,7 +649,7 @@ func TestRelayQueue(t *testing.T) {
 		q.Deliveries[0].Status != store.DeliveryQueued || !slices.Equal(q.Deliveries[0].Recipients, []string{"x@real.example"}) {
 		t.Fatalf("queue %+v", q)
 	}
-	if d := q.Deliveries[0]; d.NextAttemptAt == nil || d.LastAttemptAt != nil || len(d.RecipientStatus) != 1 ||
+	if d := q.Deliveries[0]; d.Subject != "x" || d.NextAttemptAt == nil || d.LastAttemptAt != nil || len(d.RecipientStatus) != 1 ||
 		d.RecipientStatus[0] != (recipientStatusJSON{Address: "x@real.example", Status: store.DeliveryQueued}) {
 		t.Fatalf("queued delivery %+v", d)
 	}

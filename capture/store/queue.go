@@ -56,6 +56,9 @@ type Delivery struct {
 	// when.
 	LeaseOwner string    `json:"-"`
 	LeaseUntil time.Time `json:"-"`
+	// Subject is the message's, for people reading the queue: filled by
+	// Deliveries and Delivery, empty in claims.
+	Subject string `json:"subject"`
 }
 
 // RecipientStatus is the state of one recipient of a delivery.
@@ -106,12 +109,22 @@ func (d *Delivery) details() string {
 const deliveryCols = `id, message_id, mail_from, recipients, destination, status, attempts, next_attempt_at,
 	last_error, created_at, updated_at, lease_owner, lease_until, details`
 
-func scanDelivery(sc rowScanner) (Delivery, error) {
+// deliveryListCols adds the message's subject (scanned by scanListed).
+const deliveryListCols = deliveryCols + `, COALESCE((SELECT m.subject FROM messages m WHERE m.seq = deliveries.msg_seq), '')`
+
+func scanListed(sc rowScanner) (Delivery, error) {
+	var subject string
+	d, err := scanDelivery(sc, &subject)
+	d.Subject = subject
+	return d, err
+}
+
+func scanDelivery(sc rowScanner, extra ...any) (Delivery, error) {
 	var d Delivery
 	var rcpts, details string
 	var next, created, updated, lease int64
-	if err := sc.Scan(&d.ID, &d.MessageID, &d.MailFrom, &rcpts, &d.Destination, &d.Status, &d.Attempts, &next,
-		&d.LastError, &created, &updated, &d.LeaseOwner, &lease, &details); err != nil {
+	if err := sc.Scan(append([]any{&d.ID, &d.MessageID, &d.MailFrom, &rcpts, &d.Destination, &d.Status, &d.Attempts, &next,
+		&d.LastError, &created, &updated, &d.LeaseOwner, &lease, &details}, extra...)...); err != nil {
 		return d, err
 	}
 	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt, d.LeaseUntil = fromMicros(next), fromMicros(created), fromMicros(updated), fromMicros(lease)
@@ -144,12 +157,12 @@ func (s *Store) insertDelivery(ctx context.Context, tx *sql.Tx, seq int64, msgID
 // Deliveries lists the whole relay queue, newest first, finished deliveries
 // included.
 func (s *Store) Deliveries(ctx context.Context) ([]Delivery, error) {
-	return queryList(ctx, s, "list deliveries", `SELECT `+deliveryCols+` FROM deliveries ORDER BY id DESC`, scanDelivery)
+	return queryList(ctx, s, "list deliveries", `SELECT `+deliveryListCols+` FROM deliveries ORDER BY id DESC`, scanListed)
 }
 
 // Delivery returns one queue item.
 func (s *Store) Delivery(ctx context.Context, id int64) (Delivery, error) {
-	d, err := scanDelivery(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`), id))
+	d, err := scanListed(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+deliveryListCols+` FROM deliveries WHERE id = ?`), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Delivery{}, fmt.Errorf("delivery %d: %w", id, ErrNotFound)
 	}

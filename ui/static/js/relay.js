@@ -52,7 +52,7 @@ export async function renderRelay(pane, onChange, current = () => true) {
     tbody.appendChild(h('tr', { dataset: { id: String(d.id) } },
       h('td', { 'data-label': COLS[0] }, h('span', { class: 'status status-' + status.replace(/[^a-z]/gi, '') }, status)),
       h('td', { 'data-label': COLS[1] }, (d.recipients || []).join(', '), h('div', { class: 'muted small' }, 'via ', d.destination || '—'),
-        d.message_id ? h('div', { class: 'small' }, h('a', { href: '#/all/message/' + encodeURIComponent(d.message_id) }, 'View message')) : null),
+        d.message_id ? h('div', { class: 'small' }, h('a', { href: '#/all/message/' + encodeURIComponent(d.message_id), title: 'View message' }, d.subject || 'View message')) : null),
       h('td', { class: 'num', 'data-label': COLS[2] }, String(d.attempts ?? 0)),
       h('td', { 'data-label': COLS[3] }, when(d.next_attempt_at)),
       h('td', { class: 'last-error', 'data-label': COLS[4] }, d.last_error || '—'),
