@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,15 +71,41 @@ func (s *Server) rawMessage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	raw, err := s.st.Raw(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	raw, err := s.st.Raw(ctx, id)
 	if err != nil {
 		return err
+	}
+	name := id
+	if m, err := s.st.Get(ctx, id); err == nil {
+		name = emlName(m.Subject, id)
 	}
 	h := c.Response().Header()
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", contentSandbox)
-	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": id + ".eml"}))
+	h.Set("Content-Disposition", mime.FormatMediaType("inline", map[string]string{"filename": name + ".eml"}))
 	return c.Blob(http.StatusOK, "message/rfc822", raw)
+}
+
+// emlName is a file name for a saved message: its subject's letters,
+// digits, spaces, dots, dashes and underscores, at most 60 of them (the
+// UI's rule for its download link), or the id when nothing is left.
+func emlName(subject, id string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range subject {
+		if n == 60 {
+			break
+		}
+		if unicode.IsLetter(r) || unicode.IsNumber(r) || strings.ContainsRune(" ._-", r) {
+			b.WriteRune(r)
+			n++
+		}
+	}
+	if name := strings.Trim(b.String(), " ."); name != "" {
+		return name
+	}
+	return id
 }
 
 // GET /messages/{id}/parts/{part}: one decoded part, as a download (images

@@ -495,6 +495,10 @@ func TestSubmitJSON(t *testing.T) {
 	if raw.header.Get("Content-Type") != "message/rfc822" {
 		t.Errorf("raw content type %q", raw.header.Get("Content-Type"))
 	}
+	// Saved, the message is named after its subject (curl -OJ, browsers).
+	if cd := raw.header.Get("Content-Disposition"); cd != `inline; filename*=utf-8''Ihre%20Bestellung%20%20Gr%C3%B6%C3%9Fe.eml` {
+		t.Errorf("raw Content-Disposition %q", cd)
+	}
 
 	// JSON without a content type (curl -d) is still JSON.
 	e.expect(http.MethodPost, "/api/v1/messages", []byte(` {"to":["y@example.com"],"text":"t"}`), "", 201)

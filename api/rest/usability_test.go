@@ -108,3 +108,20 @@ func TestSubmitRawOddAddressHeaders(t *testing.T) {
 		t.Errorf("envelope %q", got)
 	}
 }
+
+func TestEMLName(t *testing.T) {
+	for subject, want := range map[string]string{
+		"Welcome to Acme!":          "Welcome to Acme",
+		"../../etc/passwd":          "etcpasswd",
+		"Re: Invoice #42 (paid)":    "Re Invoice 42 paid",
+		"":                          "ID1",
+		"!!!":                       "ID1",
+		"...":                       "ID1",
+		strings.Repeat("ä", 80):     strings.Repeat("ä", 60),
+		"line\r\nbreak\x00nul\ttab": "linebreaknultab",
+	} {
+		if got := emlName(subject, "ID1"); got != want {
+			t.Errorf("emlName(%q) = %q, want %q", subject, got, want)
+		}
+	}
+}
