@@ -2,17 +2,16 @@ package imapd_test
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/api/imapd"
+	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 )
 
 type hardenConn struct {
@@ -61,28 +60,11 @@ func (h *hardenConn) tagged(tag, cmd string) string {
 // expectClosed reads until the server closes the connection (or 20s pass).
 func (h *hardenConn) expectClosed() string {
 	h.t.Helper()
-	h.c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	b, err := io.ReadAll(h.br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		h.t.Fatalf("server kept the connection open; it said %q", b)
-	}
-	return string(b)
+	return limittest.ExpectClosed(h.t, h.c, h.br, 20*time.Second)
 }
 
 func (h *hardenConn) trickle(data string, interval time.Duration) <-chan int {
-	sent := make(chan int, 1)
-	go func() {
-		n := 0
-		for ; n < len(data); n++ {
-			if _, err := h.c.Write([]byte{data[n]}); err != nil {
-				break
-			}
-			time.Sleep(interval)
-		}
-		sent <- n
-	}()
-	return sent
+	return limittest.Trickle(h.c, data, interval)
 }
 
 // A client sending one byte every 100ms is cut off by the idle timeout,
@@ -124,34 +106,20 @@ func TestHardeningSlowClientIsCutOff(t *testing.T) {
 func TestHardeningEndlessLineNotBuffered(t *testing.T) {
 	addr, _ := startIMAP(t, nil)
 	h := hardenDial(t, addr)
-	var streamed atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		chunk := []byte(strings.Repeat("A", 64<<10))
-		h.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(h.c, "a LOGIN ")
-		for streamed.Load() < 1<<30 {
-			n, err := h.c.Write(chunk)
-			streamed.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}()
+	flood := limittest.StartFlood(h.c, "a LOGIN ", 1<<30)
 	var base, m runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&base)
 	said := h.expectClosed()
 	h.c.Close()
-	<-done
+	streamed := flood.Wait()
 	runtime.ReadMemStats(&m)
-	t.Logf("streamed %d MiB; server said %q", streamed.Load()>>20, said)
-	if streamed.Load() >= 1<<30 {
+	t.Logf("streamed %d MiB; server said %q", streamed>>20, said)
+	if streamed >= 1<<30 {
 		t.Fatalf("server swallowed a 1 GiB command line")
 	}
-	if int64(m.TotalAlloc-base.TotalAlloc) > streamed.Load()/2 && m.TotalAlloc-base.TotalAlloc > 64<<20 {
-		t.Fatalf("server allocated %d MiB for a %d MiB line", (m.TotalAlloc-base.TotalAlloc)>>20, streamed.Load()>>20)
+	if int64(m.TotalAlloc-base.TotalAlloc) > streamed/2 && m.TotalAlloc-base.TotalAlloc > 64<<20 {
+		t.Fatalf("server allocated %d MiB for a %d MiB line", (m.TotalAlloc-base.TotalAlloc)>>20, streamed>>20)
 	}
 }
 
@@ -212,33 +180,19 @@ func TestHardeningHugeNonSyncLiteral(t *testing.T) {
 	if l := h.tagged("l", "LOGIN bob@example.com x"); !strings.HasPrefix(l, "l OK") {
 		t.Fatalf("login: %q", l)
 	}
-	var streamed atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		chunk := []byte(strings.Repeat("A", 64<<10))
-		h.c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-		io.WriteString(h.c, "a APPEND INBOX {1073741824+}\r\n")
-		for streamed.Load() < 1<<30 {
-			n, err := h.c.Write(chunk)
-			streamed.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}()
+	flood := limittest.StartFlood(h.c, "a APPEND INBOX {1073741824+}\r\n", 1<<30)
 	var base, m runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&base)
 	said := h.expectClosed()
 	h.c.Close()
-	<-done
+	streamed := flood.Wait()
 	runtime.ReadMemStats(&m)
-	t.Logf("streamed %d MiB of a 1 GiB LITERAL+; server said %q", streamed.Load()>>20, said)
+	t.Logf("streamed %d MiB of a 1 GiB LITERAL+; server said %q", streamed>>20, said)
 	if !strings.Contains(said, "NO") && !strings.Contains(said, "BAD") && !strings.Contains(said, "BYE") {
 		t.Errorf("no refusal: %q", said)
 	}
-	if alloc := m.TotalAlloc - base.TotalAlloc; alloc > 64<<20 && int64(alloc) > streamed.Load()/2 {
-		t.Fatalf("server allocated %d MiB for a %d MiB literal", alloc>>20, streamed.Load()>>20)
+	if alloc := m.TotalAlloc - base.TotalAlloc; alloc > 64<<20 && int64(alloc) > streamed/2 {
+		t.Fatalf("server allocated %d MiB for a %d MiB literal", alloc>>20, streamed>>20)
 	}
 }

@@ -2,16 +2,14 @@ package pop3d_test
 
 import (
 	"bufio"
-	"errors"
-	"io"
 	"net"
 	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
+	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 )
 
 func hardenDial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
@@ -29,18 +27,6 @@ func hardenDial(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return c, br
 }
 
-// hardenExpectClosed reads until the server closes c (or 20s pass).
-func hardenExpectClosed(t *testing.T, c net.Conn, br *bufio.Reader) string {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	b, err := io.ReadAll(br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("server kept the connection open; it said %q", b)
-	}
-	return string(b)
-}
-
 // A client sending one byte every 100ms never completes a command within
 // the idle timeout, so it is cut off: it cannot hold a session forever by
 // trickling.
@@ -49,18 +35,8 @@ func TestHardeningSlowClientIsCutOff(t *testing.T) {
 	ts := newTestServer(t, func(o *pop3d.Options) { o.IdleTimeout = 500 * time.Millisecond })
 	c, br := hardenDial(t, ts.addr)
 	payload := "USER " + strings.Repeat("slow", 50) + "@example.com\r\n"
-	sent := make(chan int, 1)
-	go func() {
-		n := 0
-		for ; n < len(payload); n++ {
-			if _, err := c.Write([]byte{payload[n]}); err != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		sent <- n
-	}()
-	hardenExpectClosed(t, c, br)
+	sent := limittest.Trickle(c, payload, 100*time.Millisecond)
+	limittest.ExpectClosed(t, c, br, 20*time.Second)
 	c.Close()
 	if n := <-sent; n >= len(payload) {
 		t.Fatalf("the whole slow command (%d bytes) got through", n)
@@ -74,21 +50,7 @@ func TestHardeningSlowClientIsCutOff(t *testing.T) {
 func TestHardeningEndlessLineNotBuffered(t *testing.T) {
 	ts := newTestServer(t, func(o *pop3d.Options) { o.IdleTimeout = time.Second })
 	c, br := hardenDial(t, ts.addr)
-	var streamed atomic.Int64
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		chunk := []byte(strings.Repeat("A", 64<<10))
-		c.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		io.WriteString(c, "USER ")
-		for streamed.Load() < 4<<30 {
-			n, err := c.Write(chunk)
-			streamed.Add(int64(n))
-			if err != nil {
-				return
-			}
-		}
-	}()
+	flood := limittest.StartFlood(c, "USER ", 4<<30)
 	var base runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&base)
@@ -110,15 +72,15 @@ func TestHardeningEndlessLineNotBuffered(t *testing.T) {
 			}
 		}
 	}()
-	said := hardenExpectClosed(t, c, br)
+	said := limittest.ExpectClosed(t, c, br, 20*time.Second)
 	c.Close()
-	<-done
+	streamed := flood.Wait()
 	close(stop)
 	<-sampled
 	t.Logf("streamed %d MiB of one line; heap grew by at most %d KiB; server said %q",
-		streamed.Load()>>20, (int64(peak)-int64(base.HeapAlloc))>>10, said)
-	if grew := int64(peak) - int64(base.HeapAlloc); grew > 32<<20 && grew > streamed.Load()/4 {
-		t.Fatalf("heap grew by %d MiB while %d MiB of one line streamed in", grew>>20, streamed.Load()>>20)
+		streamed>>20, (int64(peak)-int64(base.HeapAlloc))>>10, said)
+	if grew := int64(peak) - int64(base.HeapAlloc); grew > 32<<20 && grew > streamed/4 {
+		t.Fatalf("heap grew by %d MiB while %d MiB of one line streamed in", grew>>20, streamed>>20)
 	}
 }
 
@@ -134,7 +96,7 @@ func TestHardeningConnectionCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c3.Close()
-	if got := hardenExpectClosed(t, c3, bufio.NewReader(c3)); !strings.HasPrefix(got, "-ERR [SYS/TEMP]") {
+	if got := limittest.ExpectClosed(t, c3, bufio.NewReader(c3), 20*time.Second); !strings.HasPrefix(got, "-ERR [SYS/TEMP]") {
 		t.Fatalf("third connection: %q", got)
 	}
 	c1.Close()

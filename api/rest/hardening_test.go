@@ -2,8 +2,6 @@ package rest
 
 import (
 	"bufio"
-	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -24,18 +23,6 @@ func hardenDial(t *testing.T, base string) (net.Conn, *bufio.Reader) {
 	return c, bufio.NewReader(c)
 }
 
-// hardenExpectClosed reads until the server closes c (or limit passes).
-func hardenExpectClosed(t *testing.T, c net.Conn, br *bufio.Reader, limit time.Duration) string {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(limit))
-	b, err := io.ReadAll(br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("server kept the connection open; it said %q", b)
-	}
-	return string(b)
-}
-
 // A client that sends its request headers one byte every 100ms is cut
 // off by the server's header timeout (10s, fixed in Serve) and never
 // reaches a handler.
@@ -44,18 +31,8 @@ func TestHardeningSlowHeadersCutOff(t *testing.T) {
 	e := newTestServer(t)
 	c, br := hardenDial(t, e.url)
 	payload := "GET /api/v1/mailboxes HTTP/1.1\r\nHost: sandbox\r\nX-Slow: " + strings.Repeat("s", 300) + "\r\n\r\n"
-	sent := make(chan int, 1)
-	go func() {
-		n := 0
-		for ; n < len(payload); n++ {
-			if _, err := c.Write([]byte{payload[n]}); err != nil {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		sent <- n
-	}()
-	said := hardenExpectClosed(t, c, br, 25*time.Second)
+	sent := limittest.Trickle(c, payload, 100*time.Millisecond)
+	said := limittest.ExpectClosed(t, c, br, 25*time.Second)
 	c.Close()
 	if n := <-sent; n >= len(payload) {
 		t.Fatalf("the whole slow request (%d bytes) got through; server said %q", n, said)
@@ -71,16 +48,7 @@ func TestHardeningOverlongHeaderRefused(t *testing.T) {
 	t.Parallel()
 	e := newTestServer(t)
 	c, br := hardenDial(t, e.url)
-	go func() {
-		c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-		fmt.Fprintf(c, "GET /api/v1/mailboxes HTTP/1.1\r\nHost: sandbox\r\nX-Long: ")
-		chunk := []byte(strings.Repeat("L", 64<<10))
-		for i := 0; i < 1024; i++ { // 64 MiB, never ending the line
-			if _, err := c.Write(chunk); err != nil {
-				return
-			}
-		}
-	}()
+	limittest.StartFlood(c, "GET /api/v1/mailboxes HTTP/1.1\r\nHost: sandbox\r\nX-Long: ", 64<<20) // never ending the line
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -90,7 +58,7 @@ func TestHardeningOverlongHeaderRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("status %d, want 431", resp.StatusCode)
 	}
-	hardenExpectClosed(t, c, br, 20*time.Second)
+	limittest.ExpectClosed(t, c, br, 20*time.Second)
 }
 
 // A message body over MaxMessageBytes is refused with 413 whether or not

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 )
 
 // A POST whose body trickles in one byte every 200ms is cut off once
@@ -32,7 +34,7 @@ func TestHardeningSlowBodyCutOff(t *testing.T) {
 		}
 		sent <- n
 	}()
-	said := hardenExpectClosed(t, c, br, 30*time.Second)
+	said := limittest.ExpectClosed(t, c, br, 30*time.Second)
 	c.Close()
 	if n := <-sent; n >= size {
 		t.Fatalf("the whole slow body (%d bytes) got through; server said %q", n, said)

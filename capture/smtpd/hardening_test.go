@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,39 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
-
-// hardenTrickle writes data one byte per interval until it is all sent or
-// a write fails, and reports how many bytes went out.
-func hardenTrickle(c net.Conn, data string, interval time.Duration) <-chan int {
-	sent := make(chan int, 1)
-	go func() {
-		n := 0
-		for ; n < len(data); n++ {
-			if _, err := c.Write([]byte{data[n]}); err != nil {
-				break
-			}
-			time.Sleep(interval)
-		}
-		sent <- n
-	}()
-	return sent
-}
-
-// hardenExpectClosed reads until the server closes c (or 20s pass) and
-// returns everything it said.
-func hardenExpectClosed(t *testing.T, c net.Conn, br *bufio.Reader) string {
-	t.Helper()
-	c.SetReadDeadline(time.Now().Add(20 * time.Second))
-	b, err := io.ReadAll(br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("server kept the connection open; it said %q", b)
-	}
-	return string(b)
-}
 
 func hardenDial(t *testing.T, addr string, local string) (net.Conn, *bufio.Reader) {
 	t.Helper()
@@ -102,8 +72,8 @@ func TestHardeningSlowClientIsCutOff(t *testing.T) {
 				}
 				payload = "Subject: slow\r\n\r\n" + strings.Repeat("x", 200) + "\r\n.\r\n"
 			}
-			sent := hardenTrickle(c, payload, 100*time.Millisecond)
-			hardenExpectClosed(t, c, br)
+			sent := limittest.Trickle(c, payload, 100*time.Millisecond)
+			limittest.ExpectClosed(t, c, br, 20*time.Second)
 			c.Close()
 			if n := <-sent; n >= len(payload) {
 				t.Fatalf("the whole slow %s (%d bytes) got through before the server gave up", phase, n)
@@ -131,27 +101,13 @@ func TestHardeningOverlongLineRefused(t *testing.T) {
 					hardenLine(t, c, br)
 				}
 			}
-			written := make(chan int64, 1)
-			go func() {
-				chunk := []byte(strings.Repeat("A", 64<<10))
-				var n int64
-				c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-				io.WriteString(c, "NOOP ")
-				for n < 64<<20 {
-					m, err := c.Write(chunk)
-					n += int64(m)
-					if err != nil {
-						break
-					}
-				}
-				written <- n
-			}()
-			said := hardenExpectClosed(t, c, br)
+			flood := limittest.StartFlood(c, "NOOP ", 64<<20)
+			said := limittest.ExpectClosed(t, c, br, 20*time.Second)
 			if !strings.HasPrefix(said, "5") {
 				t.Errorf("server said %q, want a 5xx refusal", said)
 			}
 			c.Close()
-			if n := <-written; n >= 64<<20 {
+			if flood.Wait() >= 64<<20 {
 				t.Fatalf("server swallowed the whole 64 MiB line")
 			}
 		})
