@@ -64,11 +64,17 @@ func (c *replyBuffer) Read(p []byte) (int, error) {
 // Close sends what is held (a final 221 or 421), unless a send is stuck
 // on a client that does not read: then closing is what unsticks it.
 func (c *replyBuffer) Close() error {
+	c.tryFlush()
+	return c.Conn.Close()
+}
+
+// tryFlush sends what is held unless a send is in progress, which may be
+// stuck on a client that does not read: it is never waited for.
+func (c *replyBuffer) tryFlush() {
 	if c.mu.TryLock() {
 		_ = c.flushLocked()
 		c.mu.Unlock()
 	}
-	return c.Conn.Close()
 }
 
 func (c *replyBuffer) flush() error {
@@ -106,12 +112,8 @@ func (c *replyBuffer) SetWriteDeadline(t time.Time) error {
 }
 
 func (c *replyBuffer) flushBefore(t time.Time) {
-	if t.IsZero() || t.After(time.Now()) {
-		return
-	}
-	if c.mu.TryLock() { // as in Close: never wait on a stuck send
-		_ = c.flushLocked()
-		c.mu.Unlock()
+	if !t.IsZero() && !t.After(time.Now()) {
+		c.tryFlush()
 	}
 }
 

@@ -220,7 +220,8 @@ func (se *session) hangUp() {
 	se.hungUp.Do(func() {
 		c := se.conn.Conn()
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Write([]byte("421 4.3.2 " + se.s.opts.Domain + " Service shutting down, try again later\r\n"))
+		e := errShuttingDown
+		_, _ = fmt.Fprintf(c, "%d %d.%d.%d %s %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], se.s.opts.Domain, e.Message)
 		_ = c.Close()
 	})
 }
