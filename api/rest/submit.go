@@ -111,55 +111,20 @@ func (s *Server) readRawMessage(c echo.Context) (store.Envelope, []byte, error) 
 	seen := map[string]bool{}
 	for _, list := range [][]store.Address{p.To, p.Cc, p.Bcc} {
 		for _, a := range list {
-			for _, addr := range recipientAddresses(a.Address) {
-				n := store.NormalizeAddress(addr)
-				if n == "" || seen[n] {
-					continue
-				}
-				seen[n] = true
-				env.To = append(env.To, addr)
+			// mailparse salvages what Go's parser refuses; a leftover that
+			// is no address (no '@') names no recipient.
+			n := store.NormalizeAddress(a.Address)
+			if n == "" || seen[n] || !strings.Contains(n, "@") {
+				continue
 			}
+			seen[n] = true
+			env.To = append(env.To, a.Address)
 		}
 	}
 	if len(env.To) == 0 {
 		return env, nil, errBadRequest("no recipients: the message has no To, Cc or Bcc address")
 	}
 	return env, raw, nil
-}
-
-// recipientAddresses returns the addresses in s, an address as mailparse
-// read it. mailparse keeps what Go's parser refuses (a leading comment,
-// which RFC 5322 allows; a stray ";") as one bare string for search; a
-// recipient must be an address, so take each "@" word of it, without
-// comments, quotes and brackets.
-func recipientAddresses(s string) []string {
-	if a, err := netmail.ParseAddress(s); err == nil {
-		return []string{a.Address}
-	}
-	var b strings.Builder
-	depth := 0
-	for _, r := range s {
-		switch {
-		case r == '(':
-			depth++
-		case r == ')' && depth > 0:
-			depth--
-		case depth == 0:
-			b.WriteRune(r)
-		}
-	}
-	var out []string
-	for _, w := range strings.FieldsFunc(b.String(), func(r rune) bool {
-		return r == ' ' || r == '\t' || strings.ContainsRune(",;:<>\"", r)
-	}) {
-		if !strings.Contains(w, "@") {
-			continue
-		}
-		if a, err := netmail.ParseAddress(w); err == nil {
-			out = append(out, a.Address)
-		}
-	}
-	return out
 }
 
 // stringList is a JSON list of strings that also accepts one string.

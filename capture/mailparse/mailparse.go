@@ -255,11 +255,13 @@ func salvageAddress(piece string) Address {
 		}
 		return Address{Name: name, Address: a.Address}
 	}
-	if l, r := strings.LastIndexByte(text, '<'), strings.LastIndexByte(text, '>'); l >= 0 && r > l {
-		if n := strings.Trim(strings.TrimSpace(text[:l]), `"`); n != "" {
-			name = n
+	if l := strings.LastIndexByte(text, '<'); l >= 0 {
+		if r := strings.IndexByte(text[l+1:], '>'); r >= 0 {
+			if n := strings.Trim(strings.TrimSpace(strings.TrimRight(text[:l], "<")), `"`); n != "" {
+				name = n
+			}
+			return Address{Name: name, Address: strings.TrimSpace(text[l+1 : l+1+r])}
 		}
-		return Address{Name: name, Address: strings.TrimSpace(text[l+1 : r])}
 	}
 	words := strings.Fields(text)
 	for i := len(words) - 1; i >= 0; i-- {

@@ -196,3 +196,10 @@ func TestMalformedAddressListSplitsOutsideQuotes(t *testing.T) {
 		t.Errorf("to = %q, want %q", strings.Join(got, ","), want)
 	}
 }
+
+func TestDoubledBracketsSalvaged(t *testing.T) {
+	m := mailparse.Parse([]byte("From: a@x.test\r\nBcc: <<b@example.com>>\r\nSubject: x\r\n\r\nx\r\n"))
+	if len(m.Bcc) != 1 || m.Bcc[0].Address != "b@example.com" {
+		t.Fatalf("bcc = %+v", m.Bcc)
+	}
+}
