@@ -323,6 +323,12 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[u
 		}
 		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: run.folderID, uid: uid, validity: run.validity})
 	}
+	return s.queueDeliveries(ctx, tx, r)
+}
+
+// queueDeliveries puts the row's relay deliveries on the queue, in the
+// transaction that stores the message.
+func (s *Store) queueDeliveries(ctx context.Context, tx *sql.Tx, r *msgRow) error {
 	for _, d := range r.deliveries {
 		if len(d.Recipients) == 0 {
 			continue

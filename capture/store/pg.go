@@ -563,14 +563,8 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		return fmt.Errorf("ingest: file entries: %w", err)
 	}
 	for _, req := range batch {
-		r := &req.row
-		for _, d := range r.deliveries {
-			if len(d.Recipients) == 0 {
-				continue
-			}
-			if _, err := s.insertDelivery(ctx, tx, r.seq, r.id, r.env.From, d, r.received); err != nil {
-				return err
-			}
+		if err := s.queueDeliveries(ctx, tx, &req.row); err != nil {
+			return err
 		}
 	}
 	return nil
