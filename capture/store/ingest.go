@@ -144,7 +144,7 @@ func (s *Store) newRow(env Envelope, raw []byte) *msgRow {
 		// PostgreSQL's LIKE does not fold case: it always gets a lower-cased copy.
 		r.text, r.textOff = p.SearchText(), -1
 	} else {
-		r.text, r.textOff, r.textLen = searchText(raw, p.SearchSource(), strings.ToLower)
+		r.text, r.textOff, r.textLen = searchText(raw, p.SearchSource())
 	}
 	return r
 }

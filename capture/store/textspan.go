@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 )
 
 // searchText decides how a message's body text is kept for search. Most
@@ -12,13 +13,13 @@ import (
 // finds what searching a lower-cased copy would. Anything else — non-ASCII
 // text, or text that was decoded (quoted-printable, base64, another
 // charset, HTML) — is kept as a lower-cased copy, as before.
-func searchText(raw []byte, src string, lower func(string) string) (text string, off, n int64) {
+func searchText(raw []byte, src string) (text string, off, n int64) {
 	if src != "" && isASCII(src) {
 		if i := spanOf(raw, src); i >= 0 {
 			return "", int64(i), int64(len(src))
 		}
 	}
-	return lower(src), -1, 0
+	return strings.ToLower(src), -1, 0
 }
 
 // spanOf returns where text lies in raw, -1 when it does not. A single-part

@@ -17,7 +17,7 @@ func TestSearchTextSpanOrCopy(t *testing.T) {
 		{"Héllo", false},                  // non-ASCII: LIKE would not fold it
 		{"", false},
 	} {
-		text, off, n := searchText(raw, c.src, strings.ToLower)
+		text, off, n := searchText(raw, c.src)
 		if c.wantSpan {
 			if off < 0 || string(raw[off:off+n]) != c.src || text != "" {
 				t.Errorf("%q: got copy %q (off %d), want a span", c.src, text, off)
