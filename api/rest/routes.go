@@ -64,6 +64,9 @@ func (s *Server) routes() *echo.Echo {
 	g.POST("/relay/queue/:id/retry", s.retryDelivery)
 	g.GET("/events", s.events)
 	read("/openapi.json", s.openAPI)
+	for _, m := range s.opts.Mounts {
+		m.Register(e)
+	}
 	return e
 }
 

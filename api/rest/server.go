@@ -111,6 +111,20 @@ type Options struct {
 	// Responses are not bounded, so waits and event streams last as long
 	// as they need. 0 means DefaultReadTimeout; negative means none.
 	ReadTimeout time.Duration
+	// Mounts add other packages' routes (Mailpit's and MailHog's APIs, fault
+	// rules, message checks) to this server, behind its auth, CORS, limits
+	// and metrics, so those packages need not import this one's internals.
+	Mounts []Mount
+}
+
+// Mount is a set of routes another package serves on this server.
+type Mount struct {
+	// Paths outside /api/ that the mount serves: an exact path, or a
+	// prefix ending in "/". Everything under /api/ reaches the routes
+	// already.
+	Paths []string
+	// Register adds the routes; called once, after the native routes.
+	Register func(e *echo.Echo)
 }
 
 // Server is the HTTP server for REST, SSE, metrics and the UI.
@@ -276,7 +290,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if api || p == "/metrics" {
+	if api || p == "/metrics" || s.mounted(p) {
 		s.echo.ServeHTTP(w, r)
 		return
 	}
@@ -285,6 +299,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONError(w, http.StatusNotFound, "not found")
+}
+
+// mounted reports whether a Mount claims path p outside /api/.
+func (s *Server) mounted(p string) bool {
+	for _, m := range s.opts.Mounts {
+		for _, mp := range m.Paths {
+			if p == mp || (strings.HasSuffix(mp, "/") && strings.HasPrefix(p, mp)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func writeJSONError(w http.ResponseWriter, code int, msg string) {
