@@ -1,11 +1,14 @@
 package relay
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/textproto"
 	"sort"
 	"strconv"
 	"strings"
@@ -244,6 +247,34 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// startTLS upgrades the session on raw, whose EHLO has been answered:
+// go-smtp's client offers STARTTLS only through NewClientStartTLS, which
+// greets again with its own name, so the command goes out here and a new
+// client continues inside TLS with a replayed greeting. The wire carries
+// EHLO helo, STARTTLS, EHLO helo and nothing else.
+func (q *Queue) startTLS(raw net.Conn, host, helo string, cfg *tls.Config) (*smtp.Client, error) {
+	_ = raw.SetDeadline(time.Now().Add(q.opts.CommandTimeout))
+	if _, err := io.WriteString(raw, "STARTTLS\r\n"); err != nil {
+		return nil, fmt.Errorf("send STARTTLS: %w", err)
+	}
+	// The server sends nothing after its reply until our TLS hello, so a
+	// buffered reader here cannot swallow handshake bytes.
+	code, msg, err := textproto.NewReader(bufio.NewReader(raw)).ReadResponse(220)
+	if err != nil {
+		return nil, fmt.Errorf("STARTTLS answered %d %s: %w", code, msg, err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	tc := tls.Client(raw, cfg)
+	c := smtp.NewClient(&replayConn{Conn: tc, prefix: []byte("220 " + host + " ESMTP\r\n")})
+	c.CommandTimeout = q.opts.CommandTimeout
+	// The handshake happens on this first command after STARTTLS.
+	if err := c.Hello(helo); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // open dials addr, greets, upgrades with STARTTLS as mode asks and
 // authenticates when auth ("user:pass") is set.
 func (q *Queue) open(ctx context.Context, addr, host string, mode tlsMode, auth string) (*conn, error) {
@@ -267,10 +298,11 @@ func (q *Queue) openOnce(ctx context.Context, addr, host string, mode tlsMode, a
 	}
 	// Stop a blocked greeting or command when ctx ends.
 	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Now()) })
-	rc := &replayConn{Conn: raw}
-	c := smtp.NewClient(rc)
+	helo := q.heloFor(raw)
+	c := smtp.NewClient(raw)
 	c.CommandTimeout = q.opts.CommandTimeout
-	if err := c.Hello(q.opts.HeloName); err != nil {
+	// Hello first, so the client never greets with its own "localhost".
+	if err := c.Hello(helo); err != nil {
 		stop()
 		c.Close()
 		return nil, fmt.Errorf("greeting from %s: %w", addr, err)
@@ -284,18 +316,10 @@ func (q *Queue) openOnce(ctx context.Context, addr, host string, mode tlsMode, a
 		if mode == tlsOpportunistic {
 			cfg.InsecureSkipVerify = true
 		}
-		rc.prefix = []byte("220 " + host + " ESMTP\r\n")
-		c2, err := smtp.NewClientStartTLS(rc, cfg)
+		c2, err := q.startTLS(raw, host, helo, cfg)
 		if err != nil {
 			stop()
 			raw.Close()
-			return nil, fmt.Errorf("%w with %s: %w", errTLS, addr, err)
-		}
-		c2.CommandTimeout = q.opts.CommandTimeout
-		// The handshake happens on this first command after STARTTLS.
-		if err := c2.Hello(q.opts.HeloName); err != nil {
-			stop()
-			c2.Close()
 			return nil, fmt.Errorf("%w with %s: %w", errTLS, addr, err)
 		}
 		c = c2
@@ -553,7 +577,7 @@ func (q *Queue) bounce(ctx context.Context, d store.Delivery, rcpts []dsn.Recipi
 		reason = fmt.Sprintf("Delivery was tried for %s without success; the relay gave up.", q.opts.MaxAge)
 	}
 	msg := dsn.Build(dsn.Report{
-		ReportingMTA:   q.opts.HeloName,
+		ReportingMTA:   q.mtaName,
 		To:             d.MailFrom,
 		Arrival:        arrival,
 		Date:           q.opts.Now(),
@@ -586,7 +610,7 @@ func hops(raw []byte) int {
 // traced prepends the trace field a relaying MTA adds (RFC 5321 4.4).
 func (q *Queue) traced(raw []byte, d store.Delivery) []byte {
 	var b strings.Builder
-	b.WriteString("Received: by " + q.opts.HeloName + " (mailsandbox relay) id " + strconv.FormatInt(d.ID, 10))
+	b.WriteString("Received: by " + q.mtaName + " (mailsandbox relay) id " + strconv.FormatInt(d.ID, 10))
 	if p := d.Pending(); len(p) == 1 && isASCII(p[0]) {
 		b.WriteString("\r\n\tfor <" + p[0] + ">")
 	}

@@ -137,9 +137,18 @@ type Options struct {
 	// after it, another worker (or this one after a restart) may take it: 0
 	// means 10m.
 	Lease time.Duration
-	// HeloName is sent with EHLO and names the reporting MTA in bounces:
-	// "" means the host name.
+	// HeloName is sent with EHLO (once before STARTTLS, once after) and
+	// names the reporting MTA in bounces: "" means the host's fully
+	// qualified name when one resolves, else the address literal of the
+	// connection's local end ("[192.0.2.1]"), as a bare "vm" is refused
+	// by destinations with reject_non_fqdn_helo_hostname.
 	HeloName string
+	// Hostname names this host: nil means os.Hostname.
+	Hostname func() (string, error)
+	// LookupHost and LookupAddr resolve names for the default HeloName:
+	// nil means net.DefaultResolver's.
+	LookupHost func(ctx context.Context, host string) ([]string, error)
+	LookupAddr func(ctx context.Context, addr string) ([]string, error)
 	// Dial opens connections: nil means a net.Dialer with a 30s timeout.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// LookupMX resolves MX records: nil means net.DefaultResolver.LookupMX.
@@ -189,11 +198,14 @@ func (o *Options) setDefaults() {
 	if o.Lease <= 0 {
 		o.Lease = 10 * time.Minute
 	}
-	if o.HeloName == "" {
-		o.HeloName, _ = os.Hostname()
-		if o.HeloName == "" {
-			o.HeloName = "localhost"
-		}
+	if o.Hostname == nil {
+		o.Hostname = os.Hostname
+	}
+	if o.LookupHost == nil {
+		o.LookupHost = net.DefaultResolver.LookupHost
+	}
+	if o.LookupAddr == nil {
+		o.LookupAddr = net.DefaultResolver.LookupAddr
 	}
 	if o.Dial == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second}
@@ -228,6 +240,9 @@ func (o Options) Validate() error {
 		if _, _, err := net.SplitHostPort(o.Smarthost); err != nil {
 			return fmt.Errorf("relay smarthost %q: want host:port", o.Smarthost)
 		}
+	}
+	if o.HeloName != "" && !validHelo(o.HeloName) {
+		return fmt.Errorf("relay helo name %q: want a domain name or an address literal such as [192.0.2.1]", o.HeloName)
 	}
 	if o.SmarthostAuth != "" && !strings.Contains(o.SmarthostAuth, ":") {
 		return errors.New("relay smarthost auth: want user:pass")
@@ -264,6 +279,11 @@ type Queue struct {
 	done      chan struct{}
 
 	testAfterRecord func() // tests: runs after an attempt is recorded
+
+	// helo is HeloName or the resolved FQDN; "" greets with the address
+	// literal of each connection. mtaName names us in bounces and trace
+	// fields: helo, else the host name.
+	helo, mtaName string
 }
 
 // New builds a queue over st. It sends nothing until Run (or Start).
@@ -284,6 +304,17 @@ func New(st Store, opts Options, log *slog.Logger) (*Queue, error) {
 		conns: make(chan struct{}, opts.MaxConnections),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
+	}
+	q.helo = opts.HeloName
+	if q.helo == "" {
+		q.helo = fqdn(context.Background(), opts)
+	}
+	q.mtaName = q.helo
+	if q.mtaName == "" {
+		q.mtaName = host
+		if q.mtaName == "" {
+			q.mtaName = "localhost"
+		}
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {

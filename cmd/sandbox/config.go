@@ -67,6 +67,9 @@ type RelayConfig struct {
 	RetryMax      time.Duration     // 0: 1h
 	// SmarthostInsecureTLS skips verifying the smarthost's certificate.
 	SmarthostInsecureTLS bool
+	// Helo is the relay's EHLO name: "" means the host's FQDN when one
+	// resolves, else the connection's address literal.
+	Helo string
 }
 
 // Enabled reports whether any destination is configured.

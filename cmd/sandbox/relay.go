@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -29,8 +30,12 @@ func newRelayRunner(cfg RelayConfig, log *slog.Logger, reg prometheus.Registerer
 		MX: cfg.MX, Routes: cfg.Routes, Match: cfg.Match,
 		MaxAge: cfg.MaxAge, RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax,
 		Registerer: reg,
+		HeloName:   cfg.Helo,
 	}
 	if err := opts.Validate(); err != nil {
+		if strings.HasPrefix(err.Error(), "relay helo") {
+			return nil, bad("relay-helo", "%v", err)
+		}
 		return nil, bad("relay-smarthost", "%v", err)
 	}
 	return &relayRunner{opts: opts, log: log}, nil
