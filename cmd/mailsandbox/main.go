@@ -27,6 +27,9 @@ const shutdownGrace = 8 * time.Second
 var version = ""
 
 func main() {
+	if name, ok := asSendmail(os.Args[0]); ok {
+		os.Exit(runSendmail(name, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -41,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "run":
 		return serve(args, stdout, stderr)
 	case "sendmail":
-		return sendmail(args, stdin, stderr, os.Getenv)
+		return runSendmail("sendmail", args, stdin, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(stderr)
 	case "version":
