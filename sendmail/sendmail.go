@@ -190,6 +190,12 @@ func (s *session) deliver(ctx context.Context) int {
 	if !s.a.FullNameSet {
 		fullName = s.env.Getenv("NAME")
 	}
+	if !s.a.FullNameSet && fullName == "" {
+		// The account's name, as Postfix takes it from the GECOS field.
+		if u, err := user.Current(); err == nil {
+			fullName, _, _ = strings.Cut(u.Name, ",")
+		}
+	}
 	raw = fixup{now: s.env.Now(), hostname: host, sender: sender, fullName: fullName, dropBcc: s.a.Extract}.apply(raw, h)
 
 	c, code := s.dial(ctx)
