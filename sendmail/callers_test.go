@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,37 +19,47 @@ import (
 	"github.com/mailsandbox/mailsandbox/sdk/sandboxtest"
 )
 
-// binDir holds the built binary and its links: sendmail, mailq, newaliases.
-var binDir string
+// bin is the built binary and its links (sendmail, mailq, newaliases),
+// built once on first use: fuzz workers, which run this test binary too,
+// never need it.
+var bin struct {
+	once sync.Once
+	dir  string
+	err  error
+}
 
 func TestMain(m *testing.M) {
+	code := m.Run()
+	if bin.dir != "" {
+		os.RemoveAll(bin.dir)
+	}
+	os.Exit(code)
+}
+
+func build() (string, error) {
 	dir, err := os.MkdirTemp("", "sendmail-bin-")
 	if err != nil {
-		panic(err)
+		return "", err
 	}
-	bin := filepath.Join(dir, "mailsandbox")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/mailsandbox").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build mailsandbox: %v\n%s", err, out)
-	} else {
-		for _, n := range []string{"sendmail", "mailq", "newaliases"} {
-			if err := os.Symlink("mailsandbox", filepath.Join(dir, n)); err != nil {
-				panic(err)
-			}
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "mailsandbox"), "../cmd/mailsandbox").CombinedOutput(); err != nil {
+		return dir, fmt.Errorf("build mailsandbox: %v\n%s", err, out)
+	}
+	for _, n := range []string{"sendmail", "mailq", "newaliases"} {
+		if err := os.Symlink("mailsandbox", filepath.Join(dir, n)); err != nil {
+			return dir, err
 		}
-		binDir = dir
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	return dir, nil
 }
 
 // link is the path of one of the binary's names.
 func link(t *testing.T, name string) string {
 	t.Helper()
-	if binDir == "" {
-		t.Fatal("binary was not built")
+	bin.once.Do(func() { bin.dir, bin.err = build() })
+	if bin.err != nil {
+		t.Fatal(bin.err)
 	}
-	return filepath.Join(binDir, name)
+	return filepath.Join(bin.dir, name)
 }
 
 // needTool skips when a caller under test is not installed, naming its

@@ -86,3 +86,44 @@ func TestExtractRecipients(t *testing.T) {
 		t.Fatalf("bad To: %v", err)
 	}
 }
+
+// FuzzMessage: any input read as a message gives CRLF lines, a header the
+// fix-up can extend without touching the body, and recipients or a
+// one-line error from -t; never a panic.
+func FuzzMessage(f *testing.F) {
+	for _, s := range []string{
+		"Subject: x\n\nbody\n", "From x\nTo: a@b\n\n.\n", "To: <<<\n\n", "no header at all\n",
+		"A: b\r\n c\r\n\r\n", "Bcc: g: a@b, c@d;\n\nx", ": empty name\n\n", "To: undisclosed-recipients:;\n",
+		"Subject: x", "\n\n\n", "Resent-To: a@b\nBcc: c@d\n\n",
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, ignoreDots bool) {
+		raw, err := readMessage(bytes.NewReader(in), ignoreDots, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(bytes.ReplaceAll(raw, []byte("\r\n"), nil), []byte("\n")) {
+			t.Fatalf("bare LF left in %q", raw)
+		}
+		h := splitHeader(raw)
+		if rcpts, err := extractRecipients(h); err != nil && strings.Contains(err.Error(), "\n") {
+			t.Fatalf("error spans lines: %q", err)
+		} else if err == nil {
+			for _, r := range rcpts {
+				if strings.ContainsAny(r, "\r\n") {
+					t.Fatalf("recipient %q", r)
+				}
+			}
+		}
+		out := (fixup{now: time.Unix(0, 0).UTC(), hostname: "h", sender: "s@x", fullName: "N", dropBcc: true}).apply(raw, h)
+		if !bytes.HasSuffix(out, raw[h.end:]) {
+			t.Fatalf("body changed: %q -> %q", raw, out)
+		}
+		h2 := splitHeader(out)
+		if !h2.has("Message-Id") || !h2.has("Date") || !h2.has("From") || h2.has("Bcc") {
+			t.Fatalf("fields after fix-up of %q: %q", raw, out)
+		}
+	})
+}
