@@ -72,6 +72,7 @@ func Run(ctx context.Context, name string, args []string, env Env) int {
 	s.addr = smtpAddr(a.SMTPAddr, env.Getenv)
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
+	s.ctx = ctx
 	switch {
 	case a.QueueTime && a.Mode != ModeDaemon, a.FlushTarget:
 		// Nothing waits in a local queue: every message went to the
@@ -121,6 +122,7 @@ func smtpAddr(flag string, getenv func(string) string) string {
 }
 
 type session struct {
+	ctx  context.Context
 	a    Args
 	env  Env
 	name string
@@ -134,9 +136,9 @@ func (s *session) dial(ctx context.Context) (*smtp.Client, int) {
 	if err != nil {
 		return nil, s.fail(exTempFail, "cannot reach the sandbox at %s (is it running? set --smtp-addr, -S or MAILSANDBOX_SMTP_ADDR): %v", s.addr, err)
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
+	// go-smtp sets its own deadline per command, so ctx ends the session
+	// by closing the connection.
+	context.AfterFunc(ctx, func() { conn.Close() })
 	c := smtp.NewClient(conn)
 	if s.a.Verbose > 0 {
 		c.DebugWriter = s.env.Stderr
@@ -158,6 +160,9 @@ func (s *session) smtpFail(what string, err error) int {
 			code = exUnavailable
 		}
 		return s.fail(code, "the sandbox at %s refused %s: %d %s", s.addr, what, se.Code, se.Message)
+	}
+	if ctx := s.ctx; ctx != nil && ctx.Err() != nil {
+		return s.fail(exTempFail, "the sandbox at %s did not answer in time (%s)", s.addr, what)
 	}
 	return s.fail(exTempFail, "talking to the sandbox at %s (%s): %v", s.addr, what, err)
 }
