@@ -285,6 +285,11 @@ func TestCommonCallers(t *testing.T) {
 				}
 				m, raw := wait(t, sb, sdk.Filter{Subject: subject + " "})
 				c.check(t, m, raw)
+				// -v shows the dialogue; otherwise success is silent.
+				verbose := strings.Contains(strings.Join(c.args, " "), "-v")
+				if verbose != strings.Contains(stderr.String(), "MAIL FROM:<") || !verbose && stderr.Len() > 0 {
+					t.Errorf("stderr with %v: %q", c.args, stderr.String())
+				}
 			})
 		}
 	}
