@@ -58,7 +58,7 @@ func TestEmbeddedData(t *testing.T) {
 	if len(c.Features()) < 300 {
 		t.Fatalf("%d features, want the whole table (300+)", len(c.Features()))
 	}
-	if !strings.Contains(c.Source(), "6b086a3") {
+	if !strings.Contains(c.Source(), "6b086a3483a9") {
 		t.Errorf("source %q does not name the data's commit", c.Source())
 	}
 	if !strings.Contains(License, "MIT License") || !strings.Contains(License, "Rémi Parmentier") {

@@ -338,7 +338,7 @@ func summary(ctx context.Context, err error) (status string, refused bool) {
 		if i := strings.Index(msg, ErrRefused.Error()); i >= 0 {
 			msg = msg[i+len(ErrRefused.Error()):]
 		}
-		return "refused:" + msg + " (allow with --allow-internal-link-checks)", true
+		return "refused" + msg + " (allow with --allow-internal-link-checks)", true
 	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
 		return "timeout", false
 	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:

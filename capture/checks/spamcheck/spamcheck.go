@@ -119,9 +119,12 @@ func (c *Client) check(ctx context.Context, raw []byte) (*Result, error) {
 	return res, nil
 }
 
+// ctxErr names a timeout as such: the connection's deadline (set to the
+// context's) may fire a moment before the context itself ends.
 func ctxErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("timed out: %w", ctx.Err())
+	var ne net.Error
+	if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("timed out: %w", err)
 	}
 	return err
 }

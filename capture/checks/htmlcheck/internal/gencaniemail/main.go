@@ -16,6 +16,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -81,6 +82,8 @@ func main() {
 	}
 }
 
+var sourceRE = regexp.MustCompile(`commit ([0-9a-f]{40})\s*\(([0-9-]+)\)`)
+
 func convert(src string) (*Data, error) {
 	readme, err := os.ReadFile(filepath.Join(src, "README.md"))
 	if err != nil {
@@ -91,10 +94,12 @@ func convert(src string) (*Data, error) {
 		return nil, fmt.Errorf("read LICENSE: %w", err)
 	}
 	d := &Data{License: string(licText)}
-	for _, line := range strings.Split(string(readme), "\n") {
-		if strings.Contains(line, "Source:") {
-			d.Source = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "- Source:"))
-		}
+	// The README names the upstream commit: "Source: the
+	// `hteumeuleu/caniemail` repository, commit <sha>\n  (<date>)".
+	if m := sourceRE.FindStringSubmatch(string(readme)); m != nil {
+		d.Source = "hteumeuleu/caniemail@" + m[1][:12] + " (" + m[2] + ")"
+	} else {
+		return nil, fmt.Errorf("README names no source commit")
 	}
 	names, err := os.ReadFile(filepath.Join(src, "_data", "nicenames.yml"))
 	if err != nil {
