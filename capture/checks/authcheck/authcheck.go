@@ -153,8 +153,25 @@ func Check(ctx context.Context, in Input, opts Options) *Result {
 
 	r := &Result{FromDomain: fromDomain(in.Raw)}
 	r.DKIM = verifyDKIM(ctx, in.Raw, res)
-	r.SPF = checkSPF(ctx, in, res)
-	r.DMARC = checkDMARC(ctx, r, res)
+	// SPF and DMARC run apart too, so a resolver that ignores its context
+	// still cannot hold the check past the timeout.
+	type answer struct {
+		spf   SPF
+		dmarc DMARC
+	}
+	done := make(chan answer, 1)
+	cp := *r // the goroutine's own copy: r may be returned while it runs
+	go func() {
+		cp.SPF = checkSPF(ctx, in, res)
+		done <- answer{cp.SPF, checkDMARC(ctx, &cp, res)}
+	}()
+	select {
+	case a := <-done:
+		r.SPF, r.DMARC = a.spf, a.dmarc
+	case <-ctx.Done():
+		r.SPF = SPF{Domain: domainOf(in.MailFrom), Result: TempError, Reason: "timed out"}
+		r.DMARC = DMARC{Domain: r.FromDomain, Result: TempError, Reason: "timed out"}
+	}
 	return r
 }
 

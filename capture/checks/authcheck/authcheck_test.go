@@ -245,3 +245,27 @@ func FuzzSignatureTags(f *testing.F) {
 		}
 	})
 }
+
+// deaf ignores its context: lookups block forever.
+type deaf struct{ *zone }
+
+func (deaf) LookupTXT(context.Context, string) ([]string, error) { select {} }
+
+// TestResolverIgnoringContext: even a resolver that never returns cannot
+// hold the check past its timeout.
+func TestResolverIgnoringContext(t *testing.T) {
+	signed, _ := sign(t, plainMessage, "example.com", "sel1", false)
+	done := make(chan *Result, 1)
+	go func() {
+		done <- Check(context.Background(), Input{Raw: signed, MailFrom: "a@example.com", ClientIP: net.ParseIP("192.0.2.1")},
+			Options{Resolver: deaf{&zone{}}, Timeout: 200 * time.Millisecond})
+	}()
+	select {
+	case r := <-done:
+		if r.DKIM[0].Result != TempError || r.SPF.Result != TempError || r.DMARC.Result != TempError {
+			t.Errorf("dkim %s, spf %s, dmarc %s; want temperror", r.DKIM[0].Result, r.SPF.Result, r.DMARC.Result)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a deaf resolver held the check past its timeout")
+	}
+}
