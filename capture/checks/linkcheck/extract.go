@@ -22,6 +22,9 @@ var textURL = regexp.MustCompile(`https?://[^\s<>"'()\[\]{}]+`)
 // cssURL finds url(…) in CSS.
 var cssURL = regexp.MustCompile(`(?i)url\(\s*['"]?([^'")\s]+)['"]?\s*\)`)
 
+// cssImport finds @import's target, as url(…) or a string.
+var cssImport = regexp.MustCompile(`(?i)@import\s+(?:url\(\s*)?['"]?([^'")\s;]+)`)
+
 // Extract lists the http(s) URLs of an HTML body (links, images,
 // stylesheets, CSS url()) and of a text body, each once, in order.
 func Extract(htmlBody, text string) []Ref {
@@ -43,6 +46,9 @@ func Extract(htmlBody, text string) []Ref {
 		text = text[:maxExtractBytes]
 	}
 	css := func(s string) {
+		for _, m := range cssImport.FindAllStringSubmatch(s, -1) {
+			add(m[1], "stylesheet")
+		}
 		for _, m := range cssURL.FindAllStringSubmatch(s, -1) {
 			add(m[1], "image")
 		}

@@ -2,6 +2,7 @@ package linkcheck
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,17 @@ func TestStatuses(t *testing.T) {
 	r = New(Options{AllowInternal: true}).Check(context.Background(), []Ref{{URL: s.URL + "/moved", Kind: "link"}}, true)
 	if l := r.Links[0]; l.StatusCode != 200 || l.Location != s.URL+"/ok" {
 		t.Errorf("followed redirect: %+v", l)
+	}
+}
+
+func TestExtractKinds(t *testing.T) {
+	refs := Extract(`<style>@import "https://a.example/x.css"; .h{background:url(https://a.example/bg.png)}</style>`+
+		`<table background="https://a.example/t.gif"><tr><td><a href="mailto:x@example.com">m</a><a href="#top">t</a>`+
+		`<img srcset="https://a.example/1.png 1x, https://a.example/2.png 2x"></table>`, "Read https://a.example/read, please.")
+	want := []Ref{{"https://a.example/x.css", "stylesheet"}, {"https://a.example/bg.png", "image"}, {"https://a.example/t.gif", "image"},
+		{"https://a.example/1.png", "image"}, {"https://a.example/2.png", "image"}, {"https://a.example/read", "link"}}
+	if fmt.Sprint(refs) != fmt.Sprint(want) {
+		t.Errorf("got  %v\nwant %v", refs, want)
 	}
 }
 
