@@ -68,6 +68,14 @@ type Checker struct {
 	bySlug map[string]*Feature
 	tests  int                 // features this package can detect
 	all    map[string][]string // platforms with no filter
+	// prep holds each feature's counts and latest rows with no filter,
+	// so the common unfiltered check copies nothing.
+	prep map[string]prepared
+}
+
+type prepared struct {
+	counts [4]int // y, a, n, u
+	latest []Stat
 }
 
 // New parses the embedded tables.
@@ -83,6 +91,15 @@ func New() (*Checker, error) {
 		}
 	}
 	c.all = c.platforms(Options{})
+	c.prep = map[string]prepared{}
+	for _, f := range c.d.Features {
+		var p prepared
+		for _, s := range f.Stats {
+			p.counts[supportIndex(s.Support)]++
+		}
+		p.latest = latest(f.Stats)
+		c.prep[f.Slug] = p
+	}
 	return c, nil
 }
 
@@ -197,6 +214,7 @@ func (c *Checker) Check(html string, opts Options) *Result {
 	if len(opts.Platforms)+len(opts.Families) > 0 {
 		r.Platforms = c.platforms(opts)
 	}
+	filtered := len(opts.Platforms)+len(opts.Families) > 0
 	fam := map[string]*[4]int{}
 	for slug, n := range counts {
 		f := c.bySlug[slug]
@@ -204,18 +222,24 @@ func (c *Checker) Check(html string, opts Options) *Result {
 			continue
 		}
 		fd := Finding{Slug: f.Slug, Title: f.Title, Category: f.Category, Description: f.Description, URL: f.URL(), Found: n, NotesByNum: f.NotesByNum}
-		var k [4]int // y, a, n, u
-		for _, s := range f.Stats {
-			if opts.keep(s) {
-				fd.Stats = append(fd.Stats, s)
-				k[supportIndex(s.Support)]++
+		k, lat := c.prep[slug].counts, c.prep[slug].latest
+		if filtered {
+			k = [4]int{}
+			for _, s := range f.Stats {
+				if opts.keep(s) {
+					fd.Stats = append(fd.Stats, s)
+					k[supportIndex(s.Support)]++
+				}
 			}
+			lat = latest(fd.Stats)
+		} else {
+			fd.Stats = f.Stats // shared, read-only
 		}
 		if len(fd.Stats) == 0 {
 			continue
 		}
 		fd.Score = scoreOf(k)
-		for _, s := range latest(fd.Stats) {
+		for _, s := range lat {
 			fk := fam[s.Family]
 			if fk == nil {
 				fk = &[4]int{}
