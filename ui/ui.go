@@ -11,7 +11,8 @@
 // queue on the left; fifty messages a page, newest first, in the middle; the
 // message on the right with HTML (sandboxed, remote images blocked until
 // allowed per message, cid: images shown), text, headers, raw source and
-// attachments; reply, forward, compose, mark read/unread, delete, release,
+// attachments, and a Checks tab (HTML support per mail client, links, spam
+// score, DKIM/SPF/DMARC, bulk-sender rules); reply, forward, compose, mark read/unread, delete, release,
 // and a .eml download. New mail appears live. The search box takes words
 // (matched against subject and text) and from:, to:, subject:, mailbox:,
 // since: and before: prefixes. Keyboard: j/k next/previous, / search,

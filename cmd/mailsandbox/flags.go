@@ -156,6 +156,8 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.DurationVar(&c.Relay.RetryMin, "relay-retry-min", c.Relay.RetryMin, "relay: first retry delay; doubles each try")
 	fs.DurationVar(&c.Relay.RetryMax, "relay-retry-max", c.Relay.RetryMax, "relay: longest retry delay")
 	fs.StringVar(&c.Relay.Helo, "relay-helo", "", "relay: name to greet destinations with (EHLO); default the host's FQDN, else an address literal like [192.0.2.1]")
+	fs.StringVar(&c.SpamAssassin, "spamassassin", "", "spam check: spamd's host:port, e.g. localhost:783 (\"\" turns the spam check off)")
+	fs.BoolVar(&c.AllowInternalLinkChecks, "allow-internal-link-checks", false, "link check: allow loopback, private and link-local targets")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

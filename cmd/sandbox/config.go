@@ -52,6 +52,12 @@ type Config struct {
 
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Message checks (api/checks): SpamAssassin is spamd's host:port (""
+	// turns the spam check off); AllowInternalLinkChecks lets the link
+	// check reach loopback, private and link-local addresses.
+	SpamAssassin            string
+	AllowInternalLinkChecks bool
 }
 
 // RelayConfig is the relay's part of Config. The relay is off unless a
@@ -134,6 +140,11 @@ func (c Config) Validate() error {
 		}
 		if err := checkHostPort(a.addr); err != nil {
 			return bad(a.flag, "%v", err)
+		}
+	}
+	if c.SpamAssassin != "" {
+		if err := checkHostPort(c.SpamAssassin); err != nil {
+			return bad("spamassassin", "%v", err)
 		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {

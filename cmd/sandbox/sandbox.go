@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/mailsandbox/mailsandbox/api/checks"
 	"github.com/mailsandbox/mailsandbox/api/imapd"
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
 	"github.com/mailsandbox/mailsandbox/api/rest"
@@ -134,6 +135,11 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if relay != nil {
 		restOpts.Relay = relay
 	}
+	checksH, err := checks.New(s.st, checks.Options{SpamAssassin: cfg.SpamAssassin, AllowInternalLinks: cfg.AllowInternalLinkChecks}, log.With("component", "checks"))
+	if err != nil {
+		return nil, err
+	}
+	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: checksH.Register})
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {

@@ -109,3 +109,4 @@ export function bytesToBase64(bytes) {
   for (let i = 0; i < bytes.length; i += CH) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + CH));
   return btoa(bin);
 }
+export const check = (id, name, params) => call('GET', '/messages/' + enc(id) + '/checks/' + name + qs(params));

@@ -6,6 +6,7 @@ import { h, clear, replace, icon } from './dom.js';
 import { fullDate, relativeDate, size, addrFull, addrName, initials, hue } from './format.js';
 import { buildSrcdoc } from './mailframe.js';
 import { toast, modal, errorBox } from './ui.js';
+import { renderChecks } from './checks.js';
 
 const allowRemote = new Set(); // message ids whose remote images the user allowed
 let preferredTab = 'html';
@@ -83,7 +84,7 @@ export function renderMessage(pane, msg, ctx) {
   // Tabs.
   const tabs = [];
   if (msg.html) tabs.push(['html', 'HTML']);
-  tabs.push(['text', 'Text'], ['headers', 'Headers'], ['raw', 'Raw']);
+  tabs.push(['text', 'Text'], ['headers', 'Headers'], ['raw', 'Raw'], ['checks', 'Checks']);
   let current = tabs.some(([k]) => k === preferredTab) ? preferredTab : tabs[0][0];
   const tablist = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Message format' });
   const panel = h('div', { class: 'tab-panel', role: 'tabpanel', id: 'msg-panel', tabindex: '0' });
@@ -161,6 +162,7 @@ function renderTab(panel, key, msg) {
       break;
     case 'headers': renderHeaders(panel, msg); break;
     case 'raw': renderRaw(panel, msg); break;
+    case 'checks': renderChecks(panel, msg); break;
   }
 }
 

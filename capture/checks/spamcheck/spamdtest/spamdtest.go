@@ -1,0 +1,89 @@
+// Package spamdtest starts a real spamd on loopback for tests (once per
+// test binary, from TestMain: loading the rules takes seconds).
+package spamdtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// Start runs spamd on a free loopback port and waits until it answers.
+// It returns the address and a stop func, or an error naming what is
+// missing (spamd comes with Debian's spamassassin/spamd packages).
+func Start() (addr string, stop func(), err error) {
+	bin, err := exec.LookPath("spamd")
+	if err != nil {
+		return "", nil, errors.New("spamd is not installed (Debian packages spamassassin, spamd)")
+	}
+	dir, err := os.MkdirTemp("", "spamdtest")
+	if err != nil {
+		return "", nil, err
+	}
+	// spamd takes a port, not a listener: pick a free one, and try again
+	// if another process takes it in between.
+	var lastErr error
+	for try := 0; try < 3; try++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", nil, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		args := []string{"--listen", addr, "--local", "--nouser-config", "--max-children", "1", "--min-children", "1",
+			"--syslog", "stderr", "--pidfile", filepath.Join(dir, "spamd.pid")}
+		if os.Geteuid() == 0 {
+			args = append(args, "--username", "nobody")
+		}
+		cmd := exec.Command(bin, args...)
+		var log bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &log, &log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return "", nil, fmt.Errorf("start spamd: %w", err)
+		}
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		stop = func() {
+			// spamd forks children: signal its process group, which is
+			// ours alone (Setpgid).
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+			os.RemoveAll(dir)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			select {
+			case <-exited:
+				lastErr = fmt.Errorf("spamd exited: %s", bytes.TrimSpace(log.Bytes()))
+			default:
+				if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+					c.Close()
+					return addr, stop, nil
+				}
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			break
+		}
+		stop()
+		if lastErr == nil {
+			lastErr = errors.New("spamd did not listen within 60s")
+		}
+	}
+	os.RemoveAll(dir)
+	return "", nil, lastErr
+}
