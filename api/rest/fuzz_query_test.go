@@ -65,7 +65,7 @@ func FuzzQuery(f *testing.F) {
 	srv := New(st, Options{WaitTimeoutMax: 20 * time.Millisecond, MaxMessageBytes: 1 << 20}, quietLogger())
 	h := srv.Handler()
 	routes := []struct{ method, path string }{
-		{"GET", "/api/v1/messages"},
+		{"GET", "/api/v1/messages/search"},
 		{"GET", "/api/v1/mailboxes/SEG/messages"},
 		{"GET", "/api/v1/messages/wait"},
 		{"GET", "/api/v1/messages/SEG"},

@@ -23,6 +23,8 @@ async function call(method, path, body) {
   }
   if (res.status === 204) return null;
   const text = await res.text();
+  // DELETE /messages answers Mailpit's text/plain "ok": not JSON.
+  if (!(res.headers.get('Content-Type') || '').includes('json')) return null;
   return text ? JSON.parse(text) : null;
 }
 
@@ -51,7 +53,7 @@ export const mailboxes = () => call('GET', '/mailboxes');
 export const mailboxMessages = (address, limit, offset) =>
   call('GET', '/mailboxes/' + enc(address) + '/messages' + qs({ folder: 'INBOX', limit, offset }));
 export const emptyMailbox = (address) => call('DELETE', '/mailboxes/' + enc(address));
-export const search = (filter, limit, offset) => call('GET', '/messages' + qs({ ...filter, limit, offset }));
+export const search = (filter, limit, offset) => call('GET', '/messages/search' + qs({ ...filter, limit, offset }));
 export const deleteAll = () => call('DELETE', '/messages');
 export const message = (id) => call('GET', '/messages/' + enc(id));
 export const setSeen = (id, seen, mailbox) => call('PATCH', '/messages/' + enc(id) + qs({ mailbox }), { seen });
