@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mailsandbox/mailsandbox/api/imapd"
+	"github.com/mailsandbox/mailsandbox/api/mailhog"
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
 	"github.com/mailsandbox/mailsandbox/api/rest"
 	"github.com/mailsandbox/mailsandbox/capture/authfile"
@@ -134,6 +135,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if relay != nil {
 		restOpts.Relay = relay
 	}
+	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: mailhog.Register(s.st)})
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {
