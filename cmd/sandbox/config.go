@@ -52,6 +52,9 @@ type Config struct {
 
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
+
+	// Mailpit-compatible settings (compat.go).
+	Compat CompatConfig
 }
 
 // RelayConfig is the relay's part of Config. The relay is off unless a
@@ -211,7 +214,7 @@ func (c Config) Validate() error {
 	if r.RetryMin > 0 && r.RetryMax > 0 && r.RetryMin > r.RetryMax {
 		return bad("relay-retry-max", "must be at least --relay-retry-min (%s)", r.RetryMin)
 	}
-	return nil
+	return c.validateCompat()
 }
 
 func checkHostPort(addr string) error {

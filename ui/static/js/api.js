@@ -1,7 +1,9 @@
 // REST client for /api/v1 (see CONTRACT.md). Every function returns parsed
 // JSON or throws an Error whose message is the server's {"error": "..."}.
 
-const BASE = '/api/v1';
+// Relative to the page, so the UI works under a webroot (--http-webroot,
+// Mailpit's MP_WEBROOT) as well as at /.
+const BASE = new URL('api/v1', document.baseURI).pathname;
 const enc = encodeURIComponent;
 
 async function call(method, path, body) {
