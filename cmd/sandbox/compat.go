@@ -48,6 +48,11 @@ func (c Config) validateCompat() error {
 			return bad(a.flag, "want user:password pairs separated by spaces")
 		}
 	}
+	// As Mailpit: inline SMTP credentials without TLS could never be sent
+	// (AUTH is offered only over TLS), so say so at start.
+	if m.SMTPAuth != "" && !hasTLS && !c.SMTPAuthAllowInsecure {
+		return bad("smtp-auth", "AUTH is offered only over TLS: add a certificate (--tls-cert and --tls-key, or --tls-self-signed) or --smtp-auth-allow-insecure")
+	}
 	if m.SMTPRequireSTARTTLS && !hasTLS {
 		return bad("smtp-require-starttls", "needs a certificate (--tls-cert and --tls-key, or --tls-self-signed)")
 	}
