@@ -115,6 +115,10 @@ type Options struct {
 	// rules, message checks) to this server, behind its auth, CORS, limits
 	// and metrics, so those packages need not import this one's internals.
 	Mounts []Mount
+	// Webroot serves everything (API, UI, health, metrics, mounts) under
+	// this path prefix, as Mailpit's --webroot does: "/mail/" serves the
+	// UI at /mail/ and the API at /mail/api/v1. "" or "/" means the root.
+	Webroot string
 }
 
 // Mount is a set of routes another package serves on this server.
@@ -185,7 +189,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	})
 	s.metrics = newMetrics(opts.Registry)
 	s.echo = s.routes()
-	s.handler = http.HandlerFunc(s.serveHTTP)
+	s.handler = underWebroot(opts.Webroot, http.HandlerFunc(s.serveHTTP))
 	return s
 }
 

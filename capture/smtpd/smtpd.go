@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -68,6 +69,12 @@ type Options struct {
 	AllowInsecureAuth bool
 	// Registerer receives the server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// RequireTLS refuses MAIL on a connection without TLS (530, as
+	// Mailpit's --smtp-require-starttls does); needs TLSConfig.
+	RequireTLS bool
+	// AllowedRecipients, when set, refuses RCPT addresses it does not
+	// match (550, as Mailpit's --smtp-allowed-recipients does).
+	AllowedRecipients *regexp.Regexp
 }
 
 func (o *Options) setDefaults() {
@@ -269,6 +276,9 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := se.requireTLS(); err != nil {
+		return se.reject(err)
+	}
 	if se.s.opts.Auth != nil && !se.authed {
 		return se.reject(errAuthRequired)
 	}
@@ -292,6 +302,9 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	if store.NormalizeAddress(to) == "" {
 		return se.reject(&smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Empty recipient address"})
+	}
+	if err := se.allowedRecipient(to); err != nil {
+		return se.reject(err)
 	}
 	se.rcpts = append(se.rcpts, to)
 	return nil
