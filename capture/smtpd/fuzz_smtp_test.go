@@ -86,7 +86,7 @@ func FuzzSMTPSession(f *testing.F) {
 		}
 		queued := 0
 		for _, l := range lines {
-			if l == "250 2.0.0 OK: queued" {
+			if strings.HasPrefix(l, "250 2.0.0 Ok: queued as ") {
 				queued++
 			}
 		}
