@@ -134,6 +134,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if relay != nil {
 		restOpts.Relay = relay
 	}
+	restOpts.Mounts = append(restOpts.Mounts, mailpitMount(s.st, cfg, relay, log))
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {
