@@ -1,6 +1,7 @@
 package mailpit
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/md5"
 	"crypto/sha1"
@@ -8,7 +9,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
 	"net/http"
+	"net/mail"
+	"net/textproto"
 	"net/url"
 	"strings"
 
@@ -68,6 +73,9 @@ func (s *Server) loadFail(c echo.Context, err error) error {
 	if errors.Is(err, errBadQuery) {
 		return text(c, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadQuery.Error()+": "))
 	}
+	if c.Param("id") == "latest" && errors.Is(err, store.ErrNotFound) {
+		return c.Blob(http.StatusNotFound, "text/plain; charset=utf-8", []byte("Message not found"))
+	}
 	return s.fail(c, err)
 }
 
@@ -89,19 +97,26 @@ func (s *Server) getMessage(c echo.Context) error {
 
 func buildMessage(m store.Message, raw []byte) messageJSON {
 	p := mailparse.Parse(raw)
-	date := p.Date
+	// The Date header keeps its own offset; without one, the receipt time.
+	date, err := mail.ParseDate(first(p.Headers, "Date"))
+	if err != nil {
+		date = p.Date
+	}
 	if date.IsZero() {
 		date = created(m.ReceivedAt)
 	}
-	returnPath := strings.Trim(strings.TrimSpace(first(p.Headers, "Return-Path")), "<>")
+	// Mailpit's Return-Path is the envelope sender (its SMTP server
+	// replaces the header with it).
+	returnPath := m.Envelope.From
 	if returnPath == "" {
-		returnPath = m.Envelope.From
+		returnPath = strings.Trim(strings.TrimSpace(first(p.Headers, "Return-Path")), "<>")
 	}
+	text := textBody(p)
 	out := messageJSON{
 		ID: m.ID, MessageID: p.MessageID, From: fromAddr(p.From),
 		To: addrList(p.To), Cc: addrList(p.Cc), Bcc: addrList(m.Bcc), ReplyTo: addrList(p.ReplyTo),
 		ReturnPath: returnPath, Subject: p.Subject, Date: date, Tags: []string{}, Username: m.Envelope.Username,
-		Text: p.Text, HTML: p.HTML, Size: int64(len(raw)), Inline: []partJSON{}, Attachments: []partJSON{},
+		Text: text, HTML: p.HTML, Size: int64(len(raw)), Inline: []partJSON{}, Attachments: []partJSON{},
 		ListUnsubscribe: listUnsubscribeJSON{Links: []string{}},
 	}
 	if h := first(p.Headers, "List-Unsubscribe"); h != "" {
@@ -147,11 +162,7 @@ func (s *Server) headers(c echo.Context) error {
 	if err != nil {
 		return s.loadFail(c, err)
 	}
-	h := mailparse.Parse(raw).Headers
-	if h == nil {
-		h = map[string][]string{}
-	}
-	return c.JSON(http.StatusOK, h)
+	return c.JSON(http.StatusOK, rawHeaders(raw))
 }
 
 // raw is GET /api/v1/message/{ID}/raw: the source as received.
@@ -176,7 +187,10 @@ func (s *Server) part(c echo.Context) error {
 	if err != nil {
 		return text(c, http.StatusNotFound, "attachment not found")
 	}
-	if ct == "" {
+	// The part's media type alone, as Mailpit sends it.
+	if mt, _, err := mime.ParseMediaType(ct); err == nil {
+		ct = mt
+	} else {
 		ct = "application/octet-stream"
 	}
 	disp := "inline"
@@ -198,12 +212,17 @@ func (s *Server) thumb(c echo.Context) error {
 		return s.loadFail(c, err)
 	}
 	body, ct, _, err := mailparse.PartBody(raw, c.Param("part"))
-	if err != nil || !strings.HasPrefix(ct, "image/") {
+	if err != nil {
 		return text(c, http.StatusBadRequest, "attachment not found")
+	}
+	// Like Mailpit, a part that is not a readable image gets a blank
+	// thumbnail rather than an error: UIs show one for every attachment.
+	if !strings.HasPrefix(ct, "image/") {
+		body = nil
 	}
 	jpg, err := thumbnail(bytes.NewReader(body))
 	if err != nil {
-		return text(c, http.StatusBadRequest, err.Error())
+		return s.fail(c, err)
 	}
 	return c.Blob(http.StatusOK, "image/jpeg", jpg)
 }
@@ -244,4 +263,32 @@ func (s *Server) release(c echo.Context) error {
 		return text(c, http.StatusBadRequest, err.Error())
 	}
 	return okText(c)
+}
+
+// textBody is the text of a message; as Mailpit's, a message with HTML
+// only has that HTML, stripped, as its text.
+func textBody(p *mailparse.Message) string {
+	if p.Text == "" && p.HTML != "" {
+		return strings.TrimSpace(mailparse.StripHTML(p.HTML))
+	}
+	return p.Text
+}
+
+// rawHeaders are the top header's fields as sent (encoded words left
+// encoded, folded lines joined), by canonical name, as Mailpit shows
+// them; a header net/textproto cannot read falls back to the parser's.
+func rawHeaders(raw []byte) map[string][]string {
+	end := bytes.Index(raw, []byte("\r\n\r\n"))
+	if end < 0 {
+		end = len(raw)
+	}
+	r := textproto.NewReader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw[:end]), strings.NewReader("\r\n\r\n"))))
+	h, err := r.ReadMIMEHeader()
+	if err != nil {
+		h = mailparse.Parse(raw).Headers
+	}
+	if h == nil {
+		return map[string][]string{}
+	}
+	return h
 }

@@ -94,10 +94,9 @@ func addrList(list []store.Address) []addressJSON {
 	return out
 }
 
+// fromAddr is always an object, empty for a message without From, as
+// Mailpit's.
 func fromAddr(a store.Address) *addressJSON {
-	if a.Name == "" && a.Address == "" {
-		return nil
-	}
 	return &addressJSON{Name: a.Name, Address: a.Address}
 }
 
@@ -106,7 +105,7 @@ func created(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) 
 
 func toSummary(m store.Message) summaryJSON {
 	atts := m.Attachments
-	if atts == 0 && m.HasAttachments {
+	if atts == 0 && m.Inlines == 0 && m.HasAttachments {
 		atts = 1 // stored before part counts were kept
 	}
 	return summaryJSON{

@@ -25,32 +25,41 @@ const (
 )
 
 // thumbnail scales an image to cover 180×120, crops the middle, and
-// encodes it as JPEG on white (for transparent images).
+// encodes it as JPEG on white (for transparent images). What is not an
+// image it can decode (or is too large) gives a blank thumbnail.
 func thumbnail(r io.Reader) ([]byte, error) {
-	var buf bytes.Buffer
-	tee := io.TeeReader(r, &buf)
-	cfg, _, err := image.DecodeConfig(tee)
-	if err != nil {
-		return nil, errors.New("image could not be decoded")
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxThumbPixels {
-		return nil, fmt.Errorf("image too large to thumbnail (%d×%d)", cfg.Width, cfg.Height)
-	}
-	src, _, err := image.Decode(io.MultiReader(&buf, r))
-	if err != nil {
-		return nil, errors.New("image could not be decoded")
-	}
-	b := src.Bounds()
-	// Scale so the image covers the thumbnail, then crop the centre.
-	scale := max(float64(thumbWidth)/float64(b.Dx()), float64(thumbHeight)/float64(b.Dy()))
-	w, h := max(int(float64(b.Dx())*scale+0.5), thumbWidth), max(int(float64(b.Dy())*scale+0.5), thumbHeight)
 	dst := image.NewRGBA(image.Rect(0, 0, thumbWidth, thumbHeight))
 	draw.Draw(dst, dst.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
-	off := image.Pt((w-thumbWidth)/2, (h-thumbHeight)/2)
-	draw.ApproxBiLinear.Scale(dst, image.Rect(-off.X, -off.Y, w-off.X, h-off.Y), src, b, draw.Over, nil)
+	if src, err := decodeBounded(r); err == nil {
+		cover(dst, src)
+	}
 	var out bytes.Buffer
 	if err := jpeg.Encode(&out, dst, &jpeg.Options{Quality: 80}); err != nil {
 		return nil, fmt.Errorf("encode thumbnail: %w", err)
 	}
 	return out.Bytes(), nil
+}
+
+// decodeBounded decodes an image whose declared size is reasonable.
+func decodeBounded(r io.Reader) (image.Image, error) {
+	var buf bytes.Buffer
+	cfg, _, err := image.DecodeConfig(io.TeeReader(r, &buf))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxThumbPixels {
+		return nil, errors.New("image too large")
+	}
+	img, _, err := image.Decode(io.MultiReader(&buf, r))
+	return img, err
+}
+
+// cover draws src over dst scaled to cover it, centred.
+func cover(dst *image.RGBA, src image.Image) {
+	b := src.Bounds()
+	// Scale so the image covers the thumbnail, then crop the centre.
+	scale := max(float64(thumbWidth)/float64(b.Dx()), float64(thumbHeight)/float64(b.Dy()))
+	w, h := max(int(float64(b.Dx())*scale+0.5), thumbWidth), max(int(float64(b.Dy())*scale+0.5), thumbHeight)
+	off := image.Pt((w-thumbWidth)/2, (h-thumbHeight)/2)
+	draw.ApproxBiLinear.Scale(dst, image.Rect(-off.X, -off.Y, w-off.X, h-off.Y), src, b, draw.Over, nil)
 }

@@ -52,7 +52,7 @@ func (s *Server) view(c echo.Context) error {
 func (s *Server) viewBody(c echo.Context, id, kind string, raw []byte) error {
 	p := mailparse.Parse(raw)
 	if kind == "txt" {
-		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(p.Text))
+		return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(textBody(p)))
 	}
 	if p.HTML == "" {
 		return c.Blob(http.StatusNotFound, "text/plain; charset=utf-8", []byte("This message does not contain a HTML part"))

@@ -295,7 +295,7 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 	case CondRead:
 		sqlText = `NOT EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0)`
 	case CondAttachment:
-		sqlText = `(m.attachments > 0 OR m.has_attachments <> 0)`
+		sqlText = `(m.attachments > 0 OR (m.has_attachments <> 0 AND m.inlines = 0))` // the latter: stored before counts were kept
 	case CondInline:
 		sqlText = `m.inlines > 0`
 	case CondLarger:

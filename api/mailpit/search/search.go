@@ -107,14 +107,11 @@ var prefixes = []struct {
 }
 
 // term compiles one argument; ok is false for an argument that selects
-// nothing (empty, or no letter or digit: Mailpit skips those).
+// nothing (empty once cleaned).
 func term(arg string, loc *time.Location) (store.Cond, bool, error) {
 	var c store.Cond
 	if len(arg) > 1 && (arg[0] == '-' || arg[0] == '!') {
 		c.Not, arg = true, arg[1:]
-	}
-	if !hasAlnum(arg) {
-		return c, false, nil
 	}
 	lw := strings.ToLower(arg)
 	for _, p := range prefixes {
@@ -182,15 +179,6 @@ func term(arg string, loc *time.Location) (store.Cond, bool, error) {
 	}
 	c.Field, c.Text = store.CondText, v
 	return c, true, nil
-}
-
-func hasAlnum(s string) bool {
-	for _, r := range s {
-		if r < 128 && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			return true
-		}
-	}
-	return false
 }
 
 // clean drops the characters Mailpit removes from search values (quotes,
