@@ -89,21 +89,25 @@ func splitArgs(s string) []string {
 	return args
 }
 
-// prefixes maps a field prefix to the condition it makes.
-var prefixes = []struct {
+// prefix is a field prefix and the condition it makes.
+type prefix struct {
 	name  string
 	field store.CondField
 	raw   bool // keep the value as typed (subject), else clean it
-}{
-	{"to:", store.CondTo, false},
-	{"from:", store.CondFrom, false},
-	{"cc:", store.CondCc, false},
-	{"bcc:", store.CondBcc, false},
-	{"reply-to:", store.CondReplyTo, false},
-	{"addressed:", store.CondAddressed, false},
-	{"subject:", store.CondSubject, true},
-	{"message-id:", store.CondMessageID, false},
-	{"tag:", store.CondTag, false},
+}
+
+func prefixes() []prefix {
+	return []prefix{
+		{"to:", store.CondTo, false},
+		{"from:", store.CondFrom, false},
+		{"cc:", store.CondCc, false},
+		{"bcc:", store.CondBcc, false},
+		{"reply-to:", store.CondReplyTo, false},
+		{"addressed:", store.CondAddressed, false},
+		{"subject:", store.CondSubject, true},
+		{"message-id:", store.CondMessageID, false},
+		{"tag:", store.CondTag, false},
+	}
 }
 
 // term compiles one argument; ok is false for an argument that selects
@@ -114,7 +118,7 @@ func term(arg string, loc *time.Location) (store.Cond, bool, error) {
 		c.Not, arg = true, arg[1:]
 	}
 	lw := strings.ToLower(arg)
-	for _, p := range prefixes {
+	for _, p := range prefixes() {
 		if strings.HasPrefix(lw, p.name) {
 			v := arg[len(p.name):]
 			if !p.raw {
@@ -219,27 +223,31 @@ func sizeBytes(v string) int64 {
 }
 
 // dateLayouts are the forms before: and after: accept.
-var dateLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05",
-	"2006-01-02T15:04",
-	"2006-01-02 15:04:05",
-	"2006-01-02 15:04",
-	"2006-01-02",
-	"2006/01/02",
-	"2006/01/02 15:04:05",
-	"2006/01/02 15:04",
-	"02 Jan 2006",
-	"2 Jan 2006",
-	"Jan 2, 2006",
-	"January 2, 2006",
-	"2 January 2006",
-	time.RFC1123Z,
-	time.RFC1123,
+func dateLayouts() []string {
+	return []string{
+		time.RFC3339Nano,
+		"2006-01-02T15:04:05",
+		"2006-01-02T15:04",
+		"2006-01-02 15:04:05",
+		"2006-01-02 15:04",
+		"2006-01-02",
+		"2006/01/02",
+		"2006/01/02 15:04:05",
+		"2006/01/02 15:04",
+		"02 Jan 2006",
+		"2 Jan 2006",
+		"Jan 2, 2006",
+		"January 2, 2006",
+		"2 January 2006",
+		time.RFC1123Z,
+		time.RFC1123,
+		"Jan 2 2006",
+		"January 2 2006",
+	}
 }
 
 func parseDate(v string, loc *time.Location) (time.Time, error) {
-	for _, l := range dateLayouts {
+	for _, l := range dateLayouts() {
 		if t, err := time.ParseInLocation(l, v, loc); err == nil {
 			return t, nil
 		}
