@@ -36,13 +36,16 @@ const writeTimeout = 10 * time.Second
 // stats (Total, Unread, Version) after each burst of changes — fed by the
 // store's events.
 func (s *Server) events(c echo.Context) error {
+	ctx, cancel := context.WithCancel(c.Request().Context())
+	defer cancel()
+	// Subscribed before the handshake ends: whatever happens once the
+	// client is connected reaches it.
+	evs := s.st.Subscribe(ctx)
 	conn, err := websocket.Accept(c.Response(), c.Request(), nil)
 	if err != nil {
 		return nil // Accept has answered
 	}
 	defer conn.CloseNow()
-	ctx, cancel := context.WithCancel(c.Request().Context())
-	defer cancel()
 	ctx = conn.CloseRead(ctx) // the client sends nothing; this ends ctx when it goes
 	send := func(f frame) error {
 		b, err := json.Marshal(f)
@@ -54,7 +57,6 @@ func (s *Server) events(c echo.Context) error {
 		return conn.Write(wctx, websocket.MessageText, b)
 	}
 	for ctx.Err() == nil {
-		evs := s.st.Subscribe(ctx)
 		if err := s.pump(ctx, c, evs, send); err != nil {
 			return nil
 		}
@@ -69,6 +71,7 @@ func (s *Server) events(c echo.Context) error {
 		if err := send(frame{Type: "prune"}); err != nil {
 			return nil
 		}
+		evs = s.st.Subscribe(ctx)
 	}
 	conn.Close(websocket.StatusGoingAway, "")
 	return nil
@@ -78,6 +81,7 @@ func (s *Server) events(c echo.Context) error {
 // a stats frame.
 func (s *Server) pump(ctx context.Context, c echo.Context, evs <-chan store.Event, send func(frame) error) error {
 	changed := false
+	var last updateJSON // copies of one message change together: one update
 	for {
 		var ev store.Event
 		var ok bool
@@ -111,6 +115,14 @@ func (s *Server) pump(ctx context.Context, c echo.Context, evs <-chan store.Even
 		}
 		if f == nil {
 			continue
+		}
+		if u, ok := f.Data.(updateJSON); ok {
+			if u == last {
+				continue
+			}
+			last = u
+		} else {
+			last = updateJSON{}
 		}
 		changed = true
 		if err := send(*f); err != nil {
