@@ -96,8 +96,16 @@ func (s *Server) Paths() []string { return []string{"/view/", "/livez", "/readyz
 // Register adds the routes to e. Mailpit's GET /api/v1/messages replaces
 // any route registered there before.
 func (s *Server) Register(e *echo.Echo) {
+	// Until the native search moves to /api/v1/messages/search, a request
+	// with the native filters still reaches the native handler.
+	native := existing(e, http.MethodGet, "/api/v1/messages")
 	g := e.Group("/api/v1")
-	g.GET("/messages", s.listMessages)
+	g.GET("/messages", func(c echo.Context) error {
+		if native != nil && nativeFilter(c) {
+			return native(c)
+		}
+		return s.listMessages(c)
+	})
 	g.PUT("/messages", s.setReadStatus)
 	g.GET("/search", s.search)
 	g.DELETE("/search", s.deleteSearch)
@@ -116,6 +124,29 @@ func (s *Server) Register(e *echo.Echo) {
 	ok := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
 	e.GET("/livez", ok)
 	e.GET("/readyz", s.readyz)
+}
+
+// existing returns the handler already registered for method and path,
+// nil when there is none.
+func existing(e *echo.Echo, method, path string) echo.HandlerFunc {
+	c := e.NewContext(nil, nil)
+	e.Router().Find(method, path, c)
+	if c.Path() != path {
+		return nil
+	}
+	return c.Handler()
+}
+
+// nativeFilter reports whether a list request uses the native API's
+// filters, which Mailpit's list does not have.
+func nativeFilter(c echo.Context) bool {
+	q := c.QueryParams()
+	for _, k := range []string{"to", "from", "subject", "text", "mailbox", "since", "offset"} {
+		if _, ok := q[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // readyz is 200 once the store answers.

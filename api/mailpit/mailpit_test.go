@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
+	"github.com/mailsandbox/mailsandbox/sdk"
 	"github.com/mailsandbox/mailsandbox/sdk/sandboxtest"
 )
 
@@ -219,3 +220,31 @@ func TestHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestRelease: POST /api/v1/message/{ID}/release puts the message on the
+// relay queue, which delivers it (here to a second sandbox as smarthost).
+func TestRelease(t *testing.T) {
+	dest := sandboxtest.New(t)
+	sb := sandboxtest.New(t, sandboxtest.WithConfig(func(c *sandbox.Config) { c.Relay.Smarthost = dest.SMTPAddr() }))
+	a := api{t, sb.URL()}
+	id, _ := smtpSend(t, sb.SMTPAddr(), corpusMsg{name: "x", from: "s@example.test", to: []string{"ann@example.test"},
+		raw: []byte("From: s@example.test\r\nTo: ann@example.test\r\nSubject: Release me\r\n\r\nhi\r\n")})
+	if code, ct, body := a.call("POST", "/api/v1/message/"+id+"/release", `{"To":["out@example.test"]}`); code != 200 || ct != "text/plain" || body != "ok" {
+		t.Fatalf("release: %d %q %q", code, ct, body)
+	}
+	if code, _, _ := a.call("POST", "/api/v1/message/ZZZZ/release", `{"To":["out@example.test"]}`); code != 404 {
+		t.Errorf("release of an unknown message: %d, want 404", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := dest.Client().Search(ctx, sdkFilter("out@example.test"))
+	for err == nil && got.Total == 0 && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		got, err = dest.Client().Search(ctx, sdkFilter("out@example.test"))
+	}
+	if err != nil || got.Total != 1 || got.Messages[0].Subject != "Release me" {
+		t.Fatalf("relayed: %+v %v", got, err)
+	}
+}
+
+func sdkFilter(to string) sdk.Filter { return sdk.Filter{To: to} }
