@@ -293,7 +293,7 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 		// replaces this with a lookup in its table).
 		sqlText = `1 = 0`
 	case CondRead:
-		sqlText = `NOT EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0)`
+		sqlText = readSQL
 	case CondAttachment:
 		sqlText = `(m.attachments > 0 OR (m.has_attachments <> 0 AND m.inlines = 0))` // the latter: stored before counts were kept
 	case CondInline:
@@ -322,10 +322,19 @@ func (s *Store) Count(ctx context.Context, q Query) (int, error) {
 	return n, err
 }
 
-// Unread counts the messages with at least one unseen copy.
+// readSQL holds for a message whose every copy is seen. It starts from
+// the seen copies (entries_seen): new mail is unseen, so in a sandbox
+// the read are few and counting them is cheap.
+const readSQL = `(m.seq IN (SELECT msg_seq FROM entries WHERE seen = 1)
+	AND NOT EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0))`
+
+// Unread counts the messages with at least one unseen copy: all messages
+// but the read.
 func (s *Store) Unread(ctx context.Context) (int, error) {
 	var n int
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE seen = 0`).Scan(&n); err != nil {
+	err := s.rdb.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM messages WHERE copies > 0) -
+		(SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL+`)`).Scan(&n)
+	if err != nil {
 		return 0, fmt.Errorf("count unread: %w", err)
 	}
 	return n, nil

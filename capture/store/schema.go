@@ -18,15 +18,15 @@ func migrations(pg bool) []string {
 
 // migration4Mailpit (Mailpit's API): the SMTP AUTH user, Reply-To, the
 // envelope-only recipients (Mailpit's Bcc) and part counts, for summaries
-// and search; and an index of unseen copies, so that unread counts and
-// is:read / is:unread read only the unseen.
+// and search; and an index of seen copies, so that counting read
+// messages reads only those (new mail is unseen: ingest does not touch it).
 const migration4Mailpit = `
 ALTER TABLE messages ADD COLUMN username TEXT NOT NULL DEFAULT '';
 ALTER TABLE messages ADD COLUMN reply_to_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE messages ADD COLUMN bcc_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE messages ADD COLUMN attachments INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN inlines INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX entries_unseen ON entries(msg_seq) WHERE seen = 0
+CREATE INDEX entries_seen ON entries(msg_seq) WHERE seen = 1
 `
 
 // migration3: the search text moves into bodies, and may be a span of the
