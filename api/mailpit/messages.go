@@ -48,31 +48,32 @@ func before(c echo.Context) (time.Time, error) {
 	return t, nil
 }
 
-// page runs q and fills the list envelope; matchUnread counts the unread
-// among the matches when q filters, else the store's unread count is used.
+// page runs q and fills the list envelope. Unread counts are totals less
+// the read, which are few in a sandbox and cheap to count (store.CondRead).
 func (s *Server) page(c echo.Context, q store.Query, filtered bool) error {
 	ctx := c.Request().Context()
 	msgs, matches, err := s.st.Search(ctx, q)
 	if err != nil {
 		return s.fail(c, err)
 	}
-	unread, err := s.st.Unread(ctx)
+	readOnly := []store.Cond{{Field: store.CondRead}}
+	read, err := s.st.Count(ctx, store.Query{Conds: readOnly})
 	if err != nil {
 		return s.fail(c, err)
 	}
-	total, matchUnread := matches, unread
+	total, matchRead := matches, read
 	if filtered {
 		if total, err = s.st.Count(ctx, store.Query{}); err != nil {
 			return s.fail(c, err)
 		}
-		uq := q
-		uq.Conds = append(append([]store.Cond{}, q.Conds...), store.Cond{Field: store.CondRead, Not: true})
-		if matchUnread, err = s.st.Count(ctx, uq); err != nil {
+		rq := q
+		rq.Conds = append(append([]store.Cond{}, q.Conds...), readOnly...)
+		if matchRead, err = s.st.Count(ctx, rq); err != nil {
 			return s.fail(c, err)
 		}
 	}
 	out := listJSON{
-		Total: total, Unread: unread, Count: len(msgs), MessagesCount: matches, MessagesUnread: matchUnread,
+		Total: total, Unread: total - read, Count: len(msgs), MessagesCount: matches, MessagesUnread: matches - matchRead,
 		Start: q.Offset, Tags: []string{}, Messages: make([]summaryJSON, 0, len(msgs)),
 	}
 	for _, m := range msgs {
