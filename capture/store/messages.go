@@ -223,11 +223,19 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 	for _, c := range q.Conds {
 		// Positive substring conditions on indexed columns take the
 		// trigram index, as the fields above do.
+		// Sender and recipient conditions first narrow through the index
+		// of search_from / search_to (which hold, lower-cased, every name
+		// and address of those headers, and the envelope), then check the
+		// header itself.
 		if !c.Not && c.Text != "" {
 			switch c.Field {
 			case CondSubject:
 				like(`search_subject`, c.Text)
 				continue
+			case CondFrom:
+				like(`search_from`, c.Text)
+			case CondTo, CondCc:
+				like(`search_to`, c.Text)
 			}
 		}
 		f, a := s.condSQL(c)
@@ -273,7 +281,7 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 	case CondSubject:
 		sqlText, args = `m.search_subject LIKE ? ESCAPE '\'`, []any{pat}
 	case CondFrom:
-		sqlText, args = `m.search_from LIKE ? ESCAPE '\'`, []any{pat}
+		sqlText, args = lowered(`from_name`, `from_addr`)
 	case CondTo:
 		sqlText, args = lowered(`to_json`)
 	case CondCc:
@@ -283,9 +291,7 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 	case CondReplyTo:
 		sqlText, args = lowered(`reply_to_json`)
 	case CondAddressed:
-		f, fa := `m.search_from LIKE ? ESCAPE '\'`, []any{pat}
-		o, oa := lowered(`to_json`, `cc_json`, `bcc_json`, `reply_to_json`)
-		sqlText, args = `(`+f+` OR `+o+`)`, append(fa, oa...)
+		sqlText, args = lowered(`from_name`, `from_addr`, `to_json`, `cc_json`, `bcc_json`, `reply_to_json`)
 	case CondMessageID:
 		sqlText, args = lowered(`message_id`)
 	case CondTag, CondTagged:

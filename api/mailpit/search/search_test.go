@@ -15,7 +15,9 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	day := func(loc *time.Location, y int, m time.Month, d, h, min int) time.Time { return time.Date(y, m, d, h, min, 0, 0, loc) }
+	day := func(loc *time.Location, y int, m time.Month, d, h, min int) time.Time {
+		return time.Date(y, m, d, h, min, 0, 0, loc)
+	}
 	c := func(f store.CondField, text string) store.Cond { return store.Cond{Field: f, Text: text} }
 	not := func(x store.Cond) store.Cond { x.Not = true; return x }
 	for _, tc := range []struct {
