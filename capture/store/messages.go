@@ -236,12 +236,70 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 				like(`search_from`, c.Text)
 			case CondTo, CondCc:
 				like(`search_to`, c.Text)
+			case CondText:
+				if ids, ok := s.textCandidates(ctx, c.Text); ok && q.ID == "" {
+					if len(ids) == 0 {
+						noMatch = true
+						continue
+					}
+					filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
+					filterArgs = append(filterArgs, ids...)
+					continue
+				}
 			}
 		}
 		f, a := s.condSQL(c)
 		filters, filterArgs = append(filters, f), append(filterArgs, a...)
 	}
 	return filters, filterArgs, noMatch
+}
+
+// textCandidates resolves a word of Mailpit's search (sender, recipients,
+// subject or body) once, on SQLite: the header columns through the
+// trigram index, the bodies in one scan, instead of scanning both for the
+// count and again for the page. ok is false when that does not apply or
+// matches too many.
+func (s *Store) textCandidates(ctx context.Context, v string) (ids []any, ok bool) {
+	if s.pg || strings.ContainsAny(v, `%_\`) {
+		return nil, false
+	}
+	pat := "%" + strings.ToLower(v) + "%"
+	seen := map[int64]bool{}
+	add := func(list []any) {
+		for _, id := range list {
+			if seq := id.(int64); !seen[seq] {
+				seen[seq] = true
+				ids = append(ids, seq)
+			}
+		}
+	}
+	for _, col := range []string{`search_from`, `search_to`, `search_subject`} {
+		list, ok := s.ftsCandidates(ctx, col, pat)
+		if !ok {
+			return nil, false
+		}
+		add(list)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies
+		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
+		pat, maxCandidates+1)
+	if err != nil {
+		return nil, false
+	}
+	defer rows.Close()
+	var body []any
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, false
+		}
+		body = append(body, seq)
+	}
+	if rows.Err() != nil || len(body) > maxCandidates {
+		return nil, false
+	}
+	add(body)
+	return ids, len(ids) <= maxCandidates
 }
 
 // textCond matches the subject or the decoded body text.
