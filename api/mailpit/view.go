@@ -63,8 +63,9 @@ func (s *Server) viewBody(c echo.Context, id, kind string, raw []byte) error {
 			parts[strings.ToLower(a.ContentID)] = a.ID
 		}
 	}
-	body := cidRef().ReplaceAllStringFunc(p.HTML, func(m string) string {
-		sub := cidRef().FindStringSubmatch(m)
+	re := cidRef()
+	body := re.ReplaceAllStringFunc(p.HTML, func(m string) string {
+		sub := re.FindStringSubmatch(m)
 		part, ok := parts[strings.ToLower(sub[2])]
 		if !ok {
 			return m
