@@ -248,3 +248,32 @@ func TestRelease(t *testing.T) {
 }
 
 func sdkFilter(to string) sdk.Filter { return sdk.Filter{To: to} }
+
+// TestViewHTML: /view/{ID}.html points cid: images at their parts, runs
+// no script (CSP), and with ?embed=1 opens links outside the frame.
+func TestViewHTML(t *testing.T) {
+	sb := sandboxtest.New(t)
+	a := api{t, sb.URL()}
+	var img corpusMsg
+	for _, m := range loadCorpus(t) {
+		if m.name == "inline-image.eml" {
+			img = m
+		}
+	}
+	id, _ := smtpSend(t, sb.SMTPAddr(), img)
+	c := &collector{t: t, base: sb.URL()}
+	code, h, body := c.do("GET", "/view/latest.html", "")
+	part := "/api/v1/message/" + id + "/part/2"
+	if code != 200 || !strings.Contains(string(body), `src="`+part+`"`) || !strings.Contains(h.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Errorf("view: %d %q %s", code, h.Get("Content-Security-Policy"), body)
+	}
+	if _, _, body := a.call("GET", "/view/"+id+".html?embed=1", ""); !strings.Contains(body, `<base target="_blank">`) {
+		t.Errorf("embed: %s", body)
+	}
+	if code, ct, _ := a.call("GET", part, ""); code != 200 || ct != "image/png" {
+		t.Errorf("part: %d %q", code, ct)
+	}
+	if code, ct, body := a.call("GET", "/view/"+id+".txt", ""); code != 200 || !strings.HasPrefix(ct, "text/plain") || body != "Look:" {
+		t.Errorf("txt: %d %q %q", code, ct, body)
+	}
+}
