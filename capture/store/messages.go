@@ -170,6 +170,7 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 // match nothing.
 func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterArgs []any, noMatch bool) {
 	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
+	narrowed := false // a filter already keeps few candidates
 	like := func(col, v string) {
 		if s.pg || q.ID != "" || strings.ContainsAny(v, `%_\`) {
 			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
@@ -187,6 +188,7 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 				noMatch = true
 				return
 			}
+			narrowed = narrowed || len(ids) <= narrowEnough
 			filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
 			filterArgs = append(filterArgs, ids...)
 			return
@@ -220,7 +222,20 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		filters = append(filters, `m.received_at < ?`)
 		filterArgs = append(filterArgs, micros(q.Before))
 	}
+	// Subjects first: usually the most selective, they may leave so few
+	// candidates that the other conditions need no index lookup.
+	conds := make([]Cond, 0, len(q.Conds))
 	for _, c := range q.Conds {
+		if c.Field == CondSubject {
+			conds = append(conds, c)
+		}
+	}
+	for _, c := range q.Conds {
+		if c.Field != CondSubject {
+			conds = append(conds, c)
+		}
+	}
+	for _, c := range conds {
 		// Positive substring conditions on indexed columns take the
 		// trigram index, as the fields above do.
 		// Sender and recipient conditions first narrow through the index
@@ -233,10 +248,17 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 				like(`search_subject`, c.Text)
 				continue
 			case CondFrom:
-				like(`search_from`, c.Text)
+				if !narrowed {
+					like(`search_from`, c.Text)
+				}
 			case CondTo, CondCc:
-				like(`search_to`, c.Text)
+				if !narrowed {
+					like(`search_to`, c.Text)
+				}
 			case CondText:
+				if narrowed {
+					break
+				}
 				if ids, ok := s.textCandidates(ctx, c.Text); ok && q.ID == "" {
 					if len(ids) == 0 {
 						noMatch = true
@@ -455,6 +477,10 @@ func (s *Store) SetSeenMatching(ctx context.Context, q Query, seen bool) error {
 	s.publish(evs...)
 	return nil
 }
+
+// narrowEnough is how few candidates make further index lookups
+// pointless: checking each candidate's columns is cheaper.
+const narrowEnough = 200
 
 // maxCandidates is how many trigram matches are resolved into a list of
 // ids; a needle matching more is left to SQLite as a subquery.
