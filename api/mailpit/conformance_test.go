@@ -15,8 +15,10 @@ import (
 // TestConformance sends the corpus to our server and compares every
 // answer, field by field, with the answers recorded from Mailpit v1.33.1
 // (testdata/mailpit-v1.33.json; re-record with TestRecordMailpit). Where
-// we differ on purpose, deviation says why.
-func TestConformance(t *testing.T) {
+// we differ on purpose, deviation says why. It runs on both backends.
+func TestConformance(t *testing.T) { onBackends(t, testConformance) }
+
+func testConformance(t *testing.T, db func() []sandboxtest.Option) {
 	b, err := os.ReadFile(fixturePath)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +36,7 @@ func TestConformance(t *testing.T) {
 			skip[name] = true
 		}
 	}
-	sb := sandboxtest.New(t)
+	sb := sandboxtest.New(t, db()...)
 	for _, m := range loadCorpus(t) {
 		if skip[m.name] {
 			if id, reply := smtpSend(t, sb.SMTPAddr(), m); id == "" {
@@ -42,7 +44,7 @@ func TestConformance(t *testing.T) {
 			}
 		}
 	}
-	sb2 := sandboxtest.New(t)
+	sb2 := sandboxtest.New(t, db()...)
 	got := roundTrip(collect(t, sb2.SMTPAddr(), sb2.URL(), skip))
 	for k := range skip {
 		delete(want, "smtp refused "+k)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 	"github.com/mailsandbox/mailsandbox/sdk"
 	"github.com/mailsandbox/mailsandbox/sdk/sandboxtest"
@@ -54,11 +55,24 @@ func (a api) list(query string) (l struct {
 	return l
 }
 
+// onBackends runs fn against a sandbox on SQLite and on PostgreSQL (the
+// latter skips, saying so, without MAILSANDBOX_TEST_PG).
+// fn calls db for each sandbox it starts: a fresh database each time.
+func onBackends(t *testing.T, fn func(t *testing.T, db func() []sandboxtest.Option)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, func() []sandboxtest.Option { return nil }) })
+	t.Run("postgres", func(t *testing.T) {
+		storetest.RequirePostgres(t)
+		fn(t, func() []sandboxtest.Option { return []sandboxtest.Option{sandboxtest.WithDB(storetest.PostgresDSN(t))} })
+	})
+}
+
 // TestMessageLevelView: one summary per stored message whatever its
 // recipients; Read only when every copy is seen; reading, marking and
 // deleting through Mailpit's API act on every copy.
-func TestMessageLevelView(t *testing.T) {
-	sb := sandboxtest.New(t)
+func TestMessageLevelView(t *testing.T) { onBackends(t, testMessageLevelView) }
+
+func testMessageLevelView(t *testing.T, db func() []sandboxtest.Option) {
+	sb := sandboxtest.New(t, db()...)
 	a := api{t, sb.URL()}
 	ctx := context.Background()
 	id, _ := smtpSend(t, sb.SMTPAddr(), corpusMsg{name: "x", from: "s@example.test", to: []string{"ann@example.test", "bob@example.test", "hid@example.test"},
@@ -110,8 +124,10 @@ func TestMessageLevelView(t *testing.T) {
 
 // TestRefusedRequestsChangeNothing: bad input gets Mailpit's status and a
 // plain reason, never a 500, and the store is as it was.
-func TestRefusedRequestsChangeNothing(t *testing.T) {
-	sb := sandboxtest.New(t, sandboxtest.WithConfig(func(c *sandbox.Config) { c.MaxMessageBytes = 64 << 10 }))
+func TestRefusedRequestsChangeNothing(t *testing.T) { onBackends(t, testRefusedRequestsChangeNothing) }
+
+func testRefusedRequestsChangeNothing(t *testing.T, db func() []sandboxtest.Option) {
+	sb := sandboxtest.New(t, append(db(), sandboxtest.WithConfig(func(c *sandbox.Config) { c.MaxMessageBytes = 64 << 10 }))...)
 	a := api{t, sb.URL()}
 	for i := 0; i < 3; i++ {
 		smtpSend(t, sb.SMTPAddr(), corpusMsg{name: "x", from: "s@example.test", to: []string{"ann@example.test"},
@@ -151,8 +167,10 @@ func TestRefusedRequestsChangeNothing(t *testing.T) {
 
 // TestEvents: the /api/events WebSocket sends Mailpit's frames for what
 // the store does.
-func TestEvents(t *testing.T) {
-	sb := sandboxtest.New(t)
+func TestEvents(t *testing.T) { onBackends(t, testEvents) }
+
+func testEvents(t *testing.T, db func() []sandboxtest.Option) {
+	sb := sandboxtest.New(t, db()...)
 	a := api{t, sb.URL()}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
