@@ -76,7 +76,7 @@ func TestMailpitView(t *testing.T) {
 			{store.Cond{Field: store.CondSubject, Text: "order 123", Not: true}, onlyAtt},
 			{store.Cond{Field: store.CondFrom, Text: "a@y"}, onlyAtt},
 			{store.Cond{Field: store.CondFrom, Text: "bounce"}, none}, // the envelope sender is not From
-			{store.Cond{Field: store.CondFrom, Text: "SHOP <"}, none},   // name and address, each on its own
+			{store.Cond{Field: store.CondFrom, Text: "SHOP <"}, none}, // name and address, each on its own
 			{store.Cond{Field: store.CondTo, Text: "ANN@"}, onlyPlain},
 			{store.Cond{Field: store.CondTo, Text: "hidden"}, none},
 			{store.Cond{Field: store.CondCc, Text: "carl"}, onlyPlain},
