@@ -103,6 +103,18 @@ func TestMailpitView(t *testing.T) {
 			}
 		}
 
+		// Several conditions: the subject narrows first, then the sender
+		// and recipient conditions check the headers of what is left.
+		if got := match(store.Cond{Field: store.CondFrom, Text: "shop"}, store.Cond{Field: store.CondSubject, Text: "order"}); !equal(got, onlyPlain) {
+			t.Errorf("from and subject: %v", got)
+		}
+		if got := match(store.Cond{Field: store.CondTo, Text: "bob"}, store.Cond{Field: store.CondSubject, Text: "order"}); len(got) != 0 {
+			t.Errorf("to another and subject: %v", got)
+		}
+		if got := match(store.Cond{Field: store.CondText, Text: "attached"}, store.Cond{Field: store.CondSubject, Text: "files"}); !equal(got, onlyAtt) {
+			t.Errorf("word and subject: %v", got)
+		}
+
 		// Read is "every copy seen": one copy of three is not enough.
 		if err := st.SetSeen(ctx, plain, "ann@x.test", true); err != nil {
 			t.Fatal(err)
