@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -841,4 +843,23 @@ func TestShutdownEndsStreams(t *testing.T) {
 	if r := <-waitCh; r.status != http.StatusServiceUnavailable {
 		t.Fatalf("wait during shutdown = %s", r)
 	}
+}
+
+// TestMountPublicPaths: a mount's Public paths answer without credentials
+// (health probes), its other paths need them like every route.
+func TestMountPublicPaths(t *testing.T) {
+	env := newTestServer(t, func(o *Options) {
+		o.Auth = staticAuth{}
+		o.Mounts = []Mount{{
+			Paths:  []string{"/probe", "/private"},
+			Public: []string{"/probe"},
+			Register: func(e *echo.Echo) {
+				ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+				e.GET("/probe", ok)
+				e.GET("/private", ok)
+			},
+		}}
+	})
+	env.expect(http.MethodGet, "/probe", nil, "", http.StatusOK)
+	env.expect(http.MethodGet, "/private", nil, "", http.StatusUnauthorized)
 }

@@ -127,6 +127,9 @@ type Mount struct {
 	// prefix ending in "/". Everything under /api/ reaches the routes
 	// already.
 	Paths []string
+	// Public are exact paths (outside /api/) served without HTTP auth, as
+	// /healthz is: container health probes carry no credentials.
+	Public []string
 	// Register adds the routes; called once, after the native routes.
 	Register func(e *echo.Echo)
 }
@@ -266,7 +269,7 @@ func (s *Server) takeServers() []*http.Server {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	api := strings.HasPrefix(p, "/api/")
-	if p == "/healthz" {
+	if p == "/healthz" || s.public(p) {
 		s.echo.ServeHTTP(w, r)
 		return
 	}
@@ -303,6 +306,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONError(w, http.StatusNotFound, "not found")
+}
+
+// public reports whether a Mount serves path p without auth.
+func (s *Server) public(p string) bool {
+	for _, m := range s.opts.Mounts {
+		for _, pp := range m.Public {
+			if p == pp {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mounted reports whether a Mount claims path p outside /api/.

@@ -214,6 +214,7 @@ type session struct {
 	s      *Server
 	conn   *smtp.Conn
 	authed bool
+	user   string // the SMTP AUTH user, stored with each message
 	from   string
 	rcpts  []string
 
@@ -264,6 +265,7 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 			}
 		}
 		se.authed = true
+		se.user = user
 		return nil
 	}
 	switch mech {
@@ -319,7 +321,7 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return fmt.Errorf("read message: %w", err)
 	}
-	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...)}
+	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...), Username: se.user}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id, err := se.s.st.Ingest(ctx, env, buf.Bytes())
@@ -331,7 +333,9 @@ func (se *session) Data(r io.Reader) error {
 	se.s.metrics.messages.Inc()
 	se.s.metrics.bytes.Add(float64(buf.Len()))
 	se.s.log.Debug("message stored", "id", id, "from", se.from, "rcpts", len(se.rcpts), "size", buf.Len())
-	return nil
+	// The reply names the stored id, as Mailpit's does: clients log it and
+	// look the message up by it. go-smtp writes a 250 "error" as it is.
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
 func (se *session) Reset() {

@@ -11,10 +11,23 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit}
 }
+
+// migration4Mailpit (Mailpit's API): the SMTP AUTH user, Reply-To, the
+// envelope-only recipients (Mailpit's Bcc) and part counts, for summaries
+// and search; and an index of seen copies, so that counting read
+// messages reads only those (new mail is unseen: ingest does not touch it).
+const migration4Mailpit = `
+ALTER TABLE messages ADD COLUMN username TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN reply_to_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN bcc_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN attachments INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN inlines INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX entries_seen ON entries(msg_seq) WHERE seen = 1
+`
 
 // migration3: the search text moves into bodies, and may be a span of the
 // raw message instead of a copy (text_off, 0-based, and text_len; text_off

@@ -157,6 +157,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: checksH.Register})
 	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: mailhog.Register(s.st)})
 	restOpts.Webroot = cfg.Compat.HTTPWebroot
+	restOpts.Mounts = append(restOpts.Mounts, mailpitMount(s.st, cfg, relay, log))
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {
