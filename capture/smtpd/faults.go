@@ -548,7 +548,13 @@ func (se *session) fault(ev faults.Event) error {
 		} else if o.Close {
 			defer se.hangUp()
 		}
-		return se.reject(&smtp.SMTPError{Code: o.Reply.Code, EnhancedCode: smtp.EnhancedCode(o.Reply.Enhanced), Message: o.Reply.Text})
+		// A reply without an enhanced code goes out as written (Mailpit's
+		// chaos replies have none), not with go-smtp's X.0.0.
+		ec := smtp.EnhancedCode(o.Reply.Enhanced)
+		if o.Reply.Enhanced[0] == 0 {
+			ec = smtp.NoEnhancedCode
+		}
+		return se.reject(&smtp.SMTPError{Code: o.Reply.Code, EnhancedCode: ec, Message: o.Reply.Text})
 	}
 	return nil
 }

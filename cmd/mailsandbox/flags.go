@@ -155,6 +155,10 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.DurationVar(&c.Relay.MaxAge, "relay-max-age", c.Relay.MaxAge, "relay: give up on a delivery after this long and bounce")
 	fs.DurationVar(&c.Relay.RetryMin, "relay-retry-min", c.Relay.RetryMin, "relay: first retry delay; doubles each try")
 	fs.DurationVar(&c.Relay.RetryMax, "relay-retry-max", c.Relay.RetryMax, "relay: longest retry delay")
+	fs.Var(faultFlag{&c.Faults.Rules}, "fault", "fault rule STAGE[,from=GLOB][,to=GLOB]=ACTION, e.g. 'rcpt,to=*@bounce.test=550 5.1.1 No such user' (repeatable; env: one per line; see docs/faults.md)")
+	fs.IntVar(&c.Faults.SMTPLogSessions, "smtp-log-sessions", c.Faults.SMTPLogSessions, "keep the transcripts of this many SMTP sessions in memory (0 turns the log off)")
+	fs.BoolVar(&c.Faults.EnableChaos, "enable-chaos", false, "serve Mailpit's chaos API (GET/PUT /api/v1/chaos)")
+	fs.StringVar(&c.Faults.ChaosTriggers, "chaos-triggers", "", "Mailpit chaos triggers at start, e.g. Sender:451:10,Recipient:550:5 (enables chaos)")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

@@ -116,6 +116,11 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if smtpAuth != nil {
 		smtpOpts.Auth = smtpAuth
 	}
+	fe, sessions, faultsMount, err := cfg.Faults.build()
+	if err != nil {
+		return nil, err
+	}
+	smtpOpts.Faults, smtpOpts.SessionLog = fe, sessions
 	smtpSrv := smtpd.New(s.st, smtpOpts, log.With("component", "smtp"))
 
 	pop3Opts := pop3d.Options{TLSConfig: s.tls, AllowInsecureAuth: cfg.MailboxAuthAllowInsecure}
@@ -134,6 +139,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if relay != nil {
 		restOpts.Relay = relay
 	}
+	restOpts.Mounts = append(restOpts.Mounts, faultsMount)
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {
