@@ -53,7 +53,7 @@ func (o Outcome) Fault() bool {
 type Engine struct {
 	// active is what Decide reads: nil when there are no rules or the
 	// engine is switched off, so the common case costs one atomic load.
-	active atomic.Pointer[[]*rule]
+	active atomic.Pointer[ruleSet]
 
 	mu      sync.Mutex // guards everything below; Decide takes it only to roll dice
 	rules   []*rule
@@ -64,6 +64,19 @@ type Engine struct {
 	max     int
 	chaos   Chaos // Mailpit's setting, as last set
 	jim     *Jim  // MailHog's monkey; nil when not invited
+}
+
+// ruleSet is the published rules, by stage, so an event looks only at
+// its own stage's rules.
+type ruleSet [len(Stages)][]*rule
+
+func stageIndex(s Stage) int {
+	for i, v := range Stages {
+		if v == s {
+			return i
+		}
+	}
+	return -1
 }
 
 type rule struct {
@@ -208,8 +221,12 @@ func (e *Engine) publishLocked() {
 		e.active.Store(nil)
 		return
 	}
-	snap := append([]*rule(nil), e.rules...)
-	e.active.Store(&snap)
+	var set ruleSet
+	for _, r := range e.rules {
+		i := stageIndex(r.Stage)
+		set[i] = append(set[i], r)
+	}
+	e.active.Store(&set)
 }
 
 func (e *Engine) retire(r *rule) {
@@ -251,13 +268,14 @@ func (e *Engine) intn(lo, hi int) int {
 // delays add up (capped at MaxDelay), the slowest bandwidth wins, and the
 // first rule that refuses or hangs up decides.
 func (e *Engine) Decide(ev Event) Outcome {
-	rs := e.active.Load()
-	if rs == nil {
+	set := e.active.Load()
+	i := stageIndex(ev.Stage)
+	if set == nil || i < 0 {
 		return Outcome{}
 	}
 	var out Outcome
-	for _, r := range *rs {
-		if r.Stage != ev.Stage || r.retired.Load() || !r.matches(ev) {
+	for _, r := range set[i] {
+		if r.retired.Load() || !r.matches(ev) {
 			continue
 		}
 		terminal := r.c.reply != nil || r.Disconnect || r.Greylist > 0 || r.Rate != nil
