@@ -444,6 +444,17 @@ func TestSessionLogMasksAuthAndSkipsBodies(t *testing.T) {
 	if len(fs.log.List(smtplog.Filter{From: "nobody"})) != 0 {
 		t.Fatal("filter on from matched")
 	}
+	// An initial response on the AUTH line is masked too.
+	transaction(t, "", fs.addr, "plain@x.test", "b@x.test")
+	ss = fs.log.List(smtplog.Filter{From: "plain@x.test"})
+	if len(ss) != 1 {
+		t.Fatalf("%d sessions", len(ss))
+	}
+	for _, l := range ss[0].Lines {
+		if strings.Contains(l.Text, "AHVzZXIAc2VjcmV0") {
+			t.Fatalf("AUTH PLAIN secret in the transcript: %q", l.Text)
+		}
+	}
 }
 
 func TestSessionLogStaysBounded(t *testing.T) {
