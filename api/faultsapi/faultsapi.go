@@ -232,8 +232,9 @@ func (h handlers) putChaos(c echo.Context) error {
 	return c.JSON(http.StatusOK, h.o.Engine.Chaos())
 }
 
-// MailHog answers a missing Jim with a bare 404, and takes partial JSON
-// over his current (or default) settings.
+// MailHog's Jim: a missing Jim is a bare 404. As in MailHog, a body
+// replaces Jim whole (omitted fields are 0); POST without a readable body
+// invites the default Jim, PUT without one is a 400.
 func (h handlers) getJim(c echo.Context) error {
 	j := h.o.Engine.Jim()
 	if j == nil {
@@ -242,38 +243,41 @@ func (h handlers) getJim(c echo.Context) error {
 	return c.JSON(http.StatusOK, j)
 }
 
-func (h handlers) setJim(c echo.Context, base faults.Jim, status int) error {
-	b, err := readBody(c)
-	if err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(b)) > 0 {
-		if err := json.Unmarshal(b, &base); err != nil {
-			return bad("%v", cleanJSONErr(err))
-		}
-	}
-	if err := h.o.Engine.SetJim(&base); err != nil {
-		return bad("%v", err)
-	}
-	if status == http.StatusCreated {
-		return c.NoContent(status)
-	}
-	return c.JSON(status, base)
-}
-
 func (h handlers) postJim(c echo.Context) error {
 	if h.o.Engine.Jim() != nil {
 		return c.NoContent(http.StatusBadRequest)
 	}
-	return h.setJim(c, faults.DefaultJim(), http.StatusCreated)
+	b, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	j := faults.DefaultJim()
+	var fromBody faults.Jim
+	if json.Unmarshal(b, &fromBody) == nil {
+		j = fromBody
+	}
+	if err := h.o.Engine.SetJim(&j); err != nil {
+		return bad("%v", err)
+	}
+	return c.NoContent(http.StatusCreated)
 }
 
 func (h handlers) putJim(c echo.Context) error {
-	j := h.o.Engine.Jim()
-	if j == nil {
+	if h.o.Engine.Jim() == nil {
 		return c.NoContent(http.StatusNotFound)
 	}
-	return h.setJim(c, *j, http.StatusOK)
+	b, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	var j faults.Jim
+	if err := json.Unmarshal(b, &j); err != nil {
+		return bad("%v", cleanJSONErr(err))
+	}
+	if err := h.o.Engine.SetJim(&j); err != nil {
+		return bad("%v", err)
+	}
+	return c.NoContent(http.StatusOK)
 }
 
 func (h handlers) deleteJim(c echo.Context) error {

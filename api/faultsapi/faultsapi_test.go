@@ -237,16 +237,22 @@ func TestMailHogJim(t *testing.T) {
 	e.want("POST", "/api/v2/jim", ``, 400)
 	var j map[string]float64
 	json.Unmarshal([]byte(e.want("GET", "/api/v2/jim", "", 200)), &j)
-	if j["RejectSenderChance"] != 1 || j["LinkSpeedMin"] != 1024 || len(j) != 8 {
+	if j["RejectSenderChance"] != 1 || j["LinkSpeedMin"] != 0 || len(j) != 8 {
 		t.Fatalf("%v", j)
 	}
 	if err := e.send("a@example.com", "b@example.com"); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Fatalf("send: %v", err)
 	}
-	e.want("PUT", "/api/v2/jim", `{"RejectSenderChance":0,"RejectRecipientChance":1}`, 200)
+	// PUT replaces Jim whole, as MailHog does: omitted fields are 0.
+	e.want("PUT", "/api/v2/jim", `{"AcceptChance":1,"RejectRecipientChance":1}`, 200)
+	json.Unmarshal([]byte(e.want("GET", "/api/v2/jim", "", 200)), &j)
+	if j["RejectSenderChance"] != 0 || j["LinkSpeedMin"] != 0 || j["RejectRecipientChance"] != 1 {
+		t.Fatalf("%v", j)
+	}
 	if err := e.send("a@example.com", "b@example.com"); err == nil || !strings.Contains(err.Error(), "Recipient rejected") {
 		t.Fatalf("send: %v", err)
 	}
+	e.want("PUT", "/api/v2/jim", `{"AcceptChance":`, 400)
 	if code, b, _ := e.call("PUT", "/api/v2/jim", `{"AcceptChance":1.5}`); code != 400 || !strings.Contains(b, "AcceptChance") {
 		t.Fatalf("%d %s", code, b)
 	}
@@ -255,6 +261,7 @@ func TestMailHogJim(t *testing.T) {
 	if err := e.send("a@example.com", "b@example.com"); err != nil {
 		t.Fatalf("jim gone: %v", err)
 	}
+	e.want("PUT", "/api/v2/jim", `nonsense`, 404)
 	// Defaults on an empty POST are MailHog's.
 	e.want("POST", "/api/v2/jim", "", 201)
 	json.Unmarshal([]byte(e.want("GET", "/api/v2/jim", "", 200)), &j)
