@@ -58,7 +58,7 @@ type sessionConn struct {
 	mode       int    // what the client is sending
 	atLine     bool   // in modeData: at the start of a line
 	bdatLeft   int64  // in modeBdat: chunk bytes left
-	lastCmd    string // verb of the last command passed on
+	lastCmd    string // the last command passed on, if DATA, BDAT, AUTH or STARTTLS
 	wpart      []byte // a reply line not yet complete
 	faultReply bool   // the reply being written came from a fault
 	closeAfter bool   // hang up once that reply is written
@@ -240,18 +240,24 @@ func (c *sessionConn) examine() bool {
 		c.mu.Unlock()
 		return false
 	}
-	line := strings.TrimRight(string(c.in[:nl]), "\r")
+	raw := bytes.TrimRight(c.in[:nl], "\r")
 	if c.mode == modeAuth {
 		c.mu.Unlock()
 		c.record("C", "***", false)
 		c.take(nl + 1)
 		return true
 	}
-	verb, arg, _ := strings.Cut(line, " ")
-	verb = strings.ToUpper(verb)
+	// Only a few verbs matter here; compare without allocating.
+	verbB, argB, _ := bytes.Cut(raw, []byte(" "))
+	verb := ""
+	for _, v := range [...]string{"DATA", "BDAT", "AUTH", "STARTTLS"} {
+		if len(verbB) == len(v) && bytes.EqualFold(verbB, []byte(v)) {
+			verb = v
+		}
+	}
 	c.lastCmd = verb
 	if verb == "BDAT" {
-		if f := strings.Fields(arg); len(f) > 0 {
+		if f := strings.Fields(string(argB)); len(f) > 0 {
 			var n int64
 			for _, ch := range f[0] {
 				if ch < '0' || ch > '9' || n > 1<<40 {
@@ -266,8 +272,10 @@ func (c *sessionConn) examine() bool {
 		}
 	}
 	c.mu.Unlock()
-	c.record("C", maskAuth(verb, line), false)
-	if verb == "DATA" && arg == "" {
+	if c.rec != nil {
+		c.record("C", maskAuth(verb, string(raw)), false)
+	}
+	if verb == "DATA" && len(argB) == 0 {
 		if c.dataFault(nl + 1) {
 			return true
 		}
@@ -394,36 +402,47 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 	default:
 	}
 	c.mu.Lock()
-	c.wpart = append(c.wpart, p...)
+	// go-smtp writes whole reply lines: then p goes out as it is, with no
+	// copy; otherwise lines are gathered in wpart.
+	fast := len(c.wpart) == 0 && c.swallow == 0 && len(p) > 0 && p[len(p)-1] == '\n'
+	buf := p
 	var send []byte
+	if fast {
+		send = p
+	} else {
+		c.wpart = append(c.wpart, p...)
+		buf = c.wpart
+	}
 	closeNow := false
 	for {
-		nl := bytes.IndexByte(c.wpart, '\n')
+		nl := bytes.IndexByte(buf, '\n')
 		if nl < 0 {
 			break
 		}
-		raw := c.wpart[:nl+1]
-		line := strings.TrimRight(string(raw), "\r\n")
+		raw := buf[:nl+1]
+		line := bytes.TrimRight(raw, "\r\n")
 		final := len(line) < 4 || line[3] != '-'
 		if c.swallow > 0 {
 			if final {
 				c.swallow--
 			}
 		} else {
-			send = append(send, raw...)
+			if !fast {
+				send = append(send, raw...)
+			}
 			if c.rec != nil {
-				c.rec.Reply(line, c.faultReply)
+				c.rec.Reply(string(line), c.faultReply)
 			}
 		}
-		c.wpart = c.wpart[nl+1:]
+		buf = buf[nl+1:]
 		if !final {
 			continue
 		}
 		code := line[:min(3, len(line))]
 		switch {
-		case code == "354":
+		case string(code) == "354":
 			c.mode, c.atLine = modeData, true
-		case code == "334":
+		case string(code) == "334":
 			c.mode, c.wasAuth = modeAuth, true
 		case c.mode == modeAuth:
 			c.mode = modeCmd
@@ -433,15 +452,15 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 			c.closeAfter = false
 		}
 		c.faultReply = false
-		if c.lastCmd == "STARTTLS" && code == "220" {
+		if c.lastCmd == "STARTTLS" && string(code) == "220" {
 			c.opaque.Store(true)
 			if c.rec != nil {
 				c.rec.Note("STARTTLS: the rest of the session is encrypted and not recorded", false)
 			}
 		}
 	}
-	if len(c.wpart) == 0 {
-		c.wpart = c.wpart[:0]
+	if !fast {
+		c.wpart = append(c.wpart[:0], buf...)
 	}
 	c.mu.Unlock()
 	if len(send) > 0 {
