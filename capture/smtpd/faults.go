@@ -133,6 +133,15 @@ func (c *sessionConn) wait(d time.Duration) {
 	}
 }
 
+// wrapsSessions reports whether a new connection gets a sessionConn: with
+// the session log, or while a fault rule exists. Without either, a
+// connection costs what it did before faults existed; a connect or data
+// rule added later then applies to connections opened after it (a data
+// rule on an older connection answers after the message instead).
+func (s *Server) wrapsSessions() bool {
+	return s.opts.SessionLog != nil || (s.opts.Faults != nil && s.opts.Faults.Active())
+}
+
 // hook returns the fault hook when a rule may apply.
 func (s *Server) hook() FaultHook {
 	if h := s.opts.Faults; h != nil && h.Active() {

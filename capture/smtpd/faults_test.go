@@ -478,3 +478,18 @@ func TestSessionLogStaysBounded(t *testing.T) {
 		}
 	}
 }
+
+// Without the session log, connections are wrapped only while a rule
+// exists: one added later applies to the next connection, at the DATA
+// command itself.
+func TestRuleAddedLaterWithoutSessionLog(t *testing.T) {
+	eng := faults.New(faults.Options{})
+	ts := newTestServer(t, func(o *smtpd.Options) { o.Faults = eng })
+	if got := transaction(t, "", ts.addr, "a@x.test", "b@x.test"); len(got) != 7 {
+		t.Fatalf("no rules: %q", got)
+	}
+	eng.Add(faults.Rule{Stage: faults.StageData, Reply: "451 4.3.0 Not now"})
+	if got := transaction(t, "", ts.addr, "a@x.test", "b@x.test"); len(got) != 6 || got[5] != "451 4.3.0 Not now" {
+		t.Fatalf("rule added later: %q", got)
+	}
+}

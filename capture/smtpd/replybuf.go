@@ -33,12 +33,12 @@ func (l replyListener) Accept() (net.Conn, error) {
 	}
 	if tc, ok := c.(*tls.Conn); ok && l.tls != nil {
 		var under net.Conn = &replyBuffer{Conn: tc.NetConn()}
-		if l.s.opts.Faults != nil || l.s.opts.SessionLog != nil {
+		if l.s.wrapsSessions() {
 			under = l.s.wrapSession(under, true)
 		}
 		return tls.Server(under, l.tls), nil
 	}
-	if l.s.opts.Faults != nil || l.s.opts.SessionLog != nil {
+	if l.s.wrapsSessions() {
 		return l.s.wrapSession(&replyBuffer{Conn: c}, false), nil
 	}
 	return &replyBuffer{Conn: c}, nil
