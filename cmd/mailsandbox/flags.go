@@ -173,6 +173,10 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.IntVar(&c.Compat.SMTPMaxRecipients, "smtp-max-recipients", 1000, "most recipients per message; more get 452")
 	fs.StringVar(&c.Compat.SMTPAllowedRecipients, "smtp-allowed-recipients", "", "refuse RCPT addresses this regular expression does not match (550)")
 	fs.StringVar(&c.Compat.HTTPWebroot, "http-webroot", "", "serve all of HTTP (API, UI, /healthz, /metrics) under this path prefix, e.g. /mail/")
+	fs.Var(faultFlag{&c.Faults.Rules}, "fault", "fault rule STAGE[,from=GLOB][,to=GLOB]=ACTION, e.g. 'rcpt,to=*@bounce.test=550 5.1.1 No such user' (repeatable; env: one per line; see docs/faults.md)")
+	fs.IntVar(&c.Faults.SMTPLogSessions, "smtp-log-sessions", c.Faults.SMTPLogSessions, "keep the transcripts of this many SMTP sessions in memory (0 turns the log off)")
+	fs.BoolVar(&c.Faults.EnableChaos, "enable-chaos", false, "serve Mailpit's chaos API (GET/PUT /api/v1/chaos)")
+	fs.StringVar(&c.Faults.ChaosTriggers, "chaos-triggers", "", "Mailpit chaos triggers at start, e.g. Sender:451:10,Recipient:550:5 (enables chaos)")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

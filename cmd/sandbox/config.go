@@ -50,6 +50,9 @@ type Config struct {
 
 	Relay RelayConfig
 
+	// Fault injection and the SMTP session log; see faults.go.
+	Faults FaultsConfig
+
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -92,6 +95,7 @@ func DefaultConfig() Config {
 		POP3Addr:        "127.0.0.1:1110",
 		IMAPAddr:        "127.0.0.1:1143",
 		MaxMessageBytes: 32 << 20,
+		Faults:          FaultsConfig{SMTPLogSessions: 1000},
 		Relay: RelayConfig{
 			MaxAge:   24 * time.Hour,
 			RetryMin: time.Minute,
@@ -227,7 +231,10 @@ func (c Config) Validate() error {
 	if r.RetryMin > 0 && r.RetryMax > 0 && r.RetryMin > r.RetryMax {
 		return bad("relay-retry-max", "must be at least --relay-retry-min (%s)", r.RetryMin)
 	}
-	return c.validateCompat()
+	if err := c.validateCompat(); err != nil {
+		return err
+	}
+	return c.Faults.validate()
 }
 
 func checkHostPort(addr string) error {
