@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
@@ -196,11 +198,11 @@ func TestHardeningMessageAndRecipientLimits(t *testing.T) {
 func hardenTmpfs(t *testing.T, size string) (string, func(opts string)) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs (disk-full and read-only store checks)")
+		need.Skip(t, need.Root, "not root, so no tmpfs can be mounted")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s); disk-full and read-only store checks need one", err, out)
+		need.Skip(t, need.Root, fmt.Sprintf("cannot mount a tmpfs (%v: %s)", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
