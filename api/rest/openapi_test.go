@@ -100,7 +100,7 @@ func TestOpenAPIResponsesMatchDocument(t *testing.T) {
 		}
 		out := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
-			Body: io.NopCloser(bytes.NewReader(body)),
+			Body:    io.NopCloser(bytes.NewReader(body)),
 			Options: &openapi3filter.Options{IncludeResponseStatus: true},
 		}
 		if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
