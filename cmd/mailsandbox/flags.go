@@ -155,6 +155,7 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.DurationVar(&c.Relay.MaxAge, "relay-max-age", c.Relay.MaxAge, "relay: give up on a delivery after this long and bounce")
 	fs.DurationVar(&c.Relay.RetryMin, "relay-retry-min", c.Relay.RetryMin, "relay: first retry delay; doubles each try")
 	fs.DurationVar(&c.Relay.RetryMax, "relay-retry-max", c.Relay.RetryMax, "relay: longest retry delay")
+	fs.DurationVar(&c.Relay.Keep, "relay-keep", c.Relay.Keep, "relay: keep finished deliveries listed this long (0: as long as their message)")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs
