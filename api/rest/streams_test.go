@@ -292,8 +292,8 @@ func TestWriteTimeoutCutsSlowReader(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // a client that stops reading (the behaviour under test)
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	n, err := io.Copy(io.Discard, resp.Body)
-	if err == nil && n == resp.ContentLength {
-		t.Fatalf("read all %d bytes after stalling past WriteTimeout: the server waited for the slow reader", n)
+	if err == nil {
+		t.Fatalf("read the whole response (%d bytes) after stalling past WriteTimeout: the server waited for the slow reader", n)
 	}
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatalf("server neither finished nor closed: %v", err)
