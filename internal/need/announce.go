@@ -16,7 +16,8 @@ import (
 // named after the go process (pid and start time) makes it once across the
 // parallel test binaries. Anywhere this does not hold (another OS, a test
 // binary run by hand, go test -json whose stream must stay JSON) it prints
-// nothing: the skip message itself still names the command.
+// nothing: the skip message itself still names the command. The marker
+// goes first, so two binaries racing for a group print it once.
 func announce(g Group) {
 	for _, a := range os.Args {
 		if strings.HasPrefix(a, "-test.v=test2json") {
@@ -47,7 +48,13 @@ func announce(g Group) {
 		return // another package announced it already
 	}
 	f.Close()
-	out, err := os.OpenFile(fmt.Sprintf("/proc/%d/fd/1", ppid), os.O_WRONLY|os.O_APPEND, 0)
+	// A terminal or a pipe only: reopening a regular file gives a new
+	// offset, and go test's own later writes would overwrite the line.
+	target := fmt.Sprintf("/proc/%d/fd/1", ppid)
+	if fi, err := os.Stat(target); err != nil || fi.Mode().IsRegular() {
+		return
+	}
+	out, err := os.OpenFile(target, os.O_WRONLY, 0)
 	if err != nil {
 		return
 	}
