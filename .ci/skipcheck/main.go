@@ -3,7 +3,8 @@
 // fails when a test skipped without being on the allow-list: in CI a skip
 // would otherwise hide a test that never ran.
 //
-//	go test -race -json ./... | go run ./.ci/skipcheck -allow .ci/allowed-skips
+//	go build -o /tmp/skipcheck ./.ci/skipcheck
+//	go test -race -json ./... | /tmp/skipcheck -allow .ci/allowed-skips
 //
 // The allow-list has one `package TestName  # why` per line (package
 // relative to the module, e.g. cmd/sandbox; TestName also covers its

@@ -136,14 +136,16 @@ func TestEventsDeletedRelayReset(t *testing.T) {
 		t.Fatalf("relay event %+v, want delivery %d of %s", rel, dids[0], id)
 	}
 
-	// One ingest to more recipients than a subscriber may fall behind by
-	// (the store's buffer is 4096 events) publishes them in one burst: the
-	// stream is cut off, and says so.
-	var to []string
-	for i := 0; i < 6000; i++ {
-		to = append(to, fmt.Sprintf("r%d@example.com", i))
+	// One enqueue of more deliveries than a subscriber may fall behind by
+	// (the store's buffer is 4096 events) publishes their events in one
+	// burst (twice the buffer, so the stream cannot drain it meanwhile): it
+	// is cut off, and says so. (Cheap in SQL, so quick
+	// under -race too, unlike an ingest to thousands of mailboxes.)
+	burst := make([]store.NewDelivery, 10000)
+	for i := range burst {
+		burst[i] = store.NewDelivery{Recipients: []string{fmt.Sprintf("r%d@real.example", i)}, Destination: "real.example"}
 	}
-	if _, err := e.st.Ingest(ctx, store.Envelope{From: "a@example.com", To: to}, []byte("Subject: burst\r\n\r\nx\r\n")); err != nil {
+	if _, err := e.st.Enqueue(ctx, id, burst); err != nil {
 		t.Fatal(err)
 	}
 	nextSSE(t, events, "reset")
@@ -274,9 +276,11 @@ func TestIdleConnectionReused(t *testing.T) {
 // WriteTimeout instead of holding the handler forever.
 func TestWriteTimeoutCutsSlowReader(t *testing.T) {
 	t.Parallel()
-	e := newTestServer(t, func(o *Options) { o.WriteTimeout = time.Second })
-	// Larger than loopback's socket buffers, so the server blocks writing.
-	body := strings.Repeat(strings.Repeat("x", 76)+"\r\n", 300_000)
+	e := newTestServer(t, func(o *Options) { o.WriteTimeout = 3 * time.Second })
+	// Larger than loopback's socket buffers (at most 4 MiB each way), so the
+	// server blocks writing; small enough to start the response well
+	// within WriteTimeout even under -race on a busy machine.
+	body := strings.Repeat(strings.Repeat("x", 76)+"\r\n", 120_000)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: big\r\n", body)
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.url, "http://"))
 	if err != nil {
@@ -287,9 +291,9 @@ func TestWriteTimeoutCutsSlowReader(t *testing.T) {
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no response header within WriteTimeout: %v", err)
 	}
-	time.Sleep(2500 * time.Millisecond) // a client that stops reading (the behaviour under test)
+	time.Sleep(5 * time.Second) // a client that stops reading (the behaviour under test)
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err == nil {
