@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 
 	"github.com/mailsandbox/mailsandbox/api/imapd"
@@ -330,10 +332,7 @@ func seqList(n int) string {
 
 // TestCurl reads a message with curl's IMAP client.
 func TestCurl(t *testing.T) {
-	bin, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
+	bin := need.Command(t, need.Curl, "curl")
 	ts := newTestServer(t)
 	raw := textMsg("via curl", "fetched by curl")
 	ts.ingest(t, "bob@example.com", raw)

@@ -177,6 +177,7 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.IntVar(&c.Faults.SMTPLogSessions, "smtp-log-sessions", c.Faults.SMTPLogSessions, "keep the transcripts of this many SMTP sessions in memory (0 turns the log off)")
 	fs.BoolVar(&c.Faults.EnableChaos, "enable-chaos", false, "serve Mailpit's chaos API (GET/PUT /api/v1/chaos)")
 	fs.StringVar(&c.Faults.ChaosTriggers, "chaos-triggers", "", "Mailpit chaos triggers at start, e.g. Sender:451:10,Recipient:550:5 (enables chaos)")
+	fs.DurationVar(&c.Relay.Keep, "relay-keep", c.Relay.Keep, "relay: keep finished deliveries listed this long (0: as long as their message)")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

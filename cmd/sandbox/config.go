@@ -81,6 +81,9 @@ type RelayConfig struct {
 	// Helo is the relay's EHLO name: "" means the host's FQDN when one
 	// resolves, else the connection's address literal.
 	Helo string
+	// Keep is how long finished deliveries stay listed; 0 keeps them as
+	// long as their message.
+	Keep time.Duration
 }
 
 // Enabled reports whether any destination is configured.
@@ -100,6 +103,7 @@ func DefaultConfig() Config {
 			MaxAge:   24 * time.Hour,
 			RetryMin: time.Minute,
 			RetryMax: time.Hour,
+			Keep:     7 * 24 * time.Hour,
 		},
 	}
 }
@@ -223,7 +227,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"relay-max-age", r.MaxAge}, {"relay-retry-min", r.RetryMin}, {"relay-retry-max", r.RetryMax}} {
+	}{{"relay-max-age", r.MaxAge}, {"relay-retry-min", r.RetryMin}, {"relay-retry-max", r.RetryMax}, {"relay-keep", r.Keep}} {
 		if d.v < 0 {
 			return bad(d.flag, "must not be negative")
 		}

@@ -108,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	s.relay = relay
-	stOpts := store.Options{DSN: cfg.DB, Logger: log.With("component", "store"), MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge}
+	stOpts := store.Options{DSN: cfg.DB, Logger: log.With("component", "store"), MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge, RelayKeep: cfg.Relay.Keep}
 	if relay != nil {
 		stOpts.Enqueue = relay.enqueueHook()
 	}
