@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -27,9 +28,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			markSeen = markSeen || !bs.Peek
 		}
 	}
-	v := sel.view
-	v.mu.Lock()
-	targets := sel.resolveLocked(numSet)
+	targets := sel.resolve(numSet)
 	// Reading a body without PEEK sets \Seen; the FETCH then reports the
 	// new FLAGS, and other sessions get them as unsolicited FETCH.
 	seenNow := map[uint32]bool{}
@@ -41,25 +40,24 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			}
 		}
 		if len(unseen) > 0 {
-			updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, unseen, store.FlagsAdd, []string{store.FlagSeen})
-			if err != nil {
-				v.mu.Unlock()
+			if _, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, unseen, store.FlagsAdd, []string{store.FlagSeen}); err != nil {
 				return sess.imapError(err, "fetch")
 			}
-			v.syncLocked(sess.ctx(), sel.tracker)
-			byUID := map[uint32]store.Entry{}
-			for _, e := range updated {
-				byUID[e.UID] = e
-				seenNow[e.UID] = true
+			for _, u := range unseen {
+				seenNow[u] = true
 			}
+			// The client's view gets \Seen added to what it knew; anything
+			// else that changed comes with the poll after this FETCH.
 			for i, t := range targets {
-				if e, ok := byUID[t.entry.UID]; ok {
-					targets[i].entry = e
+				if seenNow[t.entry.UID] {
+					fl := append(slices.Clone(t.entry.Flags), store.FlagSeen)
+					slices.Sort(fl)
+					targets[i].entry.Flags = fl
+					sel.known[t.seq-1].entry.Flags = fl
 				}
 			}
 		}
 	}
-	v.mu.Unlock()
 
 	needRaw := options.Envelope || options.BodyStructure != nil || len(options.BodySection) > 0 ||
 		len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
@@ -76,19 +74,19 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			}
 			raw = toCRLF(raw)
 		}
-		if err := writeFetch(w.CreateMessage(t.seq), t.entry, raw, options, seenNow[t.entry.UID]); err != nil {
+		if err := writeFetch(w.CreateMessage(t.seq), t.entry, sel.flagsOf(t.entry), raw, options, seenNow[t.entry.UID]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, raw []byte, options *imap.FetchOptions, flagsChanged bool) error {
+func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, flags []imap.Flag, raw []byte, options *imap.FetchOptions, flagsChanged bool) error {
 	if options.UID {
 		m.WriteUID(imap.UID(e.UID))
 	}
 	if options.Flags || flagsChanged {
-		m.WriteFlags(imapFlags(e.Flags))
+		m.WriteFlags(flags)
 	}
 	if options.InternalDate {
 		m.WriteInternalDate(e.ReceivedAt)
@@ -251,4 +249,12 @@ func language(h gomessage.Header) []string {
 		l[i] = strings.TrimSpace(l[i])
 	}
 	return l
+}
+
+func imapFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
 }

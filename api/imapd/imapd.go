@@ -86,6 +86,8 @@ type Store interface {
 	MoveEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) ([]uint32, []uint32, error)
 	Expunge(ctx context.Context, folderID int64, uids []uint32) ([]uint32, error)
 	Subscribe(ctx context.Context) <-chan store.Event
+	ClaimRecent(ctx context.Context, folderID int64, upTo uint32) (uint32, error)
+	Subscriptions(ctx context.Context, mailbox string) ([]string, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -369,10 +371,20 @@ func (s *Server) followEvents() {
 		ch := s.st.Subscribe(s.ctx)
 		s.syncAll()
 		for ev := range ch {
+			// Per folder: true when only new mail arrived (then only the
+			// new entries are read), false when anything else changed.
 			dirty := map[int64]bool{}
 			note := func(ev store.Event) {
-				if ev.FolderID != 0 && (ev.Kind == store.EventFlags || ev.Kind == store.EventEntry || ev.Kind == store.EventDeleted) {
-					dirty[ev.FolderID] = true
+				if ev.FolderID == 0 {
+					return
+				}
+				switch ev.Kind {
+				case store.EventEntry:
+					if _, ok := dirty[ev.FolderID]; !ok {
+						dirty[ev.FolderID] = true
+					}
+				case store.EventFlags, store.EventDeleted:
+					dirty[ev.FolderID] = false
 				}
 			}
 			note(ev)
@@ -388,9 +400,9 @@ func (s *Server) followEvents() {
 					break drain
 				}
 			}
-			for id := range dirty {
+			for id, onlyNew := range dirty {
 				if v := s.view(id); v != nil {
-					s.safeSync(v)
+					s.safeSync(v, onlyNew)
 				}
 			}
 		}
@@ -410,20 +422,22 @@ func (s *Server) syncAll() {
 	}
 	s.mu.Unlock()
 	for _, v := range views {
-		s.safeSync(v)
+		s.safeSync(v, false)
 	}
 }
 
-// safeSync keeps a broken tracker invariant (the library panics on one)
-// from taking the process down: sessions of that folder get their updates
-// at their next command instead, where a panic only ends that connection.
-func (s *Server) safeSync(v *folderView) {
+// safeSync keeps a bug in a folder update from taking the process down:
+// sessions of that folder get their updates at their next command
+// instead, where a panic only ends that connection.
+func (s *Server) safeSync(v *folderView, onlyNew bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("imap: folder update failed", "folder", v.id, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	v.sync(s.ctx, nil)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.syncLocked(s.ctx, onlyNew)
 }
 
 func (s *Server) view(id int64) *folderView {
@@ -452,11 +466,7 @@ func (s *Server) acquireView(f store.Folder) (*folderView, error) {
 		v.refs++
 		return v, nil
 	}
-	v = &folderView{
-		st: s.st, log: s.log, id: f.ID, refs: 1,
-		tracker: imapserver.NewMailboxTracker(uint32(len(entries))),
-		entries: entries,
-	}
+	v = &folderView{st: s.st, log: s.log, id: f.ID, refs: 1, entries: entries, claimed: f.RecentUID}
 	s.views[f.ID] = v
 	return v, nil
 }

@@ -2,8 +2,10 @@ package imapd
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,21 +21,23 @@ import (
 func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	sess.touch()
 	sel := sess.sel
-	v := sel.view
-	v.mu.Lock()
-	all := sel.resolveLocked(imap.SeqSet{{Start: 1, Stop: 0}})
+	all := sel.resolve(imap.SeqSet{{Start: 1, Stop: 0}})
 	var maxSeq, maxUID uint32
 	if len(all) > 0 {
 		maxSeq, maxUID = all[len(all)-1].seq, all[len(all)-1].entry.UID
 	}
 	sel.staticCriteria(criteria, maxSeq, maxUID)
-	v.mu.Unlock()
+	// Flags as the store holds them now, \Recent as this session has it.
+	latest := sel.view.sync(sess.ctx())
 
 	data := &imap.SearchData{}
 	var seqSet imap.SeqSet
 	var uidSet imap.UIDSet
 	for _, t := range all {
-		m := &candidate{sess: sess, target: t}
+		m := &candidate{sess: sess, target: t, recent: sel.isRecent(t.entry.UID)}
+		if k, ok := slices.BinarySearchFunc(latest, t.entry.UID, func(e store.Entry, u uint32) int { return cmp.Compare(e.UID, u) }); ok {
+			m.target.entry.Flags = latest[k].Flags
+		}
 		ok, err := m.match(criteria)
 		if err != nil {
 			return nil, err
@@ -96,6 +100,7 @@ func (sel *selected) staticCriteria(c *imap.SearchCriteria, maxSeq, maxUID uint3
 type candidate struct {
 	sess   *session
 	target target
+	recent bool
 	raw    []byte
 	loaded bool
 	gone   bool
@@ -168,12 +173,12 @@ func (m *candidate) match(c *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	for _, f := range c.Flag {
-		if !hasFlag(e.Flags, f) { // \Recent is never set
+		if !hasFlag(e.Flags, f) && !(m.recent && strings.EqualFold(string(f), `\Recent`)) {
 			return false, nil
 		}
 	}
 	for _, f := range c.NotFlag {
-		if hasFlag(e.Flags, f) {
+		if hasFlag(e.Flags, f) || (m.recent && strings.EqualFold(string(f), `\Recent`)) {
 			return false, nil
 		}
 	}

@@ -11,10 +11,27 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG}
+		return []string{migration1, migration2PG, migration3PG, migrationIMAPState}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite}
+	return []string{migration1, migration2SQLite, migration3SQLite, migrationIMAPState}
 }
+
+// migrationIMAPState (IMAP \Recent and subscriptions): recent_uid is the
+// highest UID an IMAP session has claimed as recent (mail above it is
+// \Recent for the next session to select the folder); subscriptions are a
+// list of names of their own (RFC 3501: a name may stay subscribed after
+// its folder is deleted). Existing mail is not recent; existing
+// subscriptions are kept.
+const migrationIMAPState = `
+ALTER TABLE folders ADD COLUMN recent_uid BIGINT NOT NULL DEFAULT 0;
+UPDATE folders SET recent_uid = uidnext - 1;
+CREATE TABLE subscriptions (
+	mailbox TEXT NOT NULL,
+	name TEXT NOT NULL,
+	PRIMARY KEY (mailbox, name)
+);
+INSERT INTO subscriptions (mailbox, name) SELECT mailbox, name FROM folders WHERE subscribed = 1
+`
 
 // migration3: the search text moves into bodies, and may be a span of the
 // raw message instead of a copy (text_off, 0-based, and text_len; text_off
