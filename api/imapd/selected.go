@@ -129,6 +129,59 @@ func (sel *selected) newKeywords(flags []string) bool {
 	return added
 }
 
+// hasNewKeyword reports whether flags hold a keyword not announced yet.
+func (sel *selected) hasNewKeyword(flags []string) bool {
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) && sel.keywords[strings.ToLower(f)] == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// applyFlagOp is what a STORE does to flags, spelt as the store spells
+// them (system flags canonical, a keyword as first given, sorted).
+func applyFlagOp(have []string, op store.FlagOp, given []string) []string {
+	canon := func(f string) string {
+		for _, sf := range systemFlags {
+			if strings.EqualFold(f, string(sf)) {
+				return string(sf)
+			}
+		}
+		return f
+	}
+	has := func(list []string, f string) bool {
+		return slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, f) })
+	}
+	var out []string
+	switch op {
+	case store.FlagsReplace:
+		for _, f := range given {
+			if f = canon(f); !has(out, f) {
+				out = append(out, f)
+			}
+		}
+	case store.FlagsRemove:
+		for _, f := range have {
+			if !has(given, f) {
+				out = append(out, f)
+			}
+		}
+	default:
+		out = slices.Clone(have)
+		for _, f := range given {
+			if f = canon(f); !has(out, f) {
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Strings(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
 // load sets the session's view to the snapshot (SELECT).
 func (sel *selected) load(ents []store.Entry) {
 	sel.known = make([]known, len(ents))

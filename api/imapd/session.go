@@ -567,7 +567,8 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	if len(targets) == 0 {
 		return nil
 	}
-	updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, uidsOf(targets), op, cleanFlags(flags.Flags))
+	given := cleanFlags(flags.Flags)
+	updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, uidsOf(targets), op, given)
 	if err != nil {
 		return sess.imapError(err, "store")
 	}
@@ -582,10 +583,12 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 			continue
 		}
 		if flags.Silent {
-			// The client knows what it set; a keyword new to it is still
-			// announced by the poll.
-			if !sel.newKeywords(fl) {
-				k.entry.Flags = fl
+			// The client applies its change to what it knew; the poll
+			// sends whatever else the store holds (changes by others), and
+			// a keyword new to it after the FLAGS that announces it.
+			k.entry.Flags = applyFlagOp(k.entry.Flags, op, given)
+			if sel.hasNewKeyword(k.entry.Flags) || !slices.Equal(k.entry.Flags, fl) {
+				k.force, k.noUID = true, false
 			}
 			continue
 		}
