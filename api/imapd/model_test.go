@@ -388,7 +388,9 @@ func (c *modelClient) applySilent(op string) {
 		if !in {
 			continue
 		}
-		has := func(f string) bool { return slices.ContainsFunc(msg.flags, func(x string) bool { return strings.EqualFold(x, f) }) }
+		has := func(f string) bool {
+			return slices.ContainsFunc(msg.flags, func(x string) bool { return strings.EqualFold(x, f) })
+		}
 		switch m[4] {
 		case "+":
 			for _, f := range given {
