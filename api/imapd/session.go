@@ -158,6 +158,11 @@ func (sess *session) ensureFolders(user string) error {
 		if _, err := sess.srv.st.CreateFolder(ctx, user, sf[0], sf[1]); err != nil && !errors.Is(err, store.ErrExists) {
 			return err
 		}
+		// Subscribed when created, as Dovecot's auto = subscribe: clients
+		// that show only subscribed folders still show them.
+		if err := sess.srv.st.SetSubscribed(ctx, user, sf[0], true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
