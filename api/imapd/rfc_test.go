@@ -41,3 +41,73 @@ func TestSubscriptionsAreNames(t *testing.T) {
 		t.Errorf("LSUB at the end: %q", u)
 	}
 }
+
+// TestRecent: a new message is \Recent in exactly one session, the first
+// to select the folder after it arrived (RFC 3501 2.3.2); EXAMINE sees it
+// without taking it.
+func TestRecent(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "bob@example.com", textMsg("one", "x"))
+	ts.ingest(t, "bob@example.com", textMsg("two", "y"))
+	a, b := dial(t, ts.addr), dial(t, ts.addr)
+	a.login("bob@example.com")
+	b.login("bob@example.com")
+	if u := b.ok("STATUS INBOX (RECENT MESSAGES)"); u[0] != `* STATUS INBOX (MESSAGES 2 RECENT 2)` {
+		t.Fatalf("status before select %q", u)
+	}
+	if u := b.ok("EXAMINE INBOX"); len(grep(u, "* 2 RECENT")) != 1 {
+		t.Fatalf("examine %q", u)
+	}
+	if u := b.ok("FETCH 1 (FLAGS)"); u[0] != `* 1 FETCH (FLAGS (\Recent))` {
+		t.Fatalf("fetch in examine %q", u)
+	}
+	if u := a.ok("SELECT INBOX"); len(grep(u, "* 2 RECENT")) != 1 {
+		t.Fatalf("select %q", u)
+	}
+	if u := a.ok("STATUS INBOX (RECENT)"); u[0] != `* STATUS INBOX (RECENT 0)` {
+		t.Fatalf("status after select %q", u)
+	}
+	// b selects after a: nothing is recent for b.
+	if u := b.ok("SELECT INBOX"); len(grep(u, "* 0 RECENT")) != 1 {
+		t.Fatalf("second select %q", u)
+	}
+	if u := b.ok("FETCH 1:* (FLAGS)"); strings.Join(u, "|") != `* 1 FETCH (FLAGS ())|* 2 FETCH (FLAGS ())` {
+		t.Fatalf("fetch in b %q", u)
+	}
+	// New mail while both have it selected: recent in one of them only.
+	ts.ingest(t, "bob@example.com", textMsg("three", "z"))
+	ua, ub := a.ok("NOOP"), b.ok("NOOP")
+	ra, rb := grep(ua, "RECENT"), grep(ub, "RECENT")
+	if len(grep(ua, "* 3 EXISTS")) != 1 || len(grep(ub, "* 3 EXISTS")) != 1 || len(ra) != 1 || len(rb) != 1 {
+		t.Fatalf("noop after new mail: a %q, b %q", ua, ub)
+	}
+	if !(ra[0] == "* 3 RECENT" && rb[0] == "* 0 RECENT") {
+		t.Fatalf("recent in a %q, in b %q", ra, rb)
+	}
+	a.ok(`STORE 1 +FLAGS (\Seen)`)
+	if u := b.ok("NOOP"); strings.Join(u, "|") != `* 1 FETCH (UID 1 FLAGS (\Seen))` {
+		t.Fatalf("b after a's store %q", u)
+	}
+	checks := []struct {
+		c         *rawClient
+		cmd, want string
+	}{
+		{a, "SEARCH RECENT", "* SEARCH 1 2 3"},
+		{a, "SEARCH NEW", "* SEARCH 2 3"},
+		{a, "SEARCH OLD", "* SEARCH"},
+		{b, "SEARCH RECENT", "* SEARCH"},
+		{b, "SEARCH OLD", "* SEARCH 1 2 3"},
+		{a, "UID SEARCH NOT RECENT", "* SEARCH"},
+		{a, "FETCH 3 (FLAGS)", `* 3 FETCH (FLAGS (\Recent))`},
+	}
+	for _, ch := range checks {
+		if u := ch.c.ok("%s", ch.cmd); len(u) != 1 || u[0] != ch.want {
+			t.Errorf("%s: %q, want %q", ch.cmd, u, ch.want)
+		}
+	}
+	// Recent is not a flag a client can set.
+	b.ok(`STORE 1 +FLAGS (\Recent)`)
+	if u := b.ok("FETCH 1 (FLAGS)"); u[0] != `* 1 FETCH (FLAGS (\Seen))` {
+		t.Fatalf("after storing \\Recent %q", u)
+	}
+}
