@@ -262,7 +262,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	err := s.srv.Serve(s.limits.Listen(ln))
+	err := s.srv.Serve(replyListener{s.limits.Listen(ln)})
 	s.mu.Lock()
 	delete(s.listeners, ln)
 	closed := s.closed

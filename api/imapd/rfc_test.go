@@ -111,3 +111,30 @@ func TestRecent(t *testing.T) {
 		t.Fatalf("after storing \\Recent %q", u)
 	}
 }
+
+// TestInvalidMailboxNames: a name that is not valid modified UTF-7 gets a
+// plain NO, as from Dovecot, never a server-bug code.
+func TestInvalidMailboxNames(t *testing.T) {
+	ts := newTestServer(t)
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	for _, cmd := range []string{`CREATE "&Jjo"`, `SELECT "&ZZZ"`, `SUBSCRIBE "&ZZZ"`, `STATUS "&ZZZ" (MESSAGES)`,
+		`RENAME INBOX "&Jjo"`, `DELETE "&Jjo"`, `LIST "" "&Jjo"`, `EXAMINE "&"`} {
+		_, st := c.do("%s", cmd)
+		if strings.Contains(st, "SERVERBUG") || !(strings.HasPrefix(st, "NO") || strings.HasPrefix(st, "BAD")) {
+			t.Errorf("%s: %s", cmd, st)
+		}
+	}
+	// Valid ones work, and come back as sent.
+	c.ok(`CREATE "&Jjo-"`)
+	c.ok(`CREATE "a&-b"`)
+	if u := grep(c.ok(`LIST "" "*"`), "&"); strings.Join(u, "|") != `* LIST (\HasNoChildren) "/" "a&-b"|* LIST (\HasNoChildren) "/" "&Jjo-"` {
+		t.Fatalf("list %q", u)
+	}
+	// APPEND: refused before the client sends its literal.
+	c.send(`ap APPEND "&Jjo" {1}`)
+	if l := c.line(); l != "ap NO Mailbox name is not valid mUTF-7" {
+		t.Fatalf("append: %q", l)
+	}
+	c.ok("NOOP")
+}
