@@ -102,7 +102,7 @@ func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, flags []imap.F
 	}
 	if options.Envelope {
 		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-		m.WriteEnvelope(imapserver.ExtractEnvelope(h))
+		m.WriteEnvelope(envelope(h))
 	}
 	if options.BodyStructure != nil {
 		m.WriteBodyStructure(bodyStructure(raw))
@@ -215,7 +215,7 @@ func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) i
 		cbr := bufio.NewReader(bytes.NewReader(body))
 		ch, _ := textproto.ReadHeader(cbr)
 		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
-			Envelope:      imapserver.ExtractEnvelope(ch),
+			Envelope:      envelope(ch),
 			BodyStructure: partStructure(ch, cbr, ""),
 			NumLines:      lines,
 		}

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 )
 
@@ -11,9 +12,9 @@ import (
 // UTF-7 (RFC 3501 5.1.3) or not UTF-8: the name is decoded before any
 // session method runs, so the session cannot answer it. replyConn rewrites
 // that answer on its way out into what Dovecot answers. (Our own failures
-// say "internal error" after what failed, so they pass unchanged.) After
-// STARTTLS the library wraps the connection in TLS above this one, so
-// there the library's answer stays as it is.
+// say "internal error" after what failed, so they pass unchanged.) Over
+// TLS the library's answer stays as it is: it tells a TLS connection by
+// its type (implicit TLS), or wraps this one in TLS itself (STARTTLS).
 
 var (
 	libServerBug  = []byte(" NO [SERVERBUG] Internal server error\r\n")
@@ -39,6 +40,9 @@ func (l replyListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
+	}
+	if _, isTLS := c.(*tls.Conn); isTLS {
+		return c, nil // the library tells TLS by the type; keep it visible
 	}
 	return replyConn{c}, nil
 }

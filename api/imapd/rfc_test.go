@@ -138,3 +138,46 @@ func TestInvalidMailboxNames(t *testing.T) {
 	}
 	c.ok("NOOP")
 }
+
+// TestAddressSearchAndEnvelope: SEARCH FROM/TO/CC/BCC match addresses as
+// parsed (comments, display names, encoded words), header searches decode
+// RFC 2047, and ENVELOPE keeps groups and routed addresses.
+func TestAddressSearchAndEnvelope(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "bob@example.com", "From: <user (comment)@ (comment) example.org>\r\n"+
+		"To: team: a@x.test, b@y.test;, other: ;\r\n"+
+		"Cc: =?UTF-8?Q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.de>\r\n"+
+		"Bcc: <@route.test:routed@example.net>\r\n"+
+		"Subject: =?UTF-8?B?w4RyZ2VyIG1pdCBkZXIgQmFobg==?=\r\n"+
+		"X-Note: =?ISO-8859-1?Q?caf=E9?=\r\n\r\nbody\r\n")
+	ts.ingest(t, "bob@example.com", textMsg("plain", "x"))
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	c.ok("SELECT INBOX")
+	checks := []struct{ cmd, want string }{
+		{"SEARCH FROM user@example.org", "* SEARCH 1"},
+		{"SEARCH FROM alice", "* SEARCH 2"},
+		{`SEARCH TO "b@y.test"`, "* SEARCH 1"},
+		{"SEARCH TO team", "* SEARCH 1"},
+		{"SEARCH CC Müller", "* SEARCH 1"},
+		{"SEARCH CHARSET UTF-8 CC {7}\r\nJürgen", "* SEARCH 1"},
+		{"SEARCH BCC routed@example.net", "* SEARCH 1"},
+		{"SEARCH SUBJECT {6}\r\nÄrger", "* SEARCH 1"},
+		{"SEARCH HEADER X-Note café", "* SEARCH 1"},
+		{"SEARCH FROM comment", "* SEARCH"},
+	}
+	for _, ch := range checks {
+		u := c.ok("%s", ch.cmd)
+		if l := grep(u, "* "); len(l) != 1 || l[0] != ch.want {
+			t.Errorf("%s: %q, want %q", ch.cmd, u, ch.want)
+		}
+	}
+	u := c.ok("FETCH 1 (ENVELOPE)")
+	want := `* 1 FETCH (ENVELOPE (NIL "=?utf-8?q?=C3=84rger_mit_der_Bahn?=" ` +
+		`((NIL NIL "user" "example.org")) ((NIL NIL "user" "example.org")) ((NIL NIL "user" "example.org")) ` +
+		`((NIL NIL "team" NIL) (NIL NIL "a" "x.test") (NIL NIL "b" "y.test") (NIL NIL NIL NIL) (NIL NIL "other" NIL) (NIL NIL NIL NIL)) ` +
+		`(("=?utf-8?q?J=C3=BCrgen_M=C3=BCller?=" NIL "juergen" "example.de")) ((NIL NIL "routed" "example.net")) NIL NIL))`
+	if len(u) != 1 || u[0] != want {
+		t.Fatalf("envelope\n%q\nwant\n%q", u, want)
+	}
+}

@@ -201,6 +201,20 @@ func (m *candidate) match(c *imap.SearchCriteria) (bool, error) {
 		}
 		h := mail.Header{Header: ent.Header}
 		for _, hf := range c.Header {
+			switch strings.ToLower(hf.Key) {
+			case "from", "to", "cc", "bcc":
+				if hf.Value == "" {
+					break // any message with the field: as for other headers
+				}
+				var values []string
+				for f := h.FieldsByKey(hf.Key); f.Next(); {
+					values = append(values, f.Value())
+				}
+				if !matchAddresses(values, hf.Value) {
+					return false, nil
+				}
+				continue
+			}
 			if !matchFields(h.FieldsByKey(hf.Key), hf.Value) {
 				return false, nil
 			}
