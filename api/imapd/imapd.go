@@ -220,6 +220,8 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 			imap.CapESearch:          {},
 			imap.CapSearchRes:        {},
 			imap.CapStatusSize:       {},
+			imap.CapBinary:           {},
+			imap.CapUnauthenticate:   {},
 		},
 		Logger:       slogPrintf{log},
 		TLSConfig:    opts.TLSConfig,

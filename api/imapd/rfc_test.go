@@ -181,3 +181,26 @@ func TestAddressSearchAndEnvelope(t *testing.T) {
 		t.Fatalf("envelope\n%q\nwant\n%q", u, want)
 	}
 }
+
+// TestMoreExtensions: BINARY (RFC 3516) and UNAUTHENTICATE (RFC 8437),
+// which the library serves once offered.
+func TestMoreExtensions(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "bob@example.com", multipartMsg)
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	if u := c.ok("CAPABILITY"); !strings.Contains(u[0], " BINARY") || !strings.Contains(u[0], " UNAUTHENTICATE") {
+		t.Fatalf("capabilities %q", u)
+	}
+	c.ok("SELECT INBOX")
+	u := c.ok("FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])")
+	if len(u) != 1 || !strings.Contains(u[0], "BINARY.SIZE[2] 15") || !strings.Contains(u[0], "%PDF-1.4") {
+		t.Fatalf("binary fetch %q", u)
+	}
+	c.ok("UNAUTHENTICATE")
+	if _, st := c.do("SELECT INBOX"); !strings.HasPrefix(st, "BAD") && !strings.HasPrefix(st, "NO") {
+		t.Fatalf("select after UNAUTHENTICATE: %s", st)
+	}
+	c.login("bob@example.com")
+	c.ok("SELECT INBOX")
+}

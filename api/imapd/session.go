@@ -22,10 +22,11 @@ const delim = '/'
 // The session implements MOVE and NAMESPACE (advertising them without
 // does not compile, instead of panicking in the library at connect time).
 var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionMove        = (*session)(nil)
-	_ imapserver.SessionNamespace   = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2      = (*session)(nil)
+	_ imapserver.SessionMove           = (*session)(nil)
+	_ imapserver.SessionNamespace      = (*session)(nil)
+	_ imapserver.SessionAppendLimit    = (*session)(nil)
+	_ imapserver.SessionUnauthenticate = (*session)(nil)
 )
 
 // session is one connection: the logged-in mailbox and the selected
@@ -168,6 +169,14 @@ func (sess *session) ensureFolders(user string) error {
 }
 
 // --- authenticated
+
+// Unauthenticate is RFC 8437: back to the not-authenticated state.
+func (sess *session) Unauthenticate() error {
+	sess.touch()
+	sess.unselect()
+	sess.user = ""
+	return nil
+}
 
 func (sess *session) Namespace() (*imap.NamespaceData, error) {
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
