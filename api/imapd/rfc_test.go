@@ -64,8 +64,13 @@ func TestRecent(t *testing.T) {
 	if u := a.ok("SELECT INBOX"); len(grep(u, "* 2 RECENT")) != 1 {
 		t.Fatalf("select %q", u)
 	}
-	if u := a.ok("STATUS INBOX (RECENT)"); u[0] != `* STATUS INBOX (RECENT 0)` {
+	// STATUS of the selected folder counts what is recent in this session
+	// (as Dovecot), from another session what nobody took.
+	if u := a.ok("STATUS INBOX (RECENT)"); u[0] != `* STATUS INBOX (RECENT 2)` {
 		t.Fatalf("status after select %q", u)
+	}
+	if u := dialLogin(t, ts.addr).ok("STATUS INBOX (RECENT)"); u[0] != `* STATUS INBOX (RECENT 0)` {
+		t.Fatalf("status from a session without it selected %q", u)
 	}
 	// b selects after a: nothing is recent for b.
 	if u := b.ok("SELECT INBOX"); len(grep(u, "* 0 RECENT")) != 1 {
@@ -203,4 +208,10 @@ func TestMoreExtensions(t *testing.T) {
 	}
 	c.login("bob@example.com")
 	c.ok("SELECT INBOX")
+}
+
+func dialLogin(t *testing.T, addr string) *rawClient {
+	c := dial(t, addr)
+	c.login("bob@example.com")
+	return c
 }

@@ -45,6 +45,9 @@ type selected struct {
 	recentAbove uint32
 	// sentRecent is the count last sent in * N RECENT.
 	sentRecent int
+	// announce: keywords were added to keywords that the client has not
+	// been sent FLAGS for yet (its own STORE .SILENT).
+	announce bool
 }
 
 func (sel *selected) isRecent(uid uint32) bool {
@@ -220,7 +223,8 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 	}
 	// Compare: gone, changed, new.
 	var changed []int // indexes into sel.known
-	announce := false
+	announce := sel.announce
+	sel.announce = false
 	expunged := false
 	j := 0
 	for i := range sel.known {
@@ -305,11 +309,13 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 			return err
 		}
 	}
-	// RECENT goes with EXISTS, as Dovecot sends it.
+	// RECENT goes with EXISTS, when the count changed (as Dovecot).
 	if len(added) > 0 {
-		sel.sentRecent = sel.recentCount()
-		if err := w.WriteNumRecent(uint32(sel.sentRecent)); err != nil {
-			return err
+		if n := sel.recentCount(); n != sel.sentRecent {
+			sel.sentRecent = n
+			if err := w.WriteNumRecent(uint32(n)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -348,6 +348,9 @@ func (sess *session) statusData(f store.Folder, options *imap.StatusOptions) (*i
 	data.NumMessages = num(f.Total)
 	data.NumUnseen = num(f.Unseen)
 	data.NumRecent = num(f.Recent)
+	if sel := sess.sel; sel != nil && sel.folder.ID == f.ID {
+		data.NumRecent = num(sel.recentCount()) // the session's own
+	}
 	limit := uint32(sess.srv.opts.MaxLiteralBytes)
 	data.AppendLimit = &limit
 	if options.NumDeleted || options.Size || options.DeletedStorage {
@@ -586,14 +589,13 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	if err != nil {
 		return sess.imapError(err, "store")
 	}
-	byUID := map[uint32][]string{}
+	stored := map[uint32]bool{}
 	for _, e := range updated {
-		byUID[e.UID] = e.Flags
+		stored[e.UID] = true
 	}
 	for i := range sel.known {
 		k := &sel.known[i]
-		fl, ok := byUID[k.entry.UID]
-		if !ok || k.gone {
+		if !stored[k.entry.UID] || k.gone {
 			continue
 		}
 		if flags.Silent {
@@ -601,8 +603,8 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 			// sends whatever else the store holds (changes by others), and
 			// a keyword new to it after the FLAGS that announces it.
 			k.entry.Flags = applyFlagOp(k.entry.Flags, op, given)
-			if sel.hasNewKeyword(k.entry.Flags) || !slices.Equal(k.entry.Flags, fl) {
-				k.force, k.noUID = true, false
+			if sel.newKeywords(k.entry.Flags) {
+				sel.announce = true // FLAGS at the poll, no FETCH (as Dovecot)
 			}
 			continue
 		}
