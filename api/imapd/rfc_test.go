@@ -82,12 +82,9 @@ func TestRecent(t *testing.T) {
 	// New mail while both have it selected: recent in one of them only.
 	ts.ingest(t, "bob@example.com", textMsg("three", "z"))
 	ua, ub := a.ok("NOOP"), b.ok("NOOP")
-	ra, rb := grep(ua, "RECENT"), grep(ub, "RECENT")
-	if len(grep(ua, "* 3 EXISTS")) != 1 || len(grep(ub, "* 3 EXISTS")) != 1 || len(ra) != 1 || len(rb) != 1 {
+	// RECENT only where the count changed (as Dovecot).
+	if strings.Join(ua, "|") != "* 3 EXISTS|* 3 RECENT" || strings.Join(ub, "|") != "* 3 EXISTS" {
 		t.Fatalf("noop after new mail: a %q, b %q", ua, ub)
-	}
-	if !(ra[0] == "* 3 RECENT" && rb[0] == "* 0 RECENT") {
-		t.Fatalf("recent in a %q, in b %q", ra, rb)
 	}
 	a.ok(`STORE 1 +FLAGS (\Seen)`)
 	if u := b.ok("NOOP"); strings.Join(u, "|") != `* 1 FETCH (UID 1 FLAGS (\Seen))` {
