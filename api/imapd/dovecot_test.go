@@ -32,22 +32,30 @@ type dovecot struct {
 // where each behaviour has a test of its own against our server alone.
 func startDovecot(tb testing.TB) *dovecot {
 	tb.Helper()
+	d, why := tryDovecot(tb)
+	if d == nil {
+		tb.Skip(why)
+	}
+	return d
+}
+
+// tryDovecot starts Dovecot, or says why it cannot.
+func tryDovecot(tb testing.TB) (*dovecot, string) {
+	tb.Helper()
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
-		tb.Skip("dovecot not installed (Debian package dovecot-imapd): comparison with Dovecot skipped")
+		return nil, "dovecot not installed (Debian package dovecot-imapd): comparison with Dovecot skipped"
 	}
 	if os.Geteuid() != 0 {
-		tb.Skip("Dovecot comparison needs root (Dovecot switches to its own users): skipped")
+		return nil, "Dovecot comparison needs root (Dovecot switches to its own users): skipped"
 	}
 	u, err := user.Lookup("dovecot")
 	if err != nil {
-		tb.Skip("no dovecot user (Debian package dovecot-core): comparison with Dovecot skipped")
+		return nil, "no dovecot user (Debian package dovecot-core): comparison with Dovecot skipped"
 	}
-	lu, err := user.Lookup("dovenull")
-	if err != nil {
-		tb.Skip("no dovenull user (Debian package dovecot-core): comparison with Dovecot skipped")
+	if _, err := user.Lookup("dovenull"); err != nil {
+		return nil, "no dovenull user (Debian package dovecot-core): comparison with Dovecot skipped"
 	}
-	_ = lu
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	// A short path: Dovecot's sockets live under base_dir.
@@ -162,7 +170,7 @@ protocol imap {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return &dovecot{addr: addr, dir: dir, uid: uid, gid: gid}
+	return &dovecot{addr: addr, dir: dir, uid: uid, gid: gid}, ""
 }
 
 // deliver puts messages into a user's INBOX as a local delivery agent
