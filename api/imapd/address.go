@@ -5,9 +5,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/textproto"
 )
 
 // Address headers are parsed here rather than with net/mail (through the
@@ -234,29 +232,6 @@ func imapAddresses(items []addrItem) []imap.Address {
 		}
 	}
 	return out
-}
-
-// envelope is the library's ENVELOPE with the address fields from our
-// parse.
-func envelope(h textproto.Header) *imap.Envelope {
-	env := imapserver.ExtractEnvelope(h)
-	get := func(k string) []imap.Address {
-		var all []imap.Address
-		for f := h.FieldsByKey(k); f.Next(); {
-			all = append(all, imapAddresses(parseAddrList(f.Value()))...)
-		}
-		return all
-	}
-	env.From, env.Sender, env.ReplyTo = get("From"), get("Sender"), get("Reply-To")
-	env.To, env.Cc, env.Bcc = get("To"), get("Cc"), get("Bcc")
-	// RFC 3501 7.4.2: Sender and Reply-To default to From.
-	if len(env.Sender) == 0 {
-		env.Sender = env.From
-	}
-	if len(env.ReplyTo) == 0 {
-		env.ReplyTo = env.From
-	}
-	return env
 }
 
 // matchAddresses is SEARCH FROM/TO/CC/BCC: the pattern in a display name,

@@ -59,11 +59,15 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		}
 	}
 
-	needRaw := options.Envelope || options.BodyStructure != nil || len(options.BodySection) > 0 ||
-		len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	needRaw := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	needSummary := options.Envelope || options.BodyStructure != nil
 	for _, t := range targets {
 		var raw []byte
-		if needRaw {
+		var sum *summary
+		if (needSummary || options.RFC822Size) && !needRaw {
+			sum = sess.srv.summaries.get(t.entry.MessageID)
+		}
+		if needRaw || (needSummary && sum == nil) {
 			var err error
 			raw, err = sess.srv.st.Raw(sess.ctx(), t.entry.MessageID)
 			if errors.Is(err, store.ErrNotFound) {
@@ -73,15 +77,21 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 				return sess.imapError(err, "fetch")
 			}
 			raw = toCRLF(raw)
+			if needSummary {
+				if sum = sess.srv.summaries.get(t.entry.MessageID); sum == nil {
+					sum = summarize(raw)
+					sess.srv.summaries.put(t.entry.MessageID, sum)
+				}
+			}
 		}
-		if err := writeFetch(w.CreateMessage(t.seq), t.entry, sel.flagsOf(t.entry), raw, options, seenNow[t.entry.UID]); err != nil {
+		if err := writeFetch(w.CreateMessage(t.seq), t.entry, sel.flagsOf(t.entry), raw, sum, options, seenNow[t.entry.UID]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, flags []imap.Flag, raw []byte, options *imap.FetchOptions, flagsChanged bool) error {
+func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, flags []imap.Flag, raw []byte, sum *summary, options *imap.FetchOptions, flagsChanged bool) error {
 	if options.UID {
 		m.WriteUID(imap.UID(e.UID))
 	}
@@ -97,15 +107,16 @@ func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, flags []imap.F
 		size := e.Size
 		if raw != nil {
 			size = int64(len(raw))
+		} else if sum != nil {
+			size = sum.size
 		}
 		m.WriteRFC822Size(size)
 	}
 	if options.Envelope {
-		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-		m.WriteEnvelope(envelope(h))
+		m.WriteEnvelope(sum.envelope)
 	}
 	if options.BodyStructure != nil {
-		m.WriteBodyStructure(bodyStructure(raw))
+		m.WriteBodyStructure(sum.structure)
 	}
 	for _, bs := range options.BodySection {
 		b := imapserver.ExtractBodySection(bytes.NewReader(raw), bs)

@@ -136,6 +136,9 @@ type Options struct {
 }
 
 const (
+	// summaryCacheSize bounds the ENVELOPE/BODYSTRUCTURE cache (a few KiB
+	// each): a client's first sync of a large folder fetches them all.
+	summaryCacheSize      = 50000
 	defaultMaxLiteral     = 32 << 20
 	defaultIdleTimeout    = 30 * time.Minute
 	defaultMaxConnections = 1000
@@ -159,6 +162,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	views     map[int64]*folderView
+	summaries *summaryCache
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	closed    bool
@@ -193,6 +197,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	s := &Server{
 		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel, maxAppend: maxAppend,
 		views:     map[int64]*folderView{},
+		summaries: newSummaryCache(summaryCacheSize),
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		limits: connlimit.New(connlimit.Options{
@@ -448,29 +453,30 @@ func (s *Server) view(id int64) *folderView {
 	return s.views[id]
 }
 
-// acquireView returns the shared view of a folder, loading it on first use.
-func (s *Server) acquireView(f store.Folder) (*folderView, error) {
+// acquireView returns the shared view of a folder, loading it on first use
+// (fresh: just read from the store).
+func (s *Server) acquireView(f store.Folder) (v *folderView, fresh bool, err error) {
 	s.mu.Lock()
-	v := s.views[f.ID]
+	v = s.views[f.ID]
 	if v != nil {
 		v.refs++
 		s.mu.Unlock()
-		return v, nil
+		return v, false, nil
 	}
 	s.mu.Unlock()
 	entries, err := s.st.Entries(s.ctx, f.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v := s.views[f.ID]; v != nil { // another session won the race
 		v.refs++
-		return v, nil
+		return v, false, nil
 	}
 	v = &folderView{st: s.st, log: s.log, id: f.ID, refs: 1, entries: entries, claimed: f.RecentUID}
 	s.views[f.ID] = v
-	return v, nil
+	return v, true, nil
 }
 
 func (s *Server) releaseView(v *folderView) {

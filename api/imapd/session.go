@@ -186,17 +186,25 @@ func (sess *session) AppendLimit() uint32 { return uint32(sess.srv.opts.MaxLiter
 
 func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	sess.touch()
-	sess.unselect()
+	// The previous folder is released after the new one is held: selecting
+	// the same folder again keeps its view instead of reading it anew.
+	if old := sess.sel; old != nil {
+		sess.sel = nil
+		defer sess.srv.releaseView(old.view)
+	}
 	name = canonName(name)
 	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
 	if err != nil {
 		return nil, sess.imapError(err, "select "+name)
 	}
-	v, err := sess.srv.acquireView(f)
+	v, fresh, err := sess.srv.acquireView(f)
 	if err != nil {
 		return nil, sess.imapError(err, "select "+name)
 	}
-	ents := v.sync(sess.ctx())
+	ents := v.snapshot()
+	if !fresh {
+		ents = v.sync(sess.ctx())
+	}
 	sel := &selected{folder: f, view: v, readOnly: options.ReadOnly, recentAbove: f.RecentUID}
 	if err := sel.claim(sess.ctx(), lastUID(ents)); err != nil {
 		sess.srv.releaseView(v)
