@@ -37,6 +37,8 @@ type session struct {
 
 	user string // the mailbox; "" until login
 	sel  *selected
+	// parked is the view of the folder last unselected (see Unselect).
+	parked *folderView
 
 	timerMu sync.Mutex
 	timer   *time.Timer
@@ -67,6 +69,7 @@ func (sess *session) Close() error {
 	sess.timer.Stop()
 	sess.timerMu.Unlock()
 	sess.unselect()
+	sess.releaseParked()
 	sess.srv.removeSession(sess)
 	return nil
 }
@@ -174,6 +177,7 @@ func (sess *session) ensureFolders(user string) error {
 func (sess *session) Unauthenticate() error {
 	sess.touch()
 	sess.unselect()
+	sess.releaseParked()
 	sess.user = ""
 	return nil
 }
@@ -192,6 +196,7 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 		sess.sel = nil
 		defer sess.srv.releaseView(old.view)
 	}
+	defer sess.releaseParked()
 	name = canonName(name)
 	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
 	if err != nil {
@@ -257,10 +262,25 @@ func (sess *session) unselect() {
 	sess.srv.releaseView(sel.view)
 }
 
+// Unselect parks the folder's view instead of releasing it: the library
+// unselects before every SELECT, and a client selecting the same folder
+// again should not have it read anew. The next Poll (any command but
+// SELECT) or SELECT releases it.
 func (sess *session) Unselect() error {
 	sess.touch()
-	sess.unselect()
+	if sel := sess.sel; sel != nil {
+		sess.sel = nil
+		sess.releaseParked()
+		sess.parked = sel.view
+	}
 	return nil
+}
+
+func (sess *session) releaseParked() {
+	if v := sess.parked; v != nil {
+		sess.parked = nil
+		sess.srv.releaseView(v)
+	}
 }
 
 func validSpecialUse(a imap.MailboxAttr) bool {
@@ -423,6 +443,7 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	sess.touch()
 	sel := sess.sel
 	if sel == nil {
+		sess.releaseParked()
 		return nil
 	}
 	return sess.poll(w, sel.view.sync(sess.ctx()), allowExpunge)
