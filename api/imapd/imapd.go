@@ -6,15 +6,21 @@
 //
 // No mail is kept in memory: a selected folder is held as its list of
 // entries (UIDs, flags, sizes) and bodies are read from the store when a
-// command needs them. Each selected folder has one imapserver
-// MailboxTracker; a single goroutine per Server follows the store's event
-// stream and brings the trackers up to date, so EXISTS, EXPUNGE and FETCH
-// FLAGS reach sessions (also while they IDLE) for changes made by SMTP,
-// REST, POP3 or other IMAP sessions. A session's own changes are applied to
-// its folder before the command completes, and every command end re-reads
-// the selected folder, so clients never wait on the event stream. Several
-// instances sharing one PostgreSQL store see each other's changes at every
-// command, and during IDLE through the store's cross-instance events.
+// command needs them (ENVELOPE and BODYSTRUCTURE are worked out once per
+// message and kept in a bounded cache). Each selected folder has one shared
+// view; a single goroutine per Server follows the store's event stream and
+// refreshes the views, waking sessions in IDLE. Each session keeps its own
+// view of the folder, as its client was told it, and at every command end
+// (and in IDLE at every wake-up) compares it with the shared one and writes
+// the difference: FLAGS (and PERMANENTFLAGS) for keywords new to the
+// client, EXPUNGE, FETCH FLAGS, EXISTS, RECENT. No queue of updates can be
+// lost or replayed out of order, so sessions cannot drift apart. Every
+// command end re-reads the selected folder, so clients never wait on the
+// event stream; several instances sharing one PostgreSQL store see each
+// other's changes at every command, and during IDLE through the store's
+// cross-instance events. \Recent is claimed in the store (ClaimRecent): a
+// new message is recent in exactly the one session that first has the
+// folder selected after it arrived.
 //
 // Special-use folders: at every IMAP login, Drafts, Sent and Trash are
 // created with their RFC 6154 attributes unless a folder of that name or
@@ -25,15 +31,16 @@
 // Work-arounds for imapserver v2.0.0-beta.8, all in this package:
 // EXPUNGE and MOVE write no EXPUNGE responses themselves (the library's
 // in-memory example writes them and also queues them, giving duplicates
-// and a bogus "* 0 EXPUNGE"); every expunge goes through the tracker and
-// reaches the client in the poll that precedes the tagged OK. EXAMINE is
+// and a bogus "* 0 EXPUNGE"); every expunge reaches the client in the
+// poll that precedes the tagged OK. LSUB is told from LIST (SUBSCRIBED) by
+// the ListWriter's unexported field. A mailbox name that is not modified
+// UTF-7 fails in the library's decoder, before any session method, with
+// "NO [SERVERBUG]"; replyConn rewrites that answer (see replyfilter.go).
+// The library's MailboxTracker is not used (see above). EXAMINE is
 // enforced here (STORE, EXPUNGE, MOVE answer NO, FETCH never sets \Seen),
 // since the library only prints [READ-ONLY]. Keywords keep their case (the
 // example lower-cases them). Single parts without a Content-Type get the
-// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE. IDLE
-// runs its own loop: SessionTracker.Idle only wakes for updates queued
-// after it started, and the library answers "+ idling" before calling it,
-// so mail arriving in that gap would wait for the next change. MOVE and
+// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE. MOVE and
 // NAMESPACE are implemented (the library panics at connect time when they
 // are advertised without).
 //

@@ -212,3 +212,25 @@ func dialLogin(t *testing.T, addr string) *rawClient {
 	c.login("bob@example.com")
 	return c
 }
+
+// TestOddInputNoServerBug: odd but well-formed commands get OK, NO or BAD,
+// never a server-bug code, and the session goes on.
+func TestOddInputNoServerBug(t *testing.T) {
+	ts := newTestServer(t)
+	ts.ingest(t, "bob@example.com", multipartMsg)
+	c := dial(t, ts.addr)
+	c.login("bob@example.com")
+	c.ok("SELECT INBOX")
+	for _, cmd := range []string{
+		"UID STORE 0:0 +FLAGS (x)", "UID COPY 0 INBOX", "UID MOVE 4294967295 INBOX", "FETCH 4294967295 (FLAGS)",
+		"FETCH 1 (BODY[9.9.9] BODY[HEADER.FIELDS ()] BINARY[3])", "SEARCH CHARSET X-UNKNOWN TEXT a",
+		"SEARCH UID 0", `CREATE ""`, `CREATE "a//b"`, `RENAME INBOX INBOX/x`, `SELECT ""`, `STATUS INBOX ()`,
+		`SUBSCRIBE ""`, `UNSUBSCRIBE "never"`, `LIST "" ""`, `LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"`,
+		`STORE 1 FLAGS (\Recent $a $b)`, "EXPUNGE", "SELECT INBOX",
+	} {
+		if _, st := c.do("%s", cmd); strings.Contains(st, "SERVERBUG") {
+			t.Errorf("%s: %s", cmd, st)
+		}
+	}
+	c.ok("NOOP")
+}
