@@ -145,7 +145,7 @@ type Options struct {
 const (
 	// summaryCacheSize bounds the ENVELOPE/BODYSTRUCTURE cache (a few KiB
 	// each): a client's first sync of a large folder fetches them all.
-	summaryCacheSize      = 50000
+	summaryCacheSize      = 20000
 	defaultMaxLiteral     = 32 << 20
 	defaultIdleTimeout    = 30 * time.Minute
 	defaultMaxConnections = 1000
