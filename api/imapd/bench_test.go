@@ -113,6 +113,7 @@ func BenchmarkIMAP(b *testing.B) {
 	}
 	for _, s := range servers {
 		c := benchLogin(b, s.addr)
+		benchOK(b, c, "SELECT INBOX") // each sub-benchmark may run alone (-bench filter)
 		b.Run("select/"+s.name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				benchOK(b, c, "SELECT INBOX")
