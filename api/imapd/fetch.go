@@ -61,9 +61,16 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 
 	needRaw := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	needSummary := options.Envelope || options.BodyStructure != nil
-	for _, t := range targets {
+	for i, t := range targets {
 		var raw []byte
 		var sum *summary
+		if needSummary && !needRaw && i%searchBatch == 0 {
+			// A first sync: summaries not worked out yet are read in
+			// batches (bodies alone would be read one by one).
+			if err := sess.summarizeBatch(targets[i:min(i+searchBatch, len(targets))]); err != nil {
+				return err
+			}
+		}
 		if (needSummary || options.RFC822Size) && !needRaw {
 			sum = sess.srv.summaries.get(t.entry.MessageID)
 		}
@@ -268,4 +275,26 @@ func imapFlags(flags []string) []imap.Flag {
 		out[i] = imap.Flag(f)
 	}
 	return out
+}
+
+// summarizeBatch works out the summaries of the targets not cached yet,
+// reading their messages in one store query.
+func (sess *session) summarizeBatch(ts []target) error {
+	var ids []string
+	for _, t := range ts {
+		if sess.srv.summaries.get(t.entry.MessageID) == nil {
+			ids = append(ids, t.entry.MessageID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	raws, err := sess.srv.st.RawMany(sess.ctx(), ids)
+	if err != nil {
+		return sess.imapError(err, "fetch")
+	}
+	for id, raw := range raws {
+		sess.srv.summaries.put(id, summarize(toCRLF(raw)))
+	}
+	return nil
 }

@@ -83,6 +83,7 @@ type Store interface {
 	EntryFlags(ctx context.Context, folderID int64) ([]store.Entry, error)
 	EntriesFrom(ctx context.Context, folderID int64, minUID uint32) ([]store.Entry, error)
 	Raw(ctx context.Context, id string) ([]byte, error)
+	RawMany(ctx context.Context, ids []string) (map[string][]byte, error)
 	Append(ctx context.Context, mailbox, folder string, flags []string, internal time.Time, raw []byte) (store.Entry, error)
 	CreateFolder(ctx context.Context, mailbox, name, specialUse string) (store.Folder, error)
 	DeleteFolder(ctx context.Context, mailbox, name string) error

@@ -33,8 +33,24 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	data := &imap.SearchData{}
 	var seqSet imap.SeqSet
 	var uidSet imap.UIDSet
-	for _, t := range all {
+	bodies := needsBody(criteria)
+	var raws map[string][]byte
+	for i, t := range all {
+		// Criteria that read the message: read them in batches.
+		if bodies && i%searchBatch == 0 {
+			ids := make([]string, 0, searchBatch)
+			for _, u := range all[i:min(i+searchBatch, len(all))] {
+				ids = append(ids, u.entry.MessageID)
+			}
+			var err error
+			if raws, err = sess.srv.st.RawMany(sess.ctx(), ids); err != nil {
+				return nil, sess.imapError(err, "search")
+			}
+		}
 		m := &candidate{sess: sess, target: t, recent: sel.isRecent(t.entry.UID)}
+		if raw, ok := raws[t.entry.MessageID]; ok {
+			m.raw, m.loaded = raw, true
+		}
 		if k, ok := slices.BinarySearchFunc(latest, t.entry.UID, func(e store.Entry, u uint32) int { return cmp.Compare(e.UID, u) }); ok {
 			m.target.entry.Flags = latest[k].Flags
 		}
@@ -69,6 +85,27 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 		sel.searchRes = uidSet
 	}
 	return data, nil
+}
+
+// searchBatch is how many messages a SEARCH reads from the store at once.
+const searchBatch = 256
+
+// needsBody reports whether any criterion reads the message itself.
+func needsBody(c *imap.SearchCriteria) bool {
+	if len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		return true
+	}
+	for i := range c.Not {
+		if needsBody(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsBody(&c.Or[i][0]) || needsBody(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // staticCriteria resolves "*" and "$" in every set of the criteria.

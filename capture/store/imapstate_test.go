@@ -108,3 +108,21 @@ func testClaimRecent(t *testing.T) {
 		t.Fatalf("claim in missing folder: %v", err)
 	}
 }
+
+func TestRawMany(t *testing.T) { backends(t, testRawMany) }
+
+func testRawMany(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	ids := ingestN(t, st, "many@example.test", 3)
+	got, err := st.RawMany(ctx, append(ids, "no-such-id"))
+	if err != nil || len(got) != 3 {
+		t.Fatalf("RawMany: %d, %v", len(got), err)
+	}
+	for _, id := range ids {
+		one, err := st.Raw(ctx, id)
+		if err != nil || string(one) != string(got[id]) {
+			t.Fatalf("message %s: %q vs %q (%v)", id, got[id], one, err)
+		}
+	}
+}
