@@ -326,7 +326,8 @@ func TestIMAP4rev2(t *testing.T) {
 
 // TestIdleTimeout: a silent client is logged out.
 func TestIdleTimeout(t *testing.T) {
-	ts := newTestServer(t, func(o *imapd.Options) { o.IdleTimeout = 200 * time.Millisecond })
+	// Long enough for a first login (it creates folders) on a loaded machine.
+	ts := newTestServer(t, func(o *imapd.Options) { o.IdleTimeout = time.Second })
 	c := dial(t, ts.addr)
 	c.login("bob@example.com")
 	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
