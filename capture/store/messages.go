@@ -648,6 +648,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, mailbox string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("mailbox %s: %w", mailbox, ErrNotFound)
 	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM subscriptions WHERE mailbox = ?`), mailbox); err != nil {
+		return fmt.Errorf("delete mailbox %s: subscriptions: %w", mailbox, err)
+	}
 	evs, err := s.deleteEntriesTx(ctx, tx, `mailbox = ?`, []any{mailbox})
 	if err != nil {
 		return err
@@ -687,6 +690,9 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("delete all: folders: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions`); err != nil {
+		return fmt.Errorf("delete all: subscriptions: %w", err)
 	}
 	evs, err := s.deleteEntriesTx(ctx, tx, `1 = 1`, nil)
 	if err != nil {
