@@ -17,7 +17,7 @@ import (
 
 // FuzzSMTPSessionWithFaults is FuzzSMTPSession through the session conn
 // (which parses every client line) with DATA-command and message rules in
-// force: no hang, no panic, one stored message per "OK: queued", and the
+// force: no hang, no panic, one stored message per "Ok: queued as ID", and the
 // session log within its bounds and free of AUTH secrets.
 //
 // Run: go test -run '^$' -fuzz '^FuzzSMTPSessionWithFaults$' -fuzztime 1m ./capture/smtpd/
@@ -82,7 +82,7 @@ func FuzzSMTPSessionWithFaults(f *testing.F) {
 		}
 		queued := 0
 		for _, l := range lines {
-			if l == "250 2.0.0 OK: queued" {
+			if strings.HasPrefix(l, "250 2.0.0 Ok: queued as ") {
 				queued++
 			}
 		}
