@@ -11,10 +11,32 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG}
+		return []string{migration1, migration2PG, migration3PG, migrationWebhooks}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite}
+	return []string{migration1, migration2SQLite, migration3SQLite, migrationWebhooks}
 }
+
+// migrationWebhooks (webhooks): the webhook queue, one row per new message
+// and URL, with the payload as it was when the message arrived.
+const migrationWebhooks = `
+CREATE TABLE webhooks (
+	id {{id}},
+	delivery_id TEXT NOT NULL,
+	message_id TEXT NOT NULL,
+	url TEXT NOT NULL,
+	payload {{blob}} NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at BIGINT NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	queued_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX webhooks_due ON webhooks(status, next_attempt_at)
+`
 
 // migration3: the search text moves into bodies, and may be a span of the
 // raw message instead of a copy (text_off, 0-based, and text_len; text_off
