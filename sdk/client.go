@@ -273,11 +273,11 @@ func (c *Client) DeleteMailbox(ctx context.Context, address string) error {
 }
 
 // Search returns the messages matching f across all mail, newest first
-// (GET /messages).
+// (GET /messages/search).
 func (c *Client) Search(ctx context.Context, f Filter) (*MessageList, error) {
 	var out MessageList
 	err := c.doJSON(ctx, request{
-		method: http.MethodGet, path: "/messages", query: f.values(),
+		method: http.MethodGet, path: "/messages/search", query: f.values(),
 		context: "search " + f.String(),
 	}, &out)
 	if err != nil {

@@ -151,7 +151,7 @@ func TestDecodeContractShapes(t *testing.T) {
 	mux.HandleFunc("GET /api/v1/mailboxes", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"mailboxes":[{"address":"bob@example.com","total":2,"unread":1,"latest_at":"2026-01-02T03:04:06Z"}]}`)
 	})
-	mux.HandleFunc("GET /api/v1/messages", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /api/v1/messages/search", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"total":1,"messages":[`+summary+`]}`)
 	})
 	mux.HandleFunc("GET /api/v1/messages/abc", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, full) })

@@ -134,7 +134,7 @@ func (e env) search(t *testing.T, q url.Values) []summary {
 	var res struct {
 		Messages []summary `json:"messages"`
 	}
-	if code := e.api(t, "GET", "/messages?"+q.Encode(), nil, &res); code != 200 {
+	if code := e.api(t, "GET", "/messages/search?"+q.Encode(), nil, &res); code != 200 {
 		t.Fatalf("search %v: status %d", q, code)
 	}
 	return res.Messages

@@ -58,7 +58,7 @@ func TestServesFiles(t *testing.T) {
 	tests := []struct {
 		path, contentType, contains string
 	}{
-		{"/", "text/html; charset=utf-8", `<script type="module" src="/js/main.js">`},
+		{"/", "text/html; charset=utf-8", `<script type="module" src="js/main.js">`},
 		{"/index.html", "text/html; charset=utf-8", "<title>mailsandbox</title>"},
 		{"/app.css", "text/css; charset=utf-8", "prefers-color-scheme: dark"},
 		{"/favicon.svg", "image/svg+xml", "<svg"},
@@ -105,7 +105,7 @@ func TestModulesPreloaded(t *testing.T) {
 		if m.Name() == "main.js" {
 			continue
 		}
-		if !strings.Contains(string(index), `<link rel="modulepreload" href="/js/`+m.Name()+`">`) {
+		if !strings.Contains(string(index), `<link rel="modulepreload" href="js/`+m.Name()+`">`) {
 			t.Errorf("index.html does not preload /js/%s", m.Name())
 		}
 	}

@@ -87,11 +87,11 @@ func BenchmarkLarge(b *testing.B) {
 	}
 	httpBench("list-small-mailbox-newest-50", "/mailboxes/user500@example.com/messages?limit=50")
 	httpBench("list-huge-mailbox-newest-50", "/mailboxes/all@example.com/messages?limit=50")
-	httpBench("list-all-newest-50", "/messages?limit=50")
-	httpBench("search-recipient", "/messages?to=user500@example.com&limit=50")
-	httpBench("search-recipient-substring", "/messages?to=user50&limit=50")
-	httpBench("search-subject", "/messages?subject=order+4242&limit=50")
-	httpBench("search-body-text", "/messages?text=order+4242.+your&limit=50") // reads every body
+	httpBench("list-all-newest-50", "/messages/search?limit=50")
+	httpBench("search-recipient", "/messages/search?to=user500@example.com&limit=50")
+	httpBench("search-recipient-substring", "/messages/search?to=user50&limit=50")
+	httpBench("search-subject", "/messages/search?subject=order+4242&limit=50")
+	httpBench("search-body-text", "/messages/search?text=order+4242.+your&limit=50") // reads every body
 	httpBench("get-message", "/messages/"+firstID(b, st))
 
 	b.Run("smtp-250-to-wait", func(b *testing.B) {

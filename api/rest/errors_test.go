@@ -59,7 +59,7 @@ func TestErrorMessagesReadable(t *testing.T) {
 	}
 	// No stray submission from the refused bodies above.
 	var l summaryList
-	e.getJSON("/messages", "MessageList", &l)
+	e.getJSON("/messages/search", "MessageList", &l)
 	if l.Total != 1 {
 		t.Errorf("%d messages stored, want 1", l.Total)
 	}

@@ -44,6 +44,8 @@ func FuzzQuery(f *testing.F) {
 		{9, "ID", "", `{"to":["x@real.example"]}`},
 		{10, "12", "", ""},
 		{11, "abc", "", ""},
+		{15, "", "", `{"IDs":["ID","nope"]}`},
+		{15, "", "", `{"IDs":`},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, s.seg, s.query, []byte(s.body))
@@ -65,7 +67,7 @@ func FuzzQuery(f *testing.F) {
 	srv := New(st, Options{WaitTimeoutMax: 20 * time.Millisecond, MaxMessageBytes: 1 << 20}, quietLogger())
 	h := srv.Handler()
 	routes := []struct{ method, path string }{
-		{"GET", "/api/v1/messages"},
+		{"GET", "/api/v1/messages/search"},
 		{"GET", "/api/v1/mailboxes/SEG/messages"},
 		{"GET", "/api/v1/messages/wait"},
 		{"GET", "/api/v1/messages/SEG"},
@@ -80,6 +82,7 @@ func FuzzQuery(f *testing.F) {
 		{"GET", "/api/v1/mailboxes"},
 		{"DELETE", "/api/v1/messages/SEG"},
 		{"DELETE", "/api/v1/mailboxes/SEG"},
+		{"DELETE", "/api/v1/messages"}, // all, or Mailpit's {"IDs":[…]}
 	}
 	f.Fuzz(func(t *testing.T, route uint8, seg, query string, body []byte) {
 		r := routes[int(route)%len(routes)]

@@ -11,7 +11,7 @@ func TestHeadOnReadRoutes(t *testing.T) {
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	for _, p := range []string{
-		"/api/v1/mailboxes", "/api/v1/mailboxes/bob@example.com/messages", "/api/v1/messages",
+		"/api/v1/mailboxes", "/api/v1/mailboxes/bob@example.com/messages", "/api/v1/messages/search",
 		"/api/v1/messages/" + id, "/api/v1/messages/" + id + "/raw", "/api/v1/messages/" + id + "/parts/1",
 		"/api/v1/relay/queue", "/api/v1/openapi.json", "/healthz", "/metrics",
 	} {
@@ -33,7 +33,7 @@ func TestHeadOnReadRoutes(t *testing.T) {
 // Every JSON answer, success or error, has the same Content-Type.
 func TestJSONContentTypeConsistent(t *testing.T) {
 	e := newTestServer(t)
-	for _, p := range []string{"/api/v1/messages", "/api/v1/messages/NOPE", "/nothing", "/healthz"} {
+	for _, p := range []string{"/api/v1/messages/search", "/api/v1/messages/NOPE", "/nothing", "/healthz"} {
 		if ct := e.do(http.MethodGet, p, nil, "").header.Get("Content-Type"); ct != "application/json" {
 			t.Errorf("GET %s: Content-Type %q", p, ct)
 		}

@@ -46,7 +46,7 @@ func TestHardeningSlowBodyCutOff(t *testing.T) {
 		t.Fatalf("reply %q, want a 400 naming the timeout", said)
 	}
 	var list struct{ Total int }
-	e.getJSON("/messages", "MessageList", &list)
+	e.getJSON("/messages/search", "MessageList", &list)
 	if list.Total != 0 {
 		t.Fatalf("%d messages stored", list.Total)
 	}

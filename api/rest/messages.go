@@ -18,7 +18,7 @@ import (
 // renders from captured mail runs in an opaque origin without scripts.
 const contentSandbox = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
-// GET /messages?to&from&subject&text&mailbox&since&before&limit&offset
+// GET /messages/search?to&from&subject&text&mailbox&since&before&limit&offset
 func (s *Server) searchMessages(c echo.Context) error {
 	q, err := parseFilter(c)
 	if err != nil {
@@ -31,12 +31,30 @@ func (s *Server) searchMessages(c echo.Context) error {
 	return c.JSON(http.StatusOK, listJSON{Total: total, Messages: toSummaries(msgs)})
 }
 
-// DELETE /messages
+// DELETE /messages: everything, or with Mailpit's {"IDs":[…]} just those
+// (unknown ids are skipped, as Mailpit does). Native, Mailpit and MailHog
+// clients all send this; it answers as Mailpit does (200 text/plain "ok"),
+// which MailHog's clients (they check for 200) and the SDK (any 2xx) accept.
 func (s *Server) deleteAll(c echo.Context) error {
-	if err := s.st.DeleteAll(c.Request().Context()); err != nil {
+	var body struct {
+		IDs []string `json:"IDs"`
+	}
+	if err := readJSON(c, &body, true); err != nil {
 		return err
 	}
-	return c.NoContent(http.StatusNoContent)
+	ctx := c.Request().Context()
+	if len(body.IDs) == 0 {
+		if err := s.st.DeleteAll(ctx); err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, "ok")
+	}
+	for _, id := range body.IDs {
+		if err := s.st.DeleteMessage(ctx, id); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete message %s: %w", id, err)
+		}
+	}
+	return c.String(http.StatusOK, "ok")
 }
 
 func idParam(c echo.Context) (string, error) {
@@ -203,7 +221,10 @@ func (s *Server) patchMessage(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// DELETE /messages/{id}: from every mailbox.
+// DELETE /messages/{id}: from every mailbox. MailHog serves the same path
+// and its clients check for 200 with an empty body; native clients accept
+// any 2xx, so one answer, 200 and no body, serves both. An unknown id is
+// still a 404 (MailHog would say 200): a typo should not look like success.
 func (s *Server) deleteMessage(c echo.Context) error {
 	id, err := idParam(c)
 	if err != nil {
@@ -215,7 +236,7 @@ func (s *Server) deleteMessage(c echo.Context) error {
 		}
 		return err
 	}
-	return c.NoContent(http.StatusNoContent)
+	return c.NoContent(http.StatusOK)
 }
 
 // POST /messages/{id}/release {"to":[…]}: empty "to" means the original

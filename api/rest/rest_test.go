@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -55,12 +57,12 @@ func TestThreeMailboxCopiesSeenAndDelete(t *testing.T) {
 		t.Fatal("seen state leaked between mailboxes")
 	}
 	var all summaryList
-	e.getJSON("/messages", "MessageList", &all)
+	e.getJSON("/messages/search", "MessageList", &all)
 	if all.Messages[0].Seen {
 		t.Fatal("across all mail, seen must need every copy seen")
 	}
 	e.expect(http.MethodPatch, "/api/v1/messages/"+id, []byte(`{"seen":true}`), "application/json", 204)
-	e.getJSON("/messages", "MessageList", &all)
+	e.getJSON("/messages/search", "MessageList", &all)
 	if !all.Messages[0].Seen || !seenIn("dave@example.com") {
 		t.Fatal("seen without mailbox must mark every copy")
 	}
@@ -92,10 +94,10 @@ func TestThreeMailboxCopiesSeenAndDelete(t *testing.T) {
 	e.expect(http.MethodDelete, "/api/v1/mailboxes/carol@example.com", nil, "", 204) // already empty: still fine
 
 	// Deleting the message removes it everywhere.
-	e.expect(http.MethodDelete, "/api/v1/messages/"+id, nil, "", 204)
+	e.expect(http.MethodDelete, "/api/v1/messages/"+id, nil, "", 200)
 	e.expect(http.MethodGet, "/api/v1/messages/"+id, nil, "", 404)
 	e.expect(http.MethodGet, "/api/v1/messages/"+id+"/raw", nil, "", 404)
-	e.getJSON("/messages", "MessageList", &all)
+	e.getJSON("/messages/search", "MessageList", &all)
 	if all.Total != 0 {
 		t.Fatalf("after delete: %+v", all)
 	}
@@ -158,7 +160,7 @@ func TestSearchFilters(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			e.with(t).getJSON("/messages?"+tt.query, "MessageList", &got)
+			e.with(t).getJSON("/messages/search?"+tt.query, "MessageList", &got)
 			want := tt.want
 			if want == nil {
 				want = []string{}
@@ -196,7 +198,7 @@ func TestPaging(t *testing.T) {
 		{"limit=99999999999999999999", all},
 		{"offset=1", all[1:]},
 	}
-	for _, base := range []string{"/messages?", "/mailboxes/p@example.com/messages?"} {
+	for _, base := range []string{"/messages/search?", "/mailboxes/p@example.com/messages?"} {
 		for _, tt := range tests {
 			t.Run(base+tt.query, func(t *testing.T) {
 				var got summaryList
@@ -306,7 +308,7 @@ func TestWait(t *testing.T) {
 		e := newTestServer(t)
 		e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: old\r\n", "hi")
 		var l summaryList
-		e.getJSON("/messages", "MessageList", &l)
+		e.getJSON("/messages/search", "MessageList", &l)
 		since := l.Messages[0].ReceivedAt.Add(time.Microsecond).Format(time.RFC3339Nano)
 		ch := e.startWait(t, "to=bob@example.com&since="+url.QueryEscape(since)+"&timeout=20s")
 		id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: new\r\n", "hi")
@@ -423,7 +425,7 @@ func TestEventsStream(t *testing.T) {
 	if ev := next(); ev.event != "flags" || !strings.Contains(ev.data, sent[0]) {
 		t.Fatalf("after PATCH: %+v", ev)
 	}
-	e.expect(http.MethodDelete, "/api/v1/messages/"+sent[1], nil, "", 204)
+	e.expect(http.MethodDelete, "/api/v1/messages/"+sent[1], nil, "", 200)
 	ev := next()
 	if ev.event != "deleted" || !strings.Contains(ev.data, sent[1]) {
 		t.Fatalf("after DELETE: %+v", ev)
@@ -545,11 +547,11 @@ func TestBadRequests(t *testing.T) {
 		method, path, ct, body string
 		status                 int
 	}{
-		{"GET", "/api/v1/messages?since=yesterday", "", "", 400},
-		{"GET", "/api/v1/messages?before=2026-13-01T00:00:00Z", "", "", 400},
-		{"GET", "/api/v1/messages?limit=-1", "", "", 400},
-		{"GET", "/api/v1/messages?limit=ten", "", "", 400},
-		{"GET", "/api/v1/messages?offset=-5", "", "", 400},
+		{"GET", "/api/v1/messages/search?since=yesterday", "", "", 400},
+		{"GET", "/api/v1/messages/search?before=2026-13-01T00:00:00Z", "", "", 400},
+		{"GET", "/api/v1/messages/search?limit=-1", "", "", 400},
+		{"GET", "/api/v1/messages/search?limit=ten", "", "", 400},
+		{"GET", "/api/v1/messages/search?offset=-5", "", "", 400},
 		{"GET", "/api/v1/mailboxes/bob@example.com/messages?limit=x", "", "", 400},
 		{"GET", "/api/v1/messages/wait?timeout=forever", "", "", 400},
 		{"GET", "/api/v1/messages/wait?timeout=-1s", "", "", 400},
@@ -709,7 +711,7 @@ func TestAuthCORSUIAndHealth(t *testing.T) {
 		o.UI = ui
 	})
 	e.expect(http.MethodGet, "/healthz", nil, "", 200)
-	r := e.expect(http.MethodGet, "/api/v1/messages", nil, "", 401)
+	r := e.expect(http.MethodGet, "/api/v1/messages/search", nil, "", 401)
 	if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
 		t.Errorf("no basic challenge: %v", r.header)
 	}
@@ -731,10 +733,10 @@ func TestAuthCORSUIAndHealth(t *testing.T) {
 		res.Body.Close()
 		return res
 	}
-	if res := get("/api/v1/messages", "u", "wrong", nil); res.StatusCode != 401 {
+	if res := get("/api/v1/messages/search", "u", "wrong", nil); res.StatusCode != 401 {
 		t.Errorf("wrong password: %d", res.StatusCode)
 	}
-	res := get("/api/v1/messages", "u", "p", map[string]string{"Origin": "http://runner.example"})
+	res := get("/api/v1/messages/search", "u", "p", map[string]string{"Origin": "http://runner.example"})
 	if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != "http://runner.example" {
 		t.Errorf("authorized CORS GET: %d %v", res.StatusCode, res.Header)
 	}
@@ -762,10 +764,10 @@ func TestMetricsAndOpenAPI(t *testing.T) {
 	e := newTestServer(t)
 	e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	e.expect(http.MethodGet, "/api/v1/messages/wait?to=bob@", nil, "", 200)
-	e.expect(http.MethodGet, "/api/v1/messages?limit=x", nil, "", 400)
+	e.expect(http.MethodGet, "/api/v1/messages/search?limit=x", nil, "", 400)
 	r := e.expect(http.MethodGet, "/metrics", nil, "", 200)
 	for _, want := range []string{
-		`mailsandbox_http_requests_total{code="400",method="GET",route="/api/v1/messages"} 1`,
+		`mailsandbox_http_requests_total{code="400",method="GET",route="/api/v1/messages/search"} 1`,
 		`mailsandbox_wait_requests_total{outcome="found"} 1`,
 		"go_goroutines",
 	} {
@@ -841,4 +843,23 @@ func TestShutdownEndsStreams(t *testing.T) {
 	if r := <-waitCh; r.status != http.StatusServiceUnavailable {
 		t.Fatalf("wait during shutdown = %s", r)
 	}
+}
+
+// TestMountPublicPaths: a mount's Public paths answer without credentials
+// (health probes), its other paths need them like every route.
+func TestMountPublicPaths(t *testing.T) {
+	env := newTestServer(t, func(o *Options) {
+		o.Auth = staticAuth{}
+		o.Mounts = []Mount{{
+			Paths:  []string{"/probe", "/private"},
+			Public: []string{"/probe"},
+			Register: func(e *echo.Echo) {
+				ok := func(c echo.Context) error { return c.String(http.StatusOK, "ok") }
+				e.GET("/probe", ok)
+				e.GET("/private", ok)
+			},
+		}}
+	})
+	env.expect(http.MethodGet, "/probe", nil, "", http.StatusOK)
+	env.expect(http.MethodGet, "/private", nil, "", http.StatusUnauthorized)
 }

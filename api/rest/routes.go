@@ -49,7 +49,9 @@ func (s *Server) routes() *echo.Echo {
 	read("/mailboxes", s.listMailboxes)
 	read("/mailboxes/:address/messages", s.mailboxMessages)
 	g.DELETE("/mailboxes/:address", s.deleteMailbox)
-	read("/messages", s.searchMessages)
+	// GET /messages is Mailpit's list (api/mailpit, mounted below); native
+	// search lives beside wait. Echo's static segments beat /messages/:id.
+	read("/messages/search", s.searchMessages)
 	g.DELETE("/messages", s.deleteAll)
 	g.POST("/messages", s.submitMessage)
 	g.GET("/messages/wait", s.waitMessages)

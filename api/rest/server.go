@@ -115,6 +115,10 @@ type Options struct {
 	// rules, message checks) to this server, behind its auth, CORS, limits
 	// and metrics, so those packages need not import this one's internals.
 	Mounts []Mount
+	// Webroot serves everything (API, UI, health, metrics, mounts) under
+	// this path prefix, as Mailpit's --webroot does: "/mail/" serves the
+	// UI at /mail/ and the API at /mail/api/v1. "" or "/" means the root.
+	Webroot string
 }
 
 // Mount is a set of routes another package serves on this server.
@@ -123,6 +127,9 @@ type Mount struct {
 	// prefix ending in "/". Everything under /api/ reaches the routes
 	// already.
 	Paths []string
+	// Public are exact paths (outside /api/) served without HTTP auth, as
+	// /healthz is: container health probes carry no credentials.
+	Public []string
 	// Register adds the routes; called once, after the native routes.
 	Register func(e *echo.Echo)
 }
@@ -185,7 +192,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	})
 	s.metrics = newMetrics(opts.Registry)
 	s.echo = s.routes()
-	s.handler = http.HandlerFunc(s.serveHTTP)
+	s.handler = underWebroot(opts.Webroot, http.HandlerFunc(s.serveHTTP))
 	return s
 }
 
@@ -262,7 +269,7 @@ func (s *Server) takeServers() []*http.Server {
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	api := strings.HasPrefix(p, "/api/")
-	if p == "/healthz" {
+	if p == "/healthz" || s.public(p) {
 		s.echo.ServeHTTP(w, r)
 		return
 	}
@@ -299,6 +306,18 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSONError(w, http.StatusNotFound, "not found")
+}
+
+// public reports whether a Mount serves path p without auth.
+func (s *Server) public(p string) bool {
+	for _, m := range s.opts.Mounts {
+		for _, pp := range m.Public {
+			if p == pp {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mounted reports whether a Mount claims path p outside /api/.

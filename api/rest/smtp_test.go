@@ -188,7 +188,7 @@ func TestCurl(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), c.ID) {
 		t.Fatalf("curl wait: %v: %s", err, out)
 	}
-	out, _ = exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", e.url+"/api/v1/messages?since=bad").CombinedOutput()
+	out, _ = exec.Command(curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", e.url+"/api/v1/messages/search?since=bad").CombinedOutput()
 	if string(out) != "400" {
 		t.Fatalf("curl bad since: %s", out)
 	}

@@ -66,7 +66,7 @@ func TestSubmitRecipientCap(t *testing.T) {
 	raw := "From: a@example.com\r\nTo: " + strings.Join(many(4), ", ") + "\r\nSubject: x\r\n\r\nhi\r\n"
 	e.expect(http.MethodPost, "/api/v1/messages", []byte(raw), "message/rfc822", 400)
 	var l summaryList
-	e.getJSON("/messages", "MessageList", &l)
+	e.getJSON("/messages/search", "MessageList", &l)
 	if l.Total != 1 {
 		t.Errorf("%d messages stored, want 1", l.Total)
 	}

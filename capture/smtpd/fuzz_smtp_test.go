@@ -17,8 +17,8 @@ import (
 // loopback connection. After the bytes (and a trailer that ends any DATA
 // and quits) the client half-closes its side; the server must then close
 // the connection within a few seconds (no hang), never panic, and the
-// store must hold exactly one new, readable message per "250 2.0.0 OK:
-// queued" reply the client saw.
+// store must hold exactly one new, readable message per "250 2.0.0 Ok:
+// queued as <ID>" reply the client saw.
 //
 // Run: go test -run '^$' -fuzz '^FuzzSMTPSession$' -fuzztime 10m ./capture/smtpd/
 func FuzzSMTPSession(f *testing.F) {
@@ -86,7 +86,7 @@ func FuzzSMTPSession(f *testing.F) {
 		}
 		queued := 0
 		for _, l := range lines {
-			if l == "250 2.0.0 OK: queued" {
+			if strings.HasPrefix(l, "250 2.0.0 Ok: queued as ") {
 				queued++
 			}
 		}

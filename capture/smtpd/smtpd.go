@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -68,6 +69,12 @@ type Options struct {
 	AllowInsecureAuth bool
 	// Registerer receives the server's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// RequireTLS refuses MAIL on a connection without TLS (530, as
+	// Mailpit's --smtp-require-starttls does); needs TLSConfig.
+	RequireTLS bool
+	// AllowedRecipients, when set, refuses RCPT addresses it does not
+	// match (550, as Mailpit's --smtp-allowed-recipients does).
+	AllowedRecipients *regexp.Regexp
 }
 
 func (o *Options) setDefaults() {
@@ -207,6 +214,7 @@ type session struct {
 	s      *Server
 	conn   *smtp.Conn
 	authed bool
+	user   string // the SMTP AUTH user, stored with each message
 	from   string
 	rcpts  []string
 
@@ -257,6 +265,7 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 			}
 		}
 		se.authed = true
+		se.user = user
 		return nil
 	}
 	switch mech {
@@ -269,6 +278,9 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if err := se.requireTLS(); err != nil {
+		return se.reject(err)
+	}
 	if se.s.opts.Auth != nil && !se.authed {
 		return se.reject(errAuthRequired)
 	}
@@ -293,6 +305,9 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if store.NormalizeAddress(to) == "" {
 		return se.reject(&smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Empty recipient address"})
 	}
+	if err := se.allowedRecipient(to); err != nil {
+		return se.reject(err)
+	}
 	se.rcpts = append(se.rcpts, to)
 	return nil
 }
@@ -306,7 +321,7 @@ func (se *session) Data(r io.Reader) error {
 		}
 		return fmt.Errorf("read message: %w", err)
 	}
-	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...)}
+	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...), Username: se.user}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id, err := se.s.st.Ingest(ctx, env, buf.Bytes())
@@ -318,7 +333,9 @@ func (se *session) Data(r io.Reader) error {
 	se.s.metrics.messages.Inc()
 	se.s.metrics.bytes.Add(float64(buf.Len()))
 	se.s.log.Debug("message stored", "id", id, "from", se.from, "rcpts", len(se.rcpts), "size", buf.Len())
-	return nil
+	// The reply names the stored id, as Mailpit's does: clients log it and
+	// look the message up by it. go-smtp writes a 250 "error" as it is.
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
 func (se *session) Reset() {

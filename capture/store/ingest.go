@@ -16,8 +16,9 @@ import (
 const (
 	qInsertMessage = `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
-		parse_error, search_to, search_from, search_subject, copies)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+		parse_error, search_to, search_from, search_subject, copies,
+		username, reply_to_json, bcc_json, attachments, inlines)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	qInsertBody  = `INSERT INTO bodies (seq, raw, text, text_off, text_len) VALUES (?, ?, ?, ?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
 	qNextUIDs    = `UPDATE folders SET uidnext = uidnext + ? WHERE mailbox = ? AND name = ? RETURNING id, uidnext - ?, uidvalidity`
@@ -65,6 +66,9 @@ type msgRow struct {
 	// empty because the text is raw[textOff:textOff+textLen] (searchText).
 	text             string
 	textOff, textLen int64
+	// Mailpit's view: Reply-To and Bcc as JSON, part counts.
+	replyToJSON, bccJSON string
+	attachments, inlines int
 	// folder and flags place the message somewhere other than INBOX (IMAP
 	// APPEND); folder "" means INBOX of every mailbox.
 	folder     string
@@ -144,6 +148,7 @@ func (s *Store) newRow(env Envelope, raw []byte) *msgRow {
 		to.WriteString(strings.ToLower(a.Name + " <" + a.Address + ">\n"))
 	}
 	r.searchTo = to.String()
+	r.fillMailpit()
 	r.searchFrom = strings.ToLower(p.From.Name + " <" + p.From.Address + ">\n" + env.From)
 	if s.pg {
 		// PostgreSQL's LIKE does not fold case: it always gets a lower-cased copy.
@@ -304,6 +309,7 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[u
 		r.id, micros(r.received), r.env.From, string(rcptJSON), len(r.raw),
 		p.From.Name, p.From.Address, string(toJSON), string(ccJSON), p.Subject, micros(p.Date), p.MessageID, hasAtt, p.Snippet,
 		p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject), len(r.mailboxes),
+		r.env.Username, r.replyToJSON, r.bccJSON, r.attachments, r.inlines,
 	)
 	if err == nil {
 		r.seq, err = res.LastInsertId() // SQLite only: seq is the rowid
@@ -490,4 +496,34 @@ func nonNilS(a []string) []string {
 		return []string{}
 	}
 	return a
+}
+
+// fillMailpit computes the columns Mailpit's view reads: Bcc is the Bcc
+// header's addresses, then every envelope recipient that neither To, Cc
+// nor Bcc names.
+func (r *msgRow) fillMailpit() {
+	p := r.p
+	named := map[string]bool{}
+	for _, a := range append(append(append([]Address{}, p.To...), p.Cc...), p.Bcc...) {
+		named[NormalizeAddress(a.Address)] = true
+	}
+	bcc := append([]Address{}, p.Bcc...)
+	for _, rc := range r.env.To {
+		mb := NormalizeAddress(rc)
+		if mb == "" || named[mb] {
+			continue
+		}
+		named[mb] = true
+		bcc = append(bcc, Address{Address: strings.Trim(strings.TrimSpace(rc), "<>")})
+	}
+	b, _ := json.Marshal(bcc)
+	rt, _ := json.Marshal(nonNil(p.ReplyTo))
+	r.bccJSON, r.replyToJSON = string(b), string(rt)
+	for _, a := range p.Attachments {
+		if a.Inline {
+			r.inlines++
+		} else {
+			r.attachments++
+		}
+	}
 }

@@ -11,17 +11,19 @@ import (
 )
 
 const summaryCols = `m.seq, m.id, m.received_at, m.mail_from, m.rcpt_to, m.size, m.from_name, m.from_addr,
-	m.to_json, m.cc_json, m.subject, m.date, m.message_id, m.has_attachments, m.snippet, m.parse_error`
+	m.to_json, m.cc_json, m.subject, m.date, m.message_id, m.has_attachments, m.snippet, m.parse_error,
+	m.username, m.reply_to_json, m.bcc_json, m.attachments, m.inlines`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanSummary(sc rowScanner, extra ...any) (Message, error) {
 	var m Message
 	var received, date int64
-	var rcpt, toJSON, ccJSON string
+	var rcpt, toJSON, ccJSON, replyToJSON, bccJSON string
 	var hasAtt int
 	dest := append([]any{&m.seq, &m.ID, &received, &m.Envelope.From, &rcpt, &m.Size, &m.From.Name, &m.From.Address,
-		&toJSON, &ccJSON, &m.Subject, &date, &m.MessageID, &hasAtt, &m.Snippet, &m.ParseError}, extra...)
+		&toJSON, &ccJSON, &m.Subject, &date, &m.MessageID, &hasAtt, &m.Snippet, &m.ParseError,
+		&m.Envelope.Username, &replyToJSON, &bccJSON, &m.Attachments, &m.Inlines}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return m, err
 	}
@@ -30,7 +32,10 @@ func scanSummary(sc rowScanner, extra ...any) (Message, error) {
 	_ = json.Unmarshal([]byte(rcpt), &m.Envelope.To)
 	_ = json.Unmarshal([]byte(toJSON), &m.To)
 	_ = json.Unmarshal([]byte(ccJSON), &m.Cc)
+	_ = json.Unmarshal([]byte(replyToJSON), &m.ReplyTo)
+	_ = json.Unmarshal([]byte(bccJSON), &m.Bcc)
 	m.To, m.Cc, m.Envelope.To = nonNil(m.To), nonNil(m.Cc), nonNilS(m.Envelope.To)
+	m.ReplyTo, m.Bcc = nonNil(m.ReplyTo), nonNil(m.Bcc)
 	m.Mailboxes = []string{}
 	return m, nil
 }
@@ -115,65 +120,7 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 		where = append(where, `m.copies > 0`)
 		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
 	}
-	noMatch := false
-	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
-	like := func(col, v string) {
-		if s.pg || q.ID != "" || strings.ContainsAny(v, `%_\`) {
-			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
-			filterArgs = append(filterArgs, pattern(v))
-			return
-		}
-		// The trigram index answers LIKE without reading every row, but
-		// only without an ESCAPE clause: needles with LIKE's special
-		// characters take the scan above, as does a query for one message.
-		// A selective needle is resolved once, here, so that the count and
-		// the page do not both search the index.
-		pat := "%" + strings.ToLower(v) + "%"
-		if ids, ok := s.ftsCandidates(ctx, col, pat); ok {
-			if len(ids) == 0 {
-				noMatch = true
-				return
-			}
-			filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
-			filterArgs = append(filterArgs, ids...)
-			return
-		}
-		filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ?)`)
-		filterArgs = append(filterArgs, pat)
-	}
-	if q.To != "" {
-		like(`search_to`, q.To)
-	}
-	if q.From != "" {
-		like(`search_from`, q.From)
-	}
-	if q.Subject != "" {
-		like(`search_subject`, q.Subject)
-	}
-	if q.Text != "" {
-		pat := pattern(q.Text)
-		texts := `SELECT seq FROM bodies WHERE text LIKE ? ESCAPE '\'`
-		if !s.pg {
-			// A text kept as a span of the raw message is read from there.
-			texts = `SELECT seq FROM bodies
-				WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? ESCAPE '\'`
-		}
-		filters = append(filters, `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (`+texts+`))`)
-		filterArgs = append(filterArgs, pat, pat)
-	}
-	if q.ID != "" {
-		// One row: reading its columns beats any index of all rows.
-		filters = append(filters, `m.id = ?`)
-		filterArgs = append(filterArgs, q.ID)
-	}
-	if !q.Since.IsZero() {
-		filters = append(filters, `m.received_at >= ?`)
-		filterArgs = append(filterArgs, micros(q.Since))
-	}
-	if !q.Before.IsZero() {
-		filters = append(filters, `m.received_at < ?`)
-		filterArgs = append(filterArgs, micros(q.Before))
-	}
+	filters, filterArgs, noMatch := s.filters(ctx, q)
 	if noMatch {
 		return []Message{}, 0, nil
 	}
@@ -217,6 +164,323 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 	}
 	return out, total, nil
 }
+
+// filters compiles q's conditions (all but mailbox, folder and paging)
+// into SQL over messages m. noMatch is true when one of them is known to
+// match nothing.
+func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterArgs []any, noMatch bool) {
+	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
+	narrowed := false // a filter already keeps few candidates
+	like := func(col, v string) {
+		if s.pg || q.ID != "" || strings.ContainsAny(v, `%_\`) {
+			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
+			filterArgs = append(filterArgs, pattern(v))
+			return
+		}
+		// The trigram index answers LIKE without reading every row, but
+		// only without an ESCAPE clause: needles with LIKE's special
+		// characters take the scan above, as does a query for one message.
+		// A selective needle is resolved once, here, so that the count and
+		// the page do not both search the index.
+		pat := "%" + strings.ToLower(v) + "%"
+		if ids, ok := s.ftsCandidates(ctx, col, pat); ok {
+			if len(ids) == 0 {
+				noMatch = true
+				return
+			}
+			narrowed = narrowed || len(ids) <= narrowEnough
+			filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
+			filterArgs = append(filterArgs, ids...)
+			return
+		}
+		filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ?)`)
+		filterArgs = append(filterArgs, pat)
+	}
+	if q.To != "" {
+		like(`search_to`, q.To)
+	}
+	if q.From != "" {
+		like(`search_from`, q.From)
+	}
+	if q.Subject != "" {
+		like(`search_subject`, q.Subject)
+	}
+	if q.Text != "" {
+		f, a := s.textCond(q.Text)
+		filters, filterArgs = append(filters, f), append(filterArgs, a...)
+	}
+	if q.ID != "" {
+		// One row: reading its columns beats any index of all rows.
+		filters = append(filters, `m.id = ?`)
+		filterArgs = append(filterArgs, q.ID)
+	}
+	if !q.Since.IsZero() {
+		filters = append(filters, `m.received_at >= ?`)
+		filterArgs = append(filterArgs, micros(q.Since))
+	}
+	if !q.Before.IsZero() {
+		filters = append(filters, `m.received_at < ?`)
+		filterArgs = append(filterArgs, micros(q.Before))
+	}
+	// Subjects first: usually the most selective, they may leave so few
+	// candidates that the other conditions need no index lookup.
+	conds := make([]Cond, 0, len(q.Conds))
+	for _, c := range q.Conds {
+		if c.Field == CondSubject {
+			conds = append(conds, c)
+		}
+	}
+	for _, c := range q.Conds {
+		if c.Field != CondSubject {
+			conds = append(conds, c)
+		}
+	}
+	for _, c := range conds {
+		// Positive substring conditions on indexed columns take the
+		// trigram index, as the fields above do.
+		// Sender and recipient conditions first narrow through the index
+		// of search_from / search_to (which hold, lower-cased, every name
+		// and address of those headers, and the envelope), then check the
+		// header itself.
+		if !c.Not && c.Text != "" {
+			switch c.Field {
+			case CondSubject:
+				like(`search_subject`, c.Text)
+				continue
+			case CondFrom:
+				if !narrowed {
+					like(`search_from`, c.Text)
+				}
+			case CondTo, CondCc:
+				if !narrowed {
+					like(`search_to`, c.Text)
+				}
+			case CondText:
+				if narrowed {
+					break
+				}
+				if ids, ok := s.textCandidates(ctx, c.Text); ok && q.ID == "" {
+					if len(ids) == 0 {
+						noMatch = true
+						continue
+					}
+					filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
+					filterArgs = append(filterArgs, ids...)
+					continue
+				}
+			}
+		}
+		f, a := s.condSQL(c)
+		filters, filterArgs = append(filters, f), append(filterArgs, a...)
+	}
+	return filters, filterArgs, noMatch
+}
+
+// textCandidates resolves a word of Mailpit's search (sender, recipients,
+// subject or body) once, on SQLite: the header columns through the
+// trigram index, the bodies in one scan, instead of scanning both for the
+// count and again for the page. ok is false when that does not apply or
+// matches too many.
+func (s *Store) textCandidates(ctx context.Context, v string) (ids []any, ok bool) {
+	if s.pg || strings.ContainsAny(v, `%_\`) {
+		return nil, false
+	}
+	pat := "%" + strings.ToLower(v) + "%"
+	seen := map[int64]bool{}
+	add := func(list []any) {
+		for _, id := range list {
+			if seq := id.(int64); !seen[seq] {
+				seen[seq] = true
+				ids = append(ids, seq)
+			}
+		}
+	}
+	for _, col := range []string{`search_from`, `search_to`, `search_subject`} {
+		list, ok := s.ftsCandidates(ctx, col, pat)
+		if !ok {
+			return nil, false
+		}
+		add(list)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies
+		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
+		pat, maxCandidates+1)
+	if err != nil {
+		return nil, false
+	}
+	defer rows.Close()
+	var body []any
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, false
+		}
+		body = append(body, seq)
+	}
+	if rows.Err() != nil || len(body) > maxCandidates {
+		return nil, false
+	}
+	add(body)
+	return ids, len(ids) <= maxCandidates
+}
+
+// textCond matches the subject or the decoded body text.
+func (s *Store) textCond(v string) (string, []any) {
+	pat := "%" + escapeLike(strings.ToLower(v)) + "%"
+	texts := `SELECT seq FROM bodies WHERE text LIKE ? ESCAPE '\'`
+	if !s.pg {
+		// A text kept as a span of the raw message is read from there.
+		texts = `SELECT seq FROM bodies
+			WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? ESCAPE '\'`
+	}
+	return `(m.search_subject LIKE ? ESCAPE '\' OR m.seq IN (` + texts + `))`, []any{pat, pat}
+}
+
+// condSQL compiles one Cond into a condition on messages m.
+func (s *Store) condSQL(c Cond) (string, []any) {
+	pat := "%" + escapeLike(strings.ToLower(c.Text)) + "%"
+	// lowered compares a column holding mixed case (JSON of addresses).
+	lowered := func(cols ...string) (string, []any) {
+		var parts []string
+		var args []any
+		for _, col := range cols {
+			parts = append(parts, `LOWER(m.`+col+`) LIKE ? ESCAPE '\'`)
+			args = append(args, pat)
+		}
+		return `(` + strings.Join(parts, ` OR `) + `)`, args
+	}
+	var sqlText string
+	var args []any
+	switch c.Field {
+	case CondText:
+		// Mailpit's words match its search text: the sender, recipients,
+		// subject and body.
+		t, ta := s.textCond(c.Text)
+		sqlText = `(m.search_from LIKE ? ESCAPE '\' OR m.search_to LIKE ? ESCAPE '\' OR ` + t + `)`
+		args = append([]any{pat, pat}, ta...)
+	case CondSubject:
+		sqlText, args = `m.search_subject LIKE ? ESCAPE '\'`, []any{pat}
+	case CondFrom:
+		sqlText, args = lowered(`from_name`, `from_addr`)
+	case CondTo:
+		sqlText, args = lowered(`to_json`)
+	case CondCc:
+		sqlText, args = lowered(`cc_json`)
+	case CondBcc:
+		sqlText, args = lowered(`bcc_json`)
+	case CondReplyTo:
+		sqlText, args = lowered(`reply_to_json`)
+	case CondAddressed:
+		sqlText, args = lowered(`from_name`, `from_addr`, `to_json`, `cc_json`, `bcc_json`, `reply_to_json`)
+	case CondMessageID:
+		sqlText, args = lowered(`message_id`)
+	case CondTag, CondTagged:
+		// No message has tags yet: nothing matches (the tags feature
+		// replaces this with a lookup in its table).
+		sqlText = `1 = 0`
+	case CondRead:
+		sqlText = readSQL
+	case CondAttachment:
+		sqlText = `(m.attachments > 0 OR (m.has_attachments <> 0 AND m.inlines = 0))` // the latter: stored before counts were kept
+	case CondInline:
+		sqlText = `m.inlines > 0`
+	case CondLarger:
+		sqlText, args = `m.size > ?`, []any{c.Bytes}
+	case CondSmaller:
+		sqlText, args = `m.size < ?`, []any{c.Bytes}
+	case CondAfter:
+		sqlText, args = `m.received_at >= ?`, []any{micros(c.Time)}
+	case CondBefore:
+		sqlText, args = `m.received_at <= ?`, []any{micros(c.Time)}
+	default:
+		sqlText = `1 = 0`
+	}
+	if c.Not {
+		sqlText = `NOT ` + sqlText
+	}
+	return sqlText, args
+}
+
+// Count returns how many messages match q (its paging ignored).
+func (s *Store) Count(ctx context.Context, q Query) (int, error) {
+	q.Limit, q.Offset = 1, 1<<31-1
+	_, n, err := s.Search(ctx, q)
+	return n, err
+}
+
+// readSQL holds for a message whose every copy is seen. It starts from
+// the seen copies (entries_seen): new mail is unseen, so in a sandbox
+// the read are few and counting them is cheap.
+const readSQL = `(m.seq IN (SELECT msg_seq FROM entries WHERE seen = 1)
+	AND NOT EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0))`
+
+// Unread counts the messages with at least one unseen copy: all messages
+// but the read.
+func (s *Store) Unread(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM messages WHERE copies > 0) -
+		(SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL+`)`).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count unread: %w", err)
+	}
+	return n, nil
+}
+
+// matchAll is the condition selecting the messages in any mailbox that
+// match q's filters (ignoring mailbox, folder and paging).
+func (s *Store) matchAll(ctx context.Context, q Query) (cond string, args []any, noMatch bool) {
+	filters, args, noMatch := s.filters(ctx, q)
+	return strings.Join(append([]string{`m.copies > 0`}, filters...), ` AND `), args, noMatch
+}
+
+// DeleteMatching removes every copy of the messages matching q's filters
+// (its paging ignored) and returns how many messages went.
+func (s *Store) DeleteMatching(ctx context.Context, q Query) error {
+	cond, args, noMatch := s.matchAll(ctx, q)
+	if noMatch {
+		return nil
+	}
+	return s.deleteWhere(ctx, `msg_seq IN (SELECT m.seq FROM messages m WHERE `+cond+`)`, args, false)
+}
+
+// SetSeenMatching sets the seen state of every copy of the messages
+// matching q's filters (its paging ignored).
+func (s *Store) SetSeenMatching(ctx context.Context, q Query, seen bool) error {
+	cond, args, noMatch := s.matchAll(ctx, q)
+	if noMatch {
+		return nil
+	}
+	v := 0
+	if seen {
+		v = 1
+	}
+	rows, err := s.wdb.QueryContext(ctx, s.q(`UPDATE entries SET seen = ? WHERE seen <> ? AND msg_seq IN (SELECT m.seq FROM messages m WHERE `+cond+`)
+		RETURNING mailbox, folder_id, uid, (SELECT id FROM messages WHERE seq = entries.msg_seq)`), append([]any{v, v}, args...)...)
+	if err != nil {
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	var evs []Event
+	for rows.Next() {
+		var ev Event
+		var uid int64
+		if err := rows.Scan(&ev.Mailbox, &ev.FolderID, &uid, &ev.MessageID); err != nil {
+			rows.Close()
+			return fmt.Errorf("mark seen: %w", err)
+		}
+		ev.Kind, ev.UIDs = EventFlags, []uint32{uint32(uid)}
+		evs = append(evs, ev)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("mark seen: %w", err)
+	}
+	s.publish(evs...)
+	return nil
+}
+
+// narrowEnough is how few candidates make further index lookups
+// pointless: checking each candidate's columns is cheaper.
+const narrowEnough = 200
 
 // maxCandidates is how many trigram matches are resolved into a list of
 // ids; a needle matching more is left to SQLite as a subquery.

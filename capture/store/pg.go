@@ -446,6 +446,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		snippets, parseErrs, searchTos, searchFroms, searchSubjects, texts  = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		received, sizes, dates                                              = make([]int64, n), make([]int64, n), make([]int64, n)
 		hasAtts, copies                                                     = make([]int32, n), make([]int32, n)
+		users, replyTos, bccs, atts, inls                                   = make([]string, n), make([]string, n), make([]string, n), make([]int32, n), make([]int32, n)
 		raws                                                                = make([][]byte, n)
 	)
 	for i, req := range batch {
@@ -461,16 +462,18 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		}
 		snippets[i], parseErrs[i], searchTos[i], searchFroms[i], searchSubjects[i] = p.Snippet, p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject)
 		copies[i], raws[i], texts[i] = int32(len(r.mailboxes)), r.raw, r.text
+		users[i], replyTos[i], bccs[i], atts[i], inls[i] = r.env.Username, r.replyToJSON, r.bccJSON, int32(r.attachments), int32(r.inlines)
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
-		parse_error, search_to, search_from, search_subject, copies)
+		parse_error, search_to, search_from, search_subject, copies,
+		username, reply_to_json, bcc_json, attachments, inlines)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[],
-			$18::text[], $19::int[])
+			$18::text[], $19::int[], $20::text[], $21::text[], $22::text[], $23::int[], $24::int[])
 		RETURNING id, seq`,
 		ids, received, froms, rcpts, sizes, fromNames, fromAddrs, tos, ccs, subjects, dates, msgIDs, hasAtts, snippets,
-		parseErrs, searchTos, searchFroms, searchSubjects, copies)
+		parseErrs, searchTos, searchFroms, searchSubjects, copies, users, replyTos, bccs, atts, inls)
 	if err != nil {
 		return fmt.Errorf("ingest: insert messages: %w", err)
 	}

@@ -11,10 +11,23 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG, migrationWebhooks}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migrationWebhooks}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite, migrationWebhooks}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migrationWebhooks}
 }
+
+// migration4Mailpit (Mailpit's API): the SMTP AUTH user, Reply-To, the
+// envelope-only recipients (Mailpit's Bcc) and part counts, for summaries
+// and search; and an index of seen copies, so that counting read
+// messages reads only those (new mail is unseen: ingest does not touch it).
+const migration4Mailpit = `
+ALTER TABLE messages ADD COLUMN username TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN reply_to_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN bcc_json TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN attachments INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN inlines INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX entries_seen ON entries(msg_seq) WHERE seen = 1
+`
 
 // migrationWebhooks (webhooks): the webhook queue, one row per new message
 // and URL, with the payload as it was when the message arrived.

@@ -14,6 +14,8 @@ type Address = mailparse.Address
 type Envelope struct {
 	From string   `json:"mail_from"`
 	To   []string `json:"rcpt_to"`
+	// Username is the SMTP AUTH user that sent the message; "" when none.
+	Username string `json:"username,omitempty"`
 }
 
 // Message is a stored message's summary: what listings and searches return.
@@ -37,6 +39,14 @@ type Message struct {
 	// ParseError is non-empty when the message could not be parsed fully; it
 	// is still stored and served raw.
 	ParseError string `json:"parse_error,omitempty"`
+	// Bcc lists the envelope recipients that the To and Cc headers do not
+	// name (Mailpit shows them so); ReplyTo is the Reply-To header.
+	// Attachments and Inlines count the attachment and inline parts.
+	// Messages stored before these were kept have them empty.
+	Bcc         []Address `json:"bcc,omitempty"`
+	ReplyTo     []Address `json:"reply_to,omitempty"`
+	Attachments int       `json:"attachments,omitempty"`
+	Inlines     int       `json:"inlines,omitempty"`
 
 	seq int64
 }
@@ -58,6 +68,9 @@ type Query struct {
 	Before time.Time // received before
 	// ID restricts to one message: "does this message match?", cheaply.
 	ID string
+	// Conds are further conditions, all of which must hold: what richer
+	// query languages (Mailpit's search) compile to.
+	Conds []Cond
 	// Limit caps the page (0: DefaultLimit, at most MaxLimit); Offset skips.
 	Limit  int
 	Offset int
@@ -127,3 +140,40 @@ type NewDelivery struct {
 	Recipients  []string
 	Destination string
 }
+
+// Cond is one condition of a Query. Text fields match case-insensitive
+// substrings; Not negates the condition.
+type Cond struct {
+	Field CondField
+	Not   bool
+	Text  string    // CondText … CondTag
+	Bytes int64     // CondLarger, CondSmaller
+	Time  time.Time // CondAfter, CondBefore
+}
+
+// CondField is what a Cond tests.
+type CondField int
+
+// Cond fields. Tags do not exist in the store yet: CondTag matches no
+// message and CondTagged none (so their negations match every message);
+// the tags feature gives them meaning in condSQL.
+const (
+	CondText       CondField = iota + 1 // subject, sender, recipients or body text
+	CondSubject                         // Subject header
+	CondFrom                            // From header (name or address) or envelope sender
+	CondTo                              // To header
+	CondCc                              // Cc header
+	CondBcc                             // envelope recipients To and Cc do not name
+	CondReplyTo                         // Reply-To header
+	CondAddressed                       // any of From, To, Cc, Bcc, Reply-To
+	CondMessageID                       // Message-ID header
+	CondTag                             // a tag (exact, case-insensitive)
+	CondTagged                          // has any tag
+	CondRead                            // every copy seen
+	CondAttachment                      // has an attachment
+	CondInline                          // has an inline part
+	CondLarger                          // size > Bytes
+	CondSmaller                         // size < Bytes
+	CondAfter                           // received at or after Time
+	CondBefore                          // received at or before Time
+)

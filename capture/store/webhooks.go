@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -100,11 +101,14 @@ type pendingWebhook struct {
 // summary is the message as Get would return it right after ingest.
 func (r *msgRow) summary() Message {
 	p := r.p
+	var bcc []Address
+	_ = json.Unmarshal([]byte(r.bccJSON), &bcc)
 	return Message{
+		Bcc: nonNil(bcc), ReplyTo: nonNil(p.ReplyTo), Attachments: r.attachments, Inlines: r.inlines,
 		ID: r.id, Mailboxes: nonNilS(append([]string(nil), r.mailboxes...)), From: p.From, To: nonNil(p.To), Cc: nonNil(p.Cc),
 		Subject: p.Subject, Date: p.Date, ReceivedAt: r.received, Size: int64(len(r.raw)),
 		HasAttachments: p.HasAttachments, Snippet: p.Snippet, MessageID: p.MessageID,
-		Envelope: Envelope{From: r.env.From, To: nonNilS(r.env.To)}, ParseError: p.ParseError(),
+		Envelope: Envelope{From: r.env.From, To: nonNilS(r.env.To), Username: r.env.Username}, ParseError: p.ParseError(),
 	}
 }
 

@@ -346,7 +346,7 @@ func (l *load) restWorker(ctx context.Context, w int) {
 				pause(ctx, 20*time.Millisecond)
 				continue
 			}
-			op, path, into = "rest_search", "/api/v1/messages?subject="+url.QueryEscape(tok), &list
+			op, path, into = "rest_search", "/api/v1/messages/search?subject="+url.QueryEscape(tok), &list
 		default:
 			id := l.pickID(r)
 			if id == "" {
@@ -661,7 +661,7 @@ func (l *load) verify(ctx context.Context) VerifyResult {
 	var listErr error
 	for offset := 0; ; offset += store1000 {
 		var page summaryList
-		code, err := l.getJSON(ctx, fmt.Sprintf("/api/v1/messages?limit=%d&offset=%d", store1000, offset), &page)
+		code, err := l.getJSON(ctx, fmt.Sprintf("/api/v1/messages/search?limit=%d&offset=%d", store1000, offset), &page)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("list: status %d", code)
 		}

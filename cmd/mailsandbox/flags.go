@@ -108,6 +108,10 @@ type runFlags struct {
 	logFormat string
 	// fromEnv names the flags whose value came from the environment.
 	fromEnv map[string]bool
+	// fromMailpit names, by flag, the MP_ variable that set it
+	// (mailpitenv.go); warnings are logged once the logger exists.
+	fromMailpit map[string]string
+	warnings    []string
 }
 
 // explain says where a bad setting came from: a *sandbox.ConfigError
@@ -115,6 +119,9 @@ type runFlags struct {
 // as users of containers set only those.
 func (rf *runFlags) explain(err error) string {
 	var ce *sandbox.ConfigError
+	if errors.As(err, &ce) && rf.fromMailpit[ce.Flag] != "" {
+		return strings.Replace(err.Error(), "--"+ce.Flag+": ", "--"+ce.Flag+" (from "+rf.fromMailpit[ce.Flag]+"): ", 1)
+	}
 	if errors.As(err, &ce) && rf.fromEnv[ce.Flag] {
 		return strings.Replace(err.Error(), "--"+ce.Flag+": ", "--"+ce.Flag+" (from "+envName(ce.Flag)+"): ", 1)
 	}
@@ -158,6 +165,14 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.StringVar(&c.Relay.Helo, "relay-helo", "", "relay: name to greet destinations with (EHLO); default the host's FQDN, else an address literal like [192.0.2.1]")
 	fs.StringVar(&c.SpamAssassin, "spamassassin", "", "spam check: spamd's host:port, e.g. localhost:783 (\"\" turns the spam check off)")
 	fs.BoolVar(&c.AllowInternalLinkChecks, "allow-internal-link-checks", false, "link check: allow loopback, private and link-local targets")
+	fs.StringVar(&c.Compat.SMTPAuth, "smtp-auth", "", "inline SMTP credentials \"user:pass user2:pass2\" (instead of --smtp-auth-file)")
+	fs.StringVar(&c.Compat.MailboxAuth, "mailbox-auth", "", "inline POP3/IMAP credentials \"user:pass …\" (instead of --mailbox-auth-file)")
+	fs.StringVar(&c.Compat.HTTPAuth, "http-auth", "", "inline HTTP basic-auth credentials \"user:pass …\" (instead of --http-auth-file)")
+	fs.BoolVar(&c.Compat.SMTPRequireSTARTTLS, "smtp-require-starttls", false, "refuse MAIL before STARTTLS (needs a certificate)")
+	fs.BoolVar(&c.Compat.SMTPRequireTLS, "smtp-require-tls", false, "make --smtp-addr speak implicit TLS (needs a certificate)")
+	fs.IntVar(&c.Compat.SMTPMaxRecipients, "smtp-max-recipients", 1000, "most recipients per message; more get 452")
+	fs.StringVar(&c.Compat.SMTPAllowedRecipients, "smtp-allowed-recipients", "", "refuse RCPT addresses this regular expression does not match (550)")
+	fs.StringVar(&c.Compat.HTTPWebroot, "http-webroot", "", "serve all of HTTP (API, UI, /healthz, /metrics) under this path prefix, e.g. /mail/")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs
@@ -198,6 +213,9 @@ func parseRun(args []string, lookup func(string) (string, bool)) (*runFlags, err
 		rf.fromEnv[f.Name] = true
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := applyMailpitEnv(fs, rf, given, lookup); err != nil {
 		return nil, err
 	}
 	switch rf.logLevel {

@@ -101,6 +101,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("mailsandbox started", "version", versionString(), "smtp", sb.SMTPAddr(), "http", sb.URL(), "pop3", sb.POP3Addr(), "imap", sb.IMAPAddr())
+	logReadyLines(log, sb)
+	if w := mailpitWarning(os.Environ(), rf); w != "" {
+		log.Warn(w)
+	}
 	code := 0
 	select {
 	case <-ctx.Done():
@@ -147,7 +151,7 @@ func healthcheck(stderr io.Writer) int {
 		host = "127.0.0.1"
 	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/healthz")
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + healthPath())
 	if err != nil {
 		fmt.Fprintf(stderr, "healthcheck: %v\n", err)
 		return 1

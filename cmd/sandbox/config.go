@@ -58,6 +58,8 @@ type Config struct {
 	// check reach loopback, private and link-local addresses.
 	SpamAssassin            string
 	AllowInternalLinkChecks bool
+	// Mailpit-compatible settings (compat.go).
+	Compat CompatConfig
 }
 
 // RelayConfig is the relay's part of Config. The relay is off unless a
@@ -225,7 +227,7 @@ func (c Config) Validate() error {
 	if r.RetryMin > 0 && r.RetryMax > 0 && r.RetryMin > r.RetryMax {
 		return bad("relay-retry-max", "must be at least --relay-retry-min (%s)", r.RetryMin)
 	}
-	return nil
+	return c.validateCompat()
 }
 
 func checkHostPort(addr string) error {

@@ -177,7 +177,7 @@ func TestHardeningAuthNoEnumeration(t *testing.T) {
 	})
 	t.Run("http", func(t *testing.T) {
 		try := func(user, pass string) (int, string) {
-			req, _ := http.NewRequest("GET", sb.URL()+"/api/v1/messages", nil)
+			req, _ := http.NewRequest("GET", sb.URL()+"/api/v1/messages/search", nil)
 			if user != "" {
 				req.SetBasicAuth(user, pass)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mailsandbox/mailsandbox/api/checks"
 	"github.com/mailsandbox/mailsandbox/api/imapd"
+	"github.com/mailsandbox/mailsandbox/api/mailhog"
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
 	"github.com/mailsandbox/mailsandbox/api/rest"
 	"github.com/mailsandbox/mailsandbox/capture/authfile"
@@ -86,6 +88,17 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Inline credentials (Mailpit's MP_*_AUTH); Validate refused both kinds.
+	for _, a := range []struct {
+		flag, inline string
+		into         **authfile.File
+	}{{"smtp-auth", cfg.Compat.SMTPAuth, &smtpAuth}, {"mailbox-auth", cfg.Compat.MailboxAuth, &mailboxAuth}, {"http-auth", cfg.Compat.HTTPAuth, &httpAuth}} {
+		if f, err := compatAuth(a.flag, a.inline); err != nil {
+			return nil, err
+		} else if f != nil {
+			*a.into = f
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -117,6 +130,8 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if smtpAuth != nil {
 		smtpOpts.Auth = smtpAuth
 	}
+	smtpOpts.RequireTLS, smtpOpts.MaxRecipients = cfg.Compat.SMTPRequireSTARTTLS, cfg.Compat.SMTPMaxRecipients
+	smtpOpts.AllowedRecipients = cfg.Compat.allowedRecipients()
 	smtpSrv := smtpd.New(s.st, smtpOpts, log.With("component", "smtp"))
 
 	pop3Opts := pop3d.Options{TLSConfig: s.tls, AllowInsecureAuth: cfg.MailboxAuthAllowInsecure}
@@ -140,6 +155,9 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: checksH.Register})
+	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: mailhog.Register(s.st)})
+	restOpts.Webroot = cfg.Compat.HTTPWebroot
+	restOpts.Mounts = append(restOpts.Mounts, mailpitMount(s.st, cfg, relay, log))
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {
@@ -147,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		tls        bool
 		srv        server
 	}{
-		{"smtp", cfg.SMTPAddr, false, smtpSrv},
+		{"smtp", cfg.SMTPAddr, cfg.Compat.SMTPRequireTLS, smtpSrv},
 		{"smtps", cfg.SMTPSAddr, true, smtpSrv},
 		{"http", cfg.HTTPAddr, false, httpSrv},
 		{"pop3", cfg.POP3Addr, false, pop3Srv},
@@ -209,7 +227,7 @@ func (s *Sandbox) URL() string {
 	if s.addrs["http"] == "" {
 		return ""
 	}
-	return "http://" + s.addrs["http"]
+	return "http://" + s.addrs["http"] + strings.TrimSuffix(rest.NormalizeWebroot(s.cfg.Compat.HTTPWebroot), "/")
 }
 
 // Store gives direct access to the store, for tests and tools.

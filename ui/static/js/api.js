@@ -1,7 +1,9 @@
 // REST client for /api/v1 (see CONTRACT.md). Every function returns parsed
 // JSON or throws an Error whose message is the server's {"error": "..."}.
 
-const BASE = '/api/v1';
+// Relative to the page, so the UI works under a webroot (--http-webroot,
+// Mailpit's MP_WEBROOT) as well as at /.
+const BASE = new URL('api/v1', document.baseURI).pathname;
 const enc = encodeURIComponent;
 
 async function call(method, path, body) {
@@ -23,6 +25,8 @@ async function call(method, path, body) {
   }
   if (res.status === 204) return null;
   const text = await res.text();
+  // DELETE /messages answers Mailpit's text/plain "ok": not JSON.
+  if (!(res.headers.get('Content-Type') || '').includes('json')) return null;
   return text ? JSON.parse(text) : null;
 }
 
@@ -51,7 +55,7 @@ export const mailboxes = () => call('GET', '/mailboxes');
 export const mailboxMessages = (address, limit, offset) =>
   call('GET', '/mailboxes/' + enc(address) + '/messages' + qs({ folder: 'INBOX', limit, offset }));
 export const emptyMailbox = (address) => call('DELETE', '/mailboxes/' + enc(address));
-export const search = (filter, limit, offset) => call('GET', '/messages' + qs({ ...filter, limit, offset }));
+export const search = (filter, limit, offset) => call('GET', '/messages/search' + qs({ ...filter, limit, offset }));
 export const deleteAll = () => call('DELETE', '/messages');
 export const message = (id) => call('GET', '/messages/' + enc(id));
 export const setSeen = (id, seen, mailbox) => call('PATCH', '/messages/' + enc(id) + qs({ mailbox }), { seen });
