@@ -102,8 +102,9 @@ type Options struct {
 	// Concurrency is the number of attempts in flight at once (0: 16).
 	Concurrency int
 	// Lease is how long a claimed row stays ours before another sender may
-	// take it (0: 5×Timeout + 30s, longer than a row can wait in memory and
-	// be tried).
+	// take it (0: 3×Timeout + 10s: a claimed row waits at most one round of
+	// attempts before its own). After a crash, rows that were in flight are
+	// posted again once their lease ends.
 	Lease time.Duration
 	// Keep is how long delivered and failed rows stay listed (0: 7 days).
 	Keep time.Duration
@@ -134,7 +135,7 @@ func (o *Options) defaults() {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.Lease <= 0 {
-		o.Lease = 5*o.Timeout + 30*time.Second
+		o.Lease = 3*o.Timeout + 10*time.Second
 	}
 	if o.Keep <= 0 {
 		o.Keep = DefaultKeep
@@ -289,8 +290,9 @@ func New(st Store, opts Options, log *slog.Logger) (*Sender, error) {
 	return s, nil
 }
 
-// maxInFlightPerWorker × Concurrency caps claimed rows held in memory.
-const maxInFlightPerWorker = 8
+// maxInFlightPerWorker × Concurrency caps claimed rows held in memory:
+// each waits behind at most one attempt per worker, which the lease allows.
+const maxInFlightPerWorker = 2
 
 // Start runs the sender in the background until Close.
 func (s *Sender) Start() {

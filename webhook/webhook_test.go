@@ -87,7 +87,7 @@ type receiver struct {
 	secret string
 
 	mu       sync.Mutex
-	mode     string // "ok", "500", "slow"
+	mode     string         // "ok", "500", "slow"
 	requests map[string]int // delivery id → requests seen
 	acked    map[string]int // delivery id → 2xx answers
 	messages map[string]int // message id (from the body) → 2xx answers

@@ -173,6 +173,13 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.IntVar(&c.Compat.SMTPMaxRecipients, "smtp-max-recipients", 1000, "most recipients per message; more get 452")
 	fs.StringVar(&c.Compat.SMTPAllowedRecipients, "smtp-allowed-recipients", "", "refuse RCPT addresses this regular expression does not match (550)")
 	fs.StringVar(&c.Compat.HTTPWebroot, "http-webroot", "", "serve all of HTTP (API, UI, /healthz, /metrics) under this path prefix, e.g. /mail/")
+	fs.Var(listFlag{&c.Webhook.URLs}, "webhook-url", "webhook: POST every new message as JSON to this http(s) URL (repeatable)")
+	fs.StringVar(&c.Webhook.Secret, "webhook-secret", "", "webhook: sign each body with HMAC-SHA256 under this secret (X-Mailsandbox-Signature: sha256=<hex>)")
+	fs.StringVar(&c.Webhook.Format, "webhook-format", c.Webhook.Format, "webhook: body format, native (the REST summary) or mailpit (Mailpit's MessageSummary)")
+	fs.DurationVar(&c.Webhook.RetryMin, "webhook-retry-min", c.Webhook.RetryMin, "webhook: first retry delay; doubles each try")
+	fs.DurationVar(&c.Webhook.RetryMax, "webhook-retry-max", c.Webhook.RetryMax, "webhook: longest retry delay")
+	fs.DurationVar(&c.Webhook.MaxAge, "webhook-max-age", c.Webhook.MaxAge, "webhook: give up on a delivery after this long")
+	fs.DurationVar(&c.Webhook.Timeout, "webhook-timeout", c.Webhook.Timeout, "webhook: longest one attempt may take, connecting to reading the answer")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

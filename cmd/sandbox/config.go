@@ -50,6 +50,8 @@ type Config struct {
 
 	Relay RelayConfig
 
+	Webhook WebhookConfig
+
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -97,6 +99,7 @@ func DefaultConfig() Config {
 			RetryMin: time.Minute,
 			RetryMax: time.Hour,
 		},
+		Webhook: defaultWebhookConfig(),
 	}
 }
 
@@ -227,7 +230,10 @@ func (c Config) Validate() error {
 	if r.RetryMin > 0 && r.RetryMax > 0 && r.RetryMin > r.RetryMax {
 		return bad("relay-retry-max", "must be at least --relay-retry-min (%s)", r.RetryMin)
 	}
-	return c.validateCompat()
+	if err := c.validateCompat(); err != nil {
+		return err
+	}
+	return c.Webhook.validate()
 }
 
 func checkHostPort(addr string) error {
