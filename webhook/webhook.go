@@ -102,9 +102,9 @@ type Options struct {
 	// Concurrency is the number of attempts in flight at once (0: 16).
 	Concurrency int
 	// Lease is how long a claimed row stays ours before another sender may
-	// take it (0: 3×Timeout + 10s: a claimed row waits at most one round of
-	// attempts before its own). After a crash, rows that were in flight are
-	// posted again once their lease ends.
+	// take it (0: 5×Timeout + 10s: a claimed row waits behind at most three
+	// rounds of attempts before its own). After a crash, rows that were in
+	// flight are posted again once their lease ends.
 	Lease time.Duration
 	// Keep is how long delivered and failed rows stay listed (0: 7 days).
 	Keep time.Duration
@@ -135,7 +135,7 @@ func (o *Options) defaults() {
 		o.Concurrency = DefaultConcurrency
 	}
 	if o.Lease <= 0 {
-		o.Lease = 3*o.Timeout + 10*time.Second
+		o.Lease = 5*o.Timeout + 10*time.Second
 	}
 	if o.Keep <= 0 {
 		o.Keep = DefaultKeep
@@ -291,8 +291,18 @@ func New(st Store, opts Options, log *slog.Logger) (*Sender, error) {
 }
 
 // maxInFlightPerWorker × Concurrency caps claimed rows held in memory:
-// each waits behind at most one attempt per worker, which the lease allows.
-const maxInFlightPerWorker = 2
+// each waits behind at most three attempts per worker, which the lease
+// allows.
+const maxInFlightPerWorker = 4
+
+// Store writes are spaced so that the sender never crowds out ingest (on
+// SQLite both share one writer): a claim prompted by new mail waits until
+// claimGap after the previous one, and outcomes are gathered for up to
+// recordGap before they are written together.
+const (
+	claimGap  = 25 * time.Millisecond
+	recordGap = 25 * time.Millisecond
+)
 
 // Start runs the sender in the background until Close.
 func (s *Sender) Start() {
@@ -365,10 +375,21 @@ func (s *Sender) Run(ctx context.Context) error {
 	prune := time.NewTicker(time.Hour)
 	defer prune.Stop()
 	s.prune(ctx)
+	var lastClaim time.Time
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
+		if gap := claimGap - time.Since(lastClaim); gap > 0 {
+			// Too soon after the last claim: wait out the gap (new mail
+			// keeps arriving meanwhile and is claimed in one go).
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-after(timer, gap):
+			}
+		}
+		lastClaim = time.Now()
 		s.claim(ctx)
 		var wait <-chan time.Time
 		next, ok, err := s.st.NextWebhookDue(ctx)
@@ -464,9 +485,12 @@ func (s *Sender) prune(ctx context.Context) {
 // claim takes due rows up to the in-flight cap and hands them to workers.
 func (s *Sender) claim(ctx context.Context) {
 	s.mu.Lock()
-	free := s.maxInFlight() - len(s.held)
+	held := len(s.held)
+	free := s.maxInFlight() - held
 	s.mu.Unlock()
-	if free <= 0 {
+	// Claim in large batches: wait until half the room is free (the
+	// workers still have rows to work on meanwhile).
+	if free <= 0 || (held > s.opts.Concurrency && free < s.maxInFlight()/2) {
 		return
 	}
 	ws, err := s.st.ClaimDueWebhooks(ctx, s.opts.Now(), s.owner, s.opts.Lease, free)
@@ -588,8 +612,11 @@ func unwrapURLError(err error) error {
 // previous write ends goes in the next transaction.
 func (s *Sender) record() {
 	batch := make([]store.WebhookOutcome, 0, s.maxInFlight())
+	gather := time.NewTimer(time.Hour)
+	defer gather.Stop()
 	for o := range s.results {
 		batch = append(batch[:0], o)
+		gather.Reset(recordGap)
 	fill:
 		for len(batch) < cap(batch) {
 			select {
@@ -598,7 +625,7 @@ func (s *Sender) record() {
 					break fill
 				}
 				batch = append(batch, o)
-			default:
+			case <-gather.C:
 				break fill
 			}
 		}

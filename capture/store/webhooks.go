@@ -214,24 +214,51 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, owner string, outs []
 	defer tx.Rollback()
 	now := micros(s.now().UTC())
 	var kept []int64
+	// Deliveries, the usual outcome, go in statements of many rows.
+	var delivered []any
+	flush := func() error {
+		if len(delivered) == 0 {
+			return nil
+		}
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(delivered)), ",")
+		rows, err := tx.QueryContext(ctx, s.q(`UPDATE webhooks SET status = ?, next_attempt_at = 0, last_error = '', updated_at = ?,
+			lease_owner = '', lease_until = 0, payload = ? WHERE id IN (`+ph+`) AND status = ? AND lease_owner = ? RETURNING id`),
+			append(append([]any{DeliveryDelivered, now, []byte{}}, delivered...), DeliverySending, owner)...)
+		if err != nil {
+			return fmt.Errorf("record webhook deliveries: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return fmt.Errorf("record webhook deliveries: %w", err)
+			}
+			kept = append(kept, id)
+		}
+		delivered = delivered[:0]
+		return rows.Err()
+	}
 	for _, o := range outs {
-		q := `UPDATE webhooks SET status = ?, next_attempt_at = ?, last_error = ?, updated_at = ?, lease_owner = '', lease_until = 0`
 		if o.Status == DeliveryDelivered {
-			q += `, payload = ?`
+			if delivered = append(delivered, o.ID); len(delivered) >= 500 {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+			continue
 		}
-		q += ` WHERE id = ? AND status = 'sending' AND lease_owner = ?`
-		args := []any{o.Status, micros(o.NextAttemptAt), o.LastError, now}
-		if o.Status == DeliveryDelivered {
-			args = append(args, []byte{})
-		}
-		args = append(args, o.ID, owner)
-		res, err := tx.ExecContext(ctx, s.q(q), args...)
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET status = ?, next_attempt_at = ?, last_error = ?, updated_at = ?,
+			lease_owner = '', lease_until = 0 WHERE id = ? AND status = ? AND lease_owner = ?`),
+			o.Status, micros(o.NextAttemptAt), o.LastError, now, o.ID, DeliverySending, owner)
 		if err != nil {
 			return nil, fmt.Errorf("record webhook attempt %d: %w", o.ID, err)
 		}
 		if n, _ := res.RowsAffected(); n == 1 {
 			kept = append(kept, o.ID)
 		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("record webhook attempts: %w", err)
