@@ -65,6 +65,9 @@ export const send = (msg) => call('POST', '/messages', msg);
 export const relayQueue = () => call('GET', '/relay/queue');
 export const relayRetry = (id) => call('POST', '/relay/queue/' + enc(id) + '/retry');
 export const relayDrop = (id) => call('DELETE', '/relay/queue/' + enc(id));
+export const webhooks = () => call('GET', '/webhooks?limit=200');
+export const webhookRetry = (id) => call('POST', '/webhooks/' + enc(id) + '/retry');
+export const webhookDrop = (id) => call('DELETE', '/webhooks/' + enc(id));
 
 /** rawURL is the message source (message/rfc822). */
 export const rawURL = (id) => BASE + '/messages/' + enc(id) + '/raw';
