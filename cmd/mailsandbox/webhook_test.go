@@ -177,3 +177,26 @@ func TestWebhookFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestMailpitWebhookEnv(t *testing.T) {
+	rf, err := parseRun(nil, mapEnv(map[string]string{"MP_WEBHOOK_URL": "http://hooks.test/in", "MP_WEBHOOK_LIMIT": "5"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := rf.cfg.Webhook; len(w.URLs) != 1 || w.URLs[0] != "http://hooks.test/in" || w.Format != "mailpit" {
+		t.Fatalf("webhook %+v", w)
+	}
+	for _, warn := range rf.warnings {
+		if strings.Contains(warn, "WEBHOOK") {
+			t.Errorf("warned about %s", warn)
+		}
+	}
+	// Native settings win.
+	rf, err = parseRun([]string{"--webhook-format", "native"}, mapEnv(map[string]string{"MP_WEBHOOK_URL": "http://hooks.test/in"}))
+	if err != nil || rf.cfg.Webhook.Format != "native" || len(rf.cfg.Webhook.URLs) != 1 {
+		t.Fatalf("native format: %+v %v", rf.cfg.Webhook, err)
+	}
+	if _, err := parseRun(nil, mapEnv(map[string]string{"MP_WEBHOOK_URL": "not a url"})); err == nil || !strings.Contains(err.Error(), "webhook-url") {
+		t.Fatalf("bad MP_WEBHOOK_URL: %v", err)
+	}
+}
