@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -157,10 +158,10 @@ func (s *Store) queueWebhooksPG(ctx context.Context, tx *sql.Tx, batch []*ingest
 	return nil
 }
 
-// ClaimDueWebhooks leases up to limit webhooks due at now: queued ones whose
-// next attempt time has come and "sending" ones whose lease ran out. Each
-// is set to "sending", owned by owner until now+lease, one more attempt
-// counted, and returned with its payload, ordered by due time.
+// ClaimDueWebhooks leases up to limit webhooks due at now: "sending" ones
+// whose lease ran out, then queued ones whose next attempt time has come
+// (earliest first). Each is set to "sending", owned by owner until
+// now+lease, one more attempt counted, and returned with its payload.
 func (s *Store) ClaimDueWebhooks(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int) ([]Webhook, error) {
 	if limit <= 0 {
 		limit = 100
@@ -169,11 +170,35 @@ func (s *Store) ClaimDueWebhooks(ctx context.Context, now time.Time, owner strin
 	if s.pg {
 		lock = ` FOR UPDATE SKIP LOCKED`
 	}
+	// Two claims, each walking the (status, next_attempt_at) index in
+	// order and stopping at its limit, so a large backlog costs no sort:
+	// rows whose sender died (lease ended) first, then due queued rows.
+	var out []Webhook
+	for _, pick := range []struct{ cond, order string }{
+		{`status = ? AND lease_until <= ?`, ``},
+		{`status = ? AND next_attempt_at <= ?`, ` ORDER BY next_attempt_at`},
+	} {
+		if len(out) >= limit {
+			break
+		}
+		status := DeliverySending
+		if pick.order != "" {
+			status = DeliveryQueued
+		}
+		ws, err := s.claimWebhooks(ctx, now, owner, lease, limit-len(out), pick.cond+pick.order, status, lock)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ws...)
+	}
+	return out, nil
+}
+
+func (s *Store) claimWebhooks(ctx context.Context, now time.Time, owner string, lease time.Duration, limit int, where, status, lock string) ([]Webhook, error) {
 	n := micros(now)
 	rows, err := s.wdb.QueryContext(ctx, s.q(`UPDATE webhooks SET status = ?, lease_owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
-		WHERE id IN (SELECT id FROM webhooks WHERE (status = ? AND next_attempt_at <= ?) OR (status = ? AND lease_until <= ?)
-		ORDER BY next_attempt_at, id LIMIT ?`+lock+`) RETURNING `+webhookCols+`, payload`),
-		DeliverySending, owner, micros(now.Add(lease)), n, DeliveryQueued, n, DeliverySending, n, limit)
+		WHERE id IN (SELECT id FROM webhooks WHERE `+where+` LIMIT ?`+lock+`) RETURNING `+webhookCols+`, payload`),
+		DeliverySending, owner, micros(now.Add(lease)), n, status, n, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim due webhooks: %w", err)
 	}
@@ -191,6 +216,7 @@ func (s *Store) ClaimDueWebhooks(ctx context.Context, now time.Time, owner strin
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim due webhooks: %w", err)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].NextAttemptAt.Before(out[j].NextAttemptAt) })
 	return out, nil
 }
 
