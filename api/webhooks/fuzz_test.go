@@ -26,7 +26,9 @@ func FuzzRoutes(f *testing.F) {
 	f.Add("", "9223372036854775808")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(f.TempDir(), "f.db"), Logger: log,
-		Webhooks: func(m store.Message) []store.NewWebhook { return []store.NewWebhook{{URL: "http://127.0.0.1:9/", Payload: []byte("{}")}} }})
+		Webhooks: func(m store.Message) []store.NewWebhook {
+			return []store.NewWebhook{{URL: "http://127.0.0.1:9/", Payload: []byte("{}")}}
+		}})
 	if err != nil {
 		f.Fatal(err)
 	}
