@@ -7,6 +7,7 @@ import { shortDate, fullDate, addrName, initials, hue, num } from './format.js';
 import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
 import { renderRelay } from './relay.js';
+import { renderFaults } from './faults.js';
 import { renderWebhooks } from './webhooks.js';
 import { toast, confirmDialog, errorBox, setBusy, modal } from './ui.js';
 
@@ -36,6 +37,7 @@ const state = {
  *   #/mailbox/ADDR[/message/ID][?o=OFFSET]
  *   #/search/QUERY[/message/ID][?o=OFFSET]
  *   #/relay
+ *   #/faults
  *   #/webhooks
  *   #/compose[?reply=ID|forward=ID]
  */
@@ -52,6 +54,7 @@ function parseRoute(hash) {
     case 'mailbox': r.scope = { type: 'mailbox', address: (parts[1] || '').toLowerCase() }; rest = parts.slice(2); break;
     case 'search': r.scope = { type: 'search', q: parts[1] || '' }; rest = parts.slice(2); break;
     case 'relay': r.page = 'relay'; rest = []; break;
+    case 'faults': r.page = 'faults'; rest = []; break;
     case 'webhooks': r.page = 'webhooks'; rest = []; break;
     case 'compose': r.page = 'compose'; rest = []; break;
     default: break; // all
@@ -101,6 +104,7 @@ async function onRoute() {
   else renderList();
 
   if (r.page === 'relay') { state.msg = null; showRelay(); }
+  else if (r.page === 'faults') { state.msg = null; showFaults(); }
   else if (r.page === 'webhooks') { state.msg = null; showWebhooks(); }
   else if (r.page === 'compose') { state.msg = null; showCompose(r); }
   else if (r.id) { if (!state.msg || state.msg.id !== r.id || !$('view-pane').querySelector('.message')) openMessage(r.id); }
@@ -158,6 +162,8 @@ function highlightNav(r, scope) {
   if ($('nav-all').hasAttribute('aria-current')) $('nav-all').setAttribute('aria-current', 'page');
   $('nav-relay').toggleAttribute('aria-current', r.page === 'relay');
   if (r.page === 'relay') $('nav-relay').setAttribute('aria-current', 'page');
+  $('nav-faults').toggleAttribute('aria-current', r.page === 'faults');
+  if (r.page === 'faults') $('nav-faults').setAttribute('aria-current', 'page');
   $('nav-webhooks').toggleAttribute('aria-current', r.page === 'webhooks');
   if (r.page === 'webhooks') $('nav-webhooks').setAttribute('aria-current', 'page');
   for (const a of $('mailbox-list').querySelectorAll('a')) {
@@ -439,6 +445,16 @@ async function showRelay() {
   const view = state.viewSeq;
   const pending = await renderRelay(pane, () => refreshRelay(), () => view === state.viewSeq);
   if (pending !== null) setBadge($('relay-count'), pending, 'pending');
+}
+
+async function showFaults() {
+  const pane = $('view-pane');
+  if (!pane.querySelector('.faults')) {
+    clear(pane);
+    pane.appendChild(h('p', { class: 'muted pad' }, 'Loading fault rules…'));
+  }
+  const view = state.viewSeq;
+  await renderFaults(pane, () => view === state.viewSeq);
 }
 
 async function showWebhooks() {
