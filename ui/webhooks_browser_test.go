@@ -13,7 +13,7 @@ import (
 )
 
 // TestWebhooksPage: the Webhooks page lists a failing delivery with its
-// error and attempts, and Drop removes it.
+// error and attempts, Drop removes it, and new mail's deliveries appear.
 func TestWebhooksPage(t *testing.T) {
 	chromium := findChromium(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,5 +46,8 @@ func TestWebhooksPage(t *testing.T) {
 	b.waitJS("confirm dialog", `[...document.querySelectorAll('dialog[open] button')].some(x => x.textContent.trim() === 'Drop')`)
 	eval[bool](b, `([...document.querySelectorAll('dialog[open] button')].find(x => x.textContent.trim() === 'Drop').click(), true)`)
 	b.waitJS("row gone", `document.querySelector('.webhooks p.empty') !== null`)
+	// New mail shows up on the open page without a reload.
+	e.send(t, "a@example.com", []string{"b@example.com"}, "From: a@example.com\nTo: b@example.com\nSubject: second\n\nbody\n")
+	b.waitJS("new row", `document.querySelectorAll('.webhooks .relay-table tbody tr').length === 1`)
 	b.noXSS("webhooks page")
 }

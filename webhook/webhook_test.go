@@ -91,12 +91,13 @@ type receiver struct {
 	requests map[string]int // delivery id → requests seen
 	acked    map[string]int // delivery id → 2xx answers
 	messages map[string]int // message id (from the body) → 2xx answers
+	idsOf    map[string]map[string]bool // message id → delivery ids acknowledged
 	badSig   int
 	changed  chan struct{}
 }
 
 func newReceiver(t *testing.T, secret, mode string) *receiver {
-	return &receiver{t: t, secret: secret, mode: mode, requests: map[string]int{}, acked: map[string]int{}, messages: map[string]int{}, changed: make(chan struct{}, 1)}
+	return &receiver{t: t, secret: secret, mode: mode, requests: map[string]int{}, acked: map[string]int{}, messages: map[string]int{}, idsOf: map[string]map[string]bool{}, changed: make(chan struct{}, 1)}
 }
 
 func (r *receiver) setMode(m string) {
@@ -145,6 +146,10 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	r.acked[did]++
 	r.messages[m.ID]++
+	if r.idsOf[m.ID] == nil {
+		r.idsOf[m.ID] = map[string]bool{}
+	}
+	r.idsOf[m.ID][did] = true
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -242,18 +247,23 @@ func testDownSlowFailingThenOK(t *testing.T, dsn string) {
 	if len(rc.acked) != n || rc.badSig != 0 {
 		t.Fatalf("acked %d delivery ids of %d, %d bad signatures", len(rc.acked), n, rc.badSig)
 	}
+	// Exactly once counted by delivery id: a receiver that drops repeats
+	// of an id sees each message once. (An id can be acknowledged twice
+	// when the 2xx came after the attempt's timeout: at least once.)
+	repeats := 0
 	for did, c := range rc.acked {
-		if c != 1 {
-			t.Errorf("delivery %s acknowledged %d times", did, c)
-		}
+		repeats += c - 1
 		if rc.requests[did] < 2 {
 			t.Errorf("delivery %s seen %d times: the slow and failing phases missed it", did, rc.requests[did])
 		}
 	}
 	for _, id := range ids {
-		if rc.messages[id] != 1 {
-			t.Errorf("message %s announced %d times", id, rc.messages[id])
+		if len(rc.idsOf[id]) != 1 {
+			t.Errorf("message %s announced under %d delivery ids", id, len(rc.idsOf[id]))
 		}
+	}
+	if repeats > 0 {
+		t.Logf("%d repeated 2xx (answered after the attempt's timeout)", repeats)
 	}
 }
 
@@ -385,6 +395,10 @@ func TestTwoInstancesPostEachOnce(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	rc := newReceiver(t, "s3cret", "ok")
 	opts := fastOpts(newServer(t, rc) + "/hook")
+	// A fast receiver: with a long timeout no attempt is cut after the
+	// receiver answered, so a second post could only come from a second
+	// claim.
+	opts.Timeout = 10 * time.Second
 	a := openStore(t, dsn, opts)
 	b := openStore(t, dsn, opts)
 	startSender(t, a, opts)

@@ -457,6 +457,14 @@ async function showFaults() {
   await renderFaults(pane, () => view === state.viewSeq);
 }
 
+// New mail adds webhook deliveries: an open Webhooks page reloads a second
+// later (by then most have been sent), at most once a second.
+let webhooksTimer = 0;
+function scheduleWebhooks() {
+  if (webhooksTimer || !state.route || state.route.page !== 'webhooks') return;
+  webhooksTimer = setTimeout(() => { webhooksTimer = 0; if (state.route && state.route.page === 'webhooks') showWebhooks(); }, 1000);
+}
+
 async function showWebhooks() {
   const pane = $('view-pane');
   if (!pane.querySelector('.webhooks')) {
@@ -560,7 +568,7 @@ function connectEvents() {
     if (es.readyState === EventSource.CLOSED) setTimeout(connectEvents, 3000);
   });
   // Payloads are only hints: the UI re-fetches what it shows.
-  es.addEventListener('message', () => scheduleRefresh());
+  es.addEventListener('message', () => { scheduleRefresh(); scheduleWebhooks(); });
   es.addEventListener('deleted', () => { scheduleRefresh(); checkOpenMessage(); });
   es.addEventListener('flags', () => scheduleRefresh());
   es.addEventListener('relay', () => refreshRelay());
