@@ -87,10 +87,10 @@ type receiver struct {
 	secret string
 
 	mu       sync.Mutex
-	mode     string         // "ok", "500", "slow"
-	requests map[string]int // delivery id → requests seen
-	acked    map[string]int // delivery id → 2xx answers
-	messages map[string]int // message id (from the body) → 2xx answers
+	mode     string                     // "ok", "500", "slow"
+	requests map[string]int             // delivery id → requests seen
+	acked    map[string]int             // delivery id → 2xx answers
+	messages map[string]int             // message id (from the body) → 2xx answers
 	idsOf    map[string]map[string]bool // message id → delivery ids acknowledged
 	badSig   int
 	changed  chan struct{}
