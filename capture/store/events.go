@@ -27,6 +27,9 @@ const (
 	EventFolders EventKind = "folders"
 	// EventRelay: the relay queue changed (DeliveryID).
 	EventRelay EventKind = "relay"
+	// EventWebhook: a webhook delivery was retried or dropped by hand
+	// (DeliveryID). New ones come with their EventMessage.
+	EventWebhook EventKind = "webhook"
 )
 
 // Event describes one committed change. Fields that do not apply are zero.

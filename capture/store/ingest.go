@@ -36,6 +36,9 @@ func (s *Store) hotQueries() []string {
 	q := []string{qInsertMessage, qInsertBody, qInsertEntry, qNextUIDs}
 	if !s.pg {
 		q = append(q, qInsertIndex)
+		if s.opts.Webhooks != nil {
+			q = append(q, qInsertWebhook)
+		}
 	}
 	return q
 }
@@ -72,6 +75,7 @@ type msgRow struct {
 	flags      []string
 	internal   time.Time
 	deliveries []NewDelivery
+	webhooks   []pendingWebhook
 	// results, filled by the writer
 	seq     int64
 	entries []insertedEntry
@@ -95,6 +99,7 @@ func (s *Store) Ingest(ctx context.Context, env Envelope, raw []byte) (string, e
 	if s.opts.Enqueue != nil {
 		row.deliveries = s.opts.Enqueue(env)
 	}
+	s.planWebhooks(row)
 	if err := s.submit(ctx, row); err != nil {
 		return "", err
 	}
@@ -329,7 +334,10 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[u
 		}
 		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: run.folderID, uid: uid, validity: run.validity})
 	}
-	return s.queueDeliveries(ctx, tx, r)
+	if err := s.queueDeliveries(ctx, tx, r); err != nil {
+		return err
+	}
+	return s.queueWebhooks(ctx, tx, r)
 }
 
 // queueDeliveries puts the row's relay deliveries on the queue, in the

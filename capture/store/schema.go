@@ -11,9 +11,9 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migrationWebhooks}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migrationWebhooks}
 }
 
 // migration4Mailpit (Mailpit's API): the SMTP AUTH user, Reply-To, the
@@ -44,6 +44,28 @@ CREATE TABLE subscriptions (
 	PRIMARY KEY (mailbox, name)
 );
 INSERT INTO subscriptions (mailbox, name) SELECT mailbox, name FROM folders WHERE subscribed = 1
+`
+
+// migrationWebhooks (webhooks): the webhook queue, one row per new message
+// and URL, with the payload as it was when the message arrived.
+const migrationWebhooks = `
+CREATE TABLE webhooks (
+	id {{id}},
+	delivery_id TEXT NOT NULL,
+	message_id TEXT NOT NULL,
+	url TEXT NOT NULL,
+	payload {{blob}} NOT NULL,
+	status TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at BIGINT NOT NULL,
+	last_error TEXT NOT NULL DEFAULT '',
+	created_at BIGINT NOT NULL,
+	queued_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	lease_owner TEXT NOT NULL DEFAULT '',
+	lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX webhooks_due ON webhooks(status, next_attempt_at)
 `
 
 // migration3: the search text moves into bodies, and may be a span of the

@@ -63,6 +63,11 @@ type Options struct {
 	// leave the sandbox; the deliveries it returns are queued in the same
 	// transaction as the message, so a crash cannot separate the two.
 	Enqueue func(env Envelope) []NewDelivery
+	// Webhooks, when set, is asked at ingest what to post about a new
+	// message (its summary as Get would return it); the webhooks it returns
+	// are queued in the same transaction as the message. It runs in the
+	// ingesting goroutine, never in the single writer.
+	Webhooks func(m Message) []NewWebhook
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

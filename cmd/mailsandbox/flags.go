@@ -178,6 +178,13 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.BoolVar(&c.Faults.EnableChaos, "enable-chaos", false, "serve Mailpit's chaos API (GET/PUT /api/v1/chaos)")
 	fs.StringVar(&c.Faults.ChaosTriggers, "chaos-triggers", "", "Mailpit chaos triggers at start, e.g. Sender:451:10,Recipient:550:5 (enables chaos)")
 	fs.DurationVar(&c.Relay.Keep, "relay-keep", c.Relay.Keep, "relay: keep finished deliveries listed this long (0: as long as their message)")
+	fs.Var(listFlag{&c.Webhook.URLs}, "webhook-url", "webhook: POST every new message as JSON to this http(s) URL (repeatable)")
+	fs.StringVar(&c.Webhook.Secret, "webhook-secret", "", "webhook: sign each body with HMAC-SHA256 under this secret (X-Mailsandbox-Signature: sha256=<hex>)")
+	fs.StringVar(&c.Webhook.Format, "webhook-format", c.Webhook.Format, "webhook: body format, native (the REST summary) or mailpit (Mailpit's MessageSummary)")
+	fs.DurationVar(&c.Webhook.RetryMin, "webhook-retry-min", c.Webhook.RetryMin, "webhook: first retry delay; doubles each try")
+	fs.DurationVar(&c.Webhook.RetryMax, "webhook-retry-max", c.Webhook.RetryMax, "webhook: longest retry delay")
+	fs.DurationVar(&c.Webhook.MaxAge, "webhook-max-age", c.Webhook.MaxAge, "webhook: give up on a delivery after this long")
+	fs.DurationVar(&c.Webhook.Timeout, "webhook-timeout", c.Webhook.Timeout, "webhook: longest one attempt may take, connecting to reading the answer")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

@@ -88,6 +88,16 @@ var mailpitRows = []mpRow{
 		}
 		return nil
 	}},
+	// Webhooks: Mailpit posts its MessageSummary, so its URL comes with that
+	// format (unless --webhook-format was set natively). MP_WEBHOOK_LIMIT
+	// caps Mailpit's rate by dropping calls; ours are queued, never dropped.
+	{name: "MP_WEBHOOK_URL", apply: func(m *mpEnv, v string) error {
+		if err := m.set("webhook-url", v); err != nil {
+			return err
+		}
+		return m.set("webhook-format", "mailpit")
+	}},
+	{name: "MP_WEBHOOK_LIMIT", apply: func(*mpEnv, string) error { return nil }},
 }
 
 // mpEnv is the state one applyMailpitEnv call works on.

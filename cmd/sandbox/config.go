@@ -53,6 +53,8 @@ type Config struct {
 	// Fault injection and the SMTP session log; see faults.go.
 	Faults FaultsConfig
 
+	Webhook WebhookConfig
+
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -105,6 +107,7 @@ func DefaultConfig() Config {
 			RetryMax: time.Hour,
 			Keep:     7 * 24 * time.Hour,
 		},
+		Webhook: defaultWebhookConfig(),
 	}
 }
 
@@ -238,7 +241,10 @@ func (c Config) Validate() error {
 	if err := c.validateCompat(); err != nil {
 		return err
 	}
-	return c.Faults.validate()
+	if err := c.Faults.validate(); err != nil {
+		return err
+	}
+	return c.Webhook.validate()
 }
 
 func checkHostPort(addr string) error {

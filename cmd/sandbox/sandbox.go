@@ -20,6 +20,7 @@ import (
 	"github.com/mailsandbox/mailsandbox/api/mailhog"
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
 	"github.com/mailsandbox/mailsandbox/api/rest"
+	"github.com/mailsandbox/mailsandbox/api/webhooks"
 	"github.com/mailsandbox/mailsandbox/capture/authfile"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
@@ -46,6 +47,7 @@ type Sandbox struct {
 	st    *store.Store
 	tls   *tls.Config
 	relay *relayRunner
+	hooks *webhookRunner
 
 	listeners []listener
 	addrs     map[string]string
@@ -112,6 +114,10 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if relay != nil {
 		stOpts.Enqueue = relay.enqueueHook()
 	}
+	s.hooks = newWebhookRunner(cfg.Webhook, log.With("component", "webhook"))
+	if s.hooks != nil {
+		stOpts.Webhooks = s.hooks.hook()
+	}
 	if s.st, err = store.Open(ctx, stOpts); err != nil {
 		// The store named by --db cannot be used: as with any other bad
 		// setting, start-up stops naming the flag.
@@ -120,6 +126,11 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	reg.MustRegister(newStoreCollector(s.st))
 	if relay != nil {
 		if err := relay.start(s.st); err != nil {
+			return nil, err
+		}
+	}
+	if s.hooks != nil {
+		if err := s.hooks.start(s.st); err != nil {
 			return nil, err
 		}
 	}
@@ -160,6 +171,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: checksH.Register})
+	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: webhooks.New(s.st, s.hooks != nil).Register})
 	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: mailhog.Register(s.st)})
 	restOpts.Webroot = cfg.Compat.HTTPWebroot
 	restOpts.Mounts = append(restOpts.Mounts, mailpitMount(s.st, cfg, relay, log))
@@ -287,6 +299,9 @@ func (s *Sandbox) stop(ctx context.Context) error {
 	s.wg.Wait()
 	if s.relay != nil {
 		s.relay.stop()
+	}
+	if s.hooks != nil {
+		s.hooks.stop()
 	}
 	if s.st != nil {
 		if err := s.st.Close(); err != nil {

@@ -71,6 +71,9 @@ export const removeFault = (id) => call('DELETE', '/faults/' + enc(id));
 export const clearFaults = () => call('DELETE', '/faults');
 export const setFaultsEnabled = (enabled) => call('PUT', '/faults/enabled', { enabled });
 export const smtpSessions = (filter) => call('GET', '/smtp/sessions' + qs(filter));
+export const webhooks = () => call('GET', '/webhooks?limit=200');
+export const webhookRetry = (id) => call('POST', '/webhooks/' + enc(id) + '/retry');
+export const webhookDrop = (id) => call('DELETE', '/webhooks/' + enc(id));
 
 /** rawURL is the message source (message/rfc822). */
 export const rawURL = (id) => BASE + '/messages/' + enc(id) + '/raw';

@@ -8,6 +8,7 @@ import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
 import { renderRelay } from './relay.js';
 import { renderFaults } from './faults.js';
+import { renderWebhooks } from './webhooks.js';
 import { toast, confirmDialog, errorBox, setBusy, modal } from './ui.js';
 
 const PAGE = 50;
@@ -37,6 +38,7 @@ const state = {
  *   #/search/QUERY[/message/ID][?o=OFFSET]
  *   #/relay
  *   #/faults
+ *   #/webhooks
  *   #/compose[?reply=ID|forward=ID]
  */
 function parseRoute(hash) {
@@ -53,6 +55,7 @@ function parseRoute(hash) {
     case 'search': r.scope = { type: 'search', q: parts[1] || '' }; rest = parts.slice(2); break;
     case 'relay': r.page = 'relay'; rest = []; break;
     case 'faults': r.page = 'faults'; rest = []; break;
+    case 'webhooks': r.page = 'webhooks'; rest = []; break;
     case 'compose': r.page = 'compose'; rest = []; break;
     default: break; // all
   }
@@ -102,6 +105,7 @@ async function onRoute() {
 
   if (r.page === 'relay') { state.msg = null; showRelay(); }
   else if (r.page === 'faults') { state.msg = null; showFaults(); }
+  else if (r.page === 'webhooks') { state.msg = null; showWebhooks(); }
   else if (r.page === 'compose') { state.msg = null; showCompose(r); }
   else if (r.id) { if (!state.msg || state.msg.id !== r.id || !$('view-pane').querySelector('.message')) openMessage(r.id); }
   else { state.msg = null; showPlaceholder(); }
@@ -160,6 +164,8 @@ function highlightNav(r, scope) {
   if (r.page === 'relay') $('nav-relay').setAttribute('aria-current', 'page');
   $('nav-faults').toggleAttribute('aria-current', r.page === 'faults');
   if (r.page === 'faults') $('nav-faults').setAttribute('aria-current', 'page');
+  $('nav-webhooks').toggleAttribute('aria-current', r.page === 'webhooks');
+  if (r.page === 'webhooks') $('nav-webhooks').setAttribute('aria-current', 'page');
   for (const a of $('mailbox-list').querySelectorAll('a')) {
     if (r.page === 'list' && scope.type === 'mailbox' && a.dataset.address === scope.address) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -451,6 +457,25 @@ async function showFaults() {
   await renderFaults(pane, () => view === state.viewSeq);
 }
 
+// New mail adds webhook deliveries: an open Webhooks page reloads a second
+// later (by then most have been sent), at most once a second.
+let webhooksTimer = 0;
+function scheduleWebhooks() {
+  if (webhooksTimer || !state.route || state.route.page !== 'webhooks') return;
+  webhooksTimer = setTimeout(() => { webhooksTimer = 0; if (state.route && state.route.page === 'webhooks') showWebhooks(); }, 1000);
+}
+
+async function showWebhooks() {
+  const pane = $('view-pane');
+  if (!pane.querySelector('.webhooks')) {
+    clear(pane);
+    pane.appendChild(h('p', { class: 'muted pad' }, 'Loading webhooks…'));
+  }
+  const view = state.viewSeq;
+  const pending = await renderWebhooks(pane, () => showWebhooks(), () => view === state.viewSeq);
+  if (pending !== null) setBadge($('webhooks-count'), pending, 'pending');
+}
+
 async function showCompose(r) {
   const pane = $('view-pane');
   const replyId = r.query.get('reply');
@@ -543,7 +568,7 @@ function connectEvents() {
     if (es.readyState === EventSource.CLOSED) setTimeout(connectEvents, 3000);
   });
   // Payloads are only hints: the UI re-fetches what it shows.
-  es.addEventListener('message', () => scheduleRefresh());
+  es.addEventListener('message', () => { scheduleRefresh(); scheduleWebhooks(); });
   es.addEventListener('deleted', () => { scheduleRefresh(); checkOpenMessage(); });
   es.addEventListener('flags', () => scheduleRefresh());
   es.addEventListener('relay', () => refreshRelay());
