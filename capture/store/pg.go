@@ -570,7 +570,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 			return err
 		}
 	}
-	return nil
+	return s.insertBatchTags(ctx, tx, batch)
 }
 
 // openPGDB opens a pool whose connections make every string argument fit

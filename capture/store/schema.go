@@ -11,10 +11,26 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG, migration4Mailpit}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5TagsPG}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5TagsSQLite}
 }
+
+// migration5Tags (tags): tag names, one row per tag with its lower-cased
+// key (tags are case-insensitive; the first spelling is kept), and the
+// tags of each message. An untagged message touches neither table at
+// ingest.
+const migration5TagsSQLite = `
+CREATE TABLE tag_names (id {{id}}, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
+CREATE TABLE message_tags (msg_seq BIGINT NOT NULL, tag_id BIGINT NOT NULL, PRIMARY KEY (msg_seq, tag_id)) WITHOUT ROWID;
+CREATE INDEX message_tags_tag ON message_tags(tag_id)
+`
+
+const migration5TagsPG = `
+CREATE TABLE tag_names (id {{id}}, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
+CREATE TABLE message_tags (msg_seq BIGINT NOT NULL, tag_id BIGINT NOT NULL, PRIMARY KEY (msg_seq, tag_id));
+CREATE INDEX message_tags_tag ON message_tags(tag_id)
+`
 
 // migration4Mailpit (Mailpit's API): the SMTP AUTH user, Reply-To, the
 // envelope-only recipients (Mailpit's Bcc) and part counts, for summaries
