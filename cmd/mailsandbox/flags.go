@@ -173,6 +173,9 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.IntVar(&c.Compat.SMTPMaxRecipients, "smtp-max-recipients", 1000, "most recipients per message; more get 452")
 	fs.StringVar(&c.Compat.SMTPAllowedRecipients, "smtp-allowed-recipients", "", "refuse RCPT addresses this regular expression does not match (550)")
 	fs.StringVar(&c.Compat.HTTPWebroot, "http-webroot", "", "serve all of HTTP (API, UI, /healthz, /metrics) under this path prefix, e.g. /mail/")
+	fs.Var(ruleFlag{&c.Tags.Rules}, "tag", "tag mail matching a search: NAME=QUERY, QUERY in Mailpit's search syntax or re:FIELD:REGEXP (repeatable; one rule a line in the environment)")
+	fs.BoolVar(&c.Tags.Username, "tag-username", false, "tag mail with the SMTP AUTH user name")
+	fs.Var(listFlag{&c.Tags.Disable}, "tag-disable", "automatic tag sources to turn off, comma-separated: x-tags, plus-addresses")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs
