@@ -27,6 +27,7 @@ package autotag
 import (
 	"errors"
 	"fmt"
+	"net/textproto"
 	"regexp"
 	"strings"
 	"time"
@@ -52,17 +53,11 @@ type Options struct {
 
 // Rule is one compiled NAME=QUERY.
 type Rule struct {
-	Tag   string
-	conds []store.Cond
-	re    *regexp.Regexp
-	field string // the field re matches; lower-case
-}
-
-// regexFields are the fields re: knows by name; any other name is a
-// header.
-var regexFields = map[string]bool{
-	"subject": true, "from": true, "to": true, "cc": true, "bcc": true, "reply-to": true, "addressed": true,
-	"message-id": true, "body": true, "envelope-from": true, "envelope-to": true, "username": true,
+	Tag    string
+	conds  []store.Cond
+	re     *regexp.Regexp
+	field  int    // the field re matches (fSubject…), or fHeader
+	header string // with fHeader: the header's canonical name
 }
 
 // ParseRule compiles "NAME=QUERY".
@@ -83,14 +78,18 @@ func ParseRule(s string) (Rule, error) {
 		if !ok || field == "" || expr == "" {
 			return Rule{}, fmt.Errorf("%w %q: want re:FIELD:REGEXP", ErrRule, s)
 		}
-		if !regexFields[field] && !validHeaderName(field) {
-			return Rule{}, fmt.Errorf("%w %q: unknown field %q", ErrRule, s, field)
+		r.field = fieldIndex(field)
+		if r.field == fHeader {
+			if !validHeaderName(field) {
+				return Rule{}, fmt.Errorf("%w %q: unknown field %q", ErrRule, s, field)
+			}
+			r.header = textproto.CanonicalMIMEHeaderKey(field)
 		}
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return Rule{}, fmt.Errorf("%w %q: %v", ErrRule, s, err)
 		}
-		r.re, r.field = re, field
+		r.re = re
 		return r, nil
 	}
 	conds, err := search.Parse(query, time.UTC)

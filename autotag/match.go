@@ -8,16 +8,47 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-// view is one message as rules see it. The lower-cased texts are made on
-// first use and kept, so twenty rules read each field once.
+// Fields a rule reads; header fields are read straight from the parsed
+// headers.
+const (
+	fSubject = iota
+	fFrom
+	fTo
+	fCc
+	fBcc
+	fReplyTo
+	fAddressed
+	fMessageID
+	fBody
+	fEnvelopeFrom
+	fEnvelopeTo
+	fUsername
+	fText // Mailpit's words: sender, recipients, subject, body
+	nFields
+	fHeader = -1
+)
+
+// fieldIndex maps a re: field name to its index, fHeader for a header.
+func fieldIndex(name string) int {
+	for i, n := range [...]string{"subject", "from", "to", "cc", "bcc", "reply-to", "addressed", "message-id", "body",
+		"envelope-from", "envelope-to", "username"} {
+		if n == name {
+			return i
+		}
+	}
+	return fHeader
+}
+
+// view is one message as rules see it. The texts (and lower-cased texts)
+// are made on first use and kept, so twenty rules read each field once.
 type view struct {
 	env  store.Envelope
 	p    *mailparse.Message
 	size int64
 	now  time.Time
 
-	lower map[string]string // field → lower-cased text
-	plain map[string]string // field → text as is (regular expressions)
+	made, madeLow [nFields]bool
+	text, low     [nFields]string
 }
 
 func addrText(as ...mailparse.Address) string {
@@ -35,65 +66,50 @@ func addrText(as ...mailparse.Address) string {
 }
 
 // field returns a field's text, one value a line.
-func (v *view) field(f string) string {
-	if s, ok := v.plain[f]; ok {
-		return s
+func (v *view) field(f int) string {
+	if v.made[f] {
+		return v.text[f]
 	}
 	p := v.p
 	var s string
 	switch f {
-	case "subject":
+	case fSubject:
 		s = p.Subject
-	case "from":
+	case fFrom:
 		s = addrText(p.From)
-	case "to":
+	case fTo:
 		s = addrText(p.To...)
-	case "cc":
+	case fCc:
 		s = addrText(p.Cc...)
-	case "bcc":
+	case fBcc:
 		s = addrText(v.bcc()...)
-	case "reply-to":
+	case fReplyTo:
 		s = addrText(p.ReplyTo...)
-	case "addressed":
-		s = addrText(p.From) + addrText(p.To...) + addrText(p.Cc...) + addrText(v.bcc()...) + addrText(p.ReplyTo...)
-	case "message-id":
+	case fAddressed:
+		s = v.field(fFrom) + v.field(fTo) + v.field(fCc) + v.field(fBcc) + v.field(fReplyTo)
+	case fMessageID:
 		s = p.MessageID
-	case "body":
+	case fBody:
 		s = p.SearchSource()
-	case "envelope-from":
+	case fEnvelopeFrom:
 		s = v.env.From
-	case "envelope-to":
+	case fEnvelopeTo:
 		s = strings.Join(v.env.To, "\n")
-	case "username":
+	case fUsername:
 		s = v.env.Username
-	case "text": // Mailpit's words: sender, recipients, subject, body
-		s = addrText(p.From) + v.env.From + "\n" + strings.Join(v.env.To, "\n") + "\n" + addrText(p.To...) + addrText(p.Cc...) +
-			p.Subject + "\n" + p.SearchSource()
-	default: // a header
-		for k, vals := range p.Headers {
-			if strings.EqualFold(k, f) {
-				s = strings.Join(vals, "\n")
-				break
-			}
-		}
+	case fText:
+		s = v.field(fFrom) + v.env.From + "\n" + v.field(fEnvelopeTo) + "\n" + v.field(fTo) + v.field(fCc) +
+			p.Subject + "\n" + v.field(fBody)
 	}
-	if v.plain == nil {
-		v.plain = map[string]string{}
-	}
-	v.plain[f] = s
+	v.made[f], v.text[f] = true, s
 	return s
 }
 
-func (v *view) low(f string) string {
-	if s, ok := v.lower[f]; ok {
-		return s
+func (v *view) lowered(f int) string {
+	if !v.madeLow[f] {
+		v.madeLow[f], v.low[f] = true, strings.ToLower(v.field(f))
 	}
-	s := strings.ToLower(v.field(f))
-	if v.lower == nil {
-		v.lower = map[string]string{}
-	}
-	v.lower[f] = s
-	return s
+	return v.low[f]
 }
 
 // bcc is what the store calls Bcc: the Bcc header and the envelope
@@ -117,6 +133,9 @@ func (v *view) bcc() []mailparse.Address {
 
 func (v *view) matches(r *Rule, tags *tagSet) bool {
 	if r.re != nil {
+		if r.field == fHeader {
+			return r.re.MatchString(strings.Join(v.p.Headers[r.header], "\n"))
+		}
 		return r.re.MatchString(v.field(r.field))
 	}
 	for _, c := range r.conds {
@@ -131,26 +150,26 @@ func (v *view) matches(r *Rule, tags *tagSet) bool {
 // the stored message: case-insensitive substrings, new mail unread.
 func (v *view) cond(c store.Cond, tags *tagSet) bool {
 	needle := strings.ToLower(c.Text)
-	has := func(f string) bool { return strings.Contains(v.low(f), needle) }
+	has := func(f int) bool { return strings.Contains(v.lowered(f), needle) }
 	switch c.Field {
 	case store.CondText:
-		return has("text")
+		return has(fText)
 	case store.CondSubject:
-		return has("subject")
+		return has(fSubject)
 	case store.CondFrom:
-		return has("from")
+		return has(fFrom)
 	case store.CondTo:
-		return has("to")
+		return has(fTo)
 	case store.CondCc:
-		return has("cc")
+		return has(fCc)
 	case store.CondBcc:
-		return has("bcc")
+		return has(fBcc)
 	case store.CondReplyTo:
-		return has("reply-to")
+		return has(fReplyTo)
 	case store.CondAddressed:
-		return has("addressed")
+		return has(fAddressed)
 	case store.CondMessageID:
-		return has("message-id")
+		return has(fMessageID)
 	case store.CondTag:
 		return tags.has(strings.TrimSpace(c.Text))
 	case store.CondTagged:
