@@ -49,21 +49,16 @@ func ValidTag(tag string) (string, error) {
 	return t, nil
 }
 
-// CleanTag makes a tag of untrusted text (an X-Tags header, an address):
-// characters outside the alphabet are dropped, runs of spaces collapse,
+// CleanTag makes a tag of untrusted text (an X-Tags header, an address,
+// Mailpit's PUT /api/v1/tags): as Mailpit does, characters outside the
+// alphabet become spaces; runs of spaces collapse, the ends are trimmed,
 // and the result is cut to MaxTagLen. It returns "" when nothing is left.
 func CleanTag(s string) string {
 	var b strings.Builder
 	space := false
 	for i := 0; i < len(s) && b.Len() < MaxTagLen; i++ {
 		c := s[i]
-		if c == '\t' {
-			c = ' '
-		}
-		if !tagChar(c) {
-			continue
-		}
-		if c == ' ' {
+		if c == ' ' || !tagChar(c) {
 			space = b.Len() > 0
 			continue
 		}
