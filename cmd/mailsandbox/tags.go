@@ -1,6 +1,9 @@
 package main
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // ruleFlag is a repeatable flag whose values may hold commas (tag rules);
 // from the environment it takes one value a line.
@@ -20,4 +23,34 @@ func (r ruleFlag) Set(s string) error {
 		}
 	}
 	return nil
+}
+
+// mailpitTagArgs reads MP_TAG as Mailpit's --tag: NAME=QUERY terms
+// separated by spaces, a term's spaces protected by double quotes
+// (`github=from:github.com "Sign up"="subject:welcome aboard"`). It
+// returns the rules one a line, as --tag reads them from the environment.
+func mailpitTagArgs(v string) (string, error) {
+	var rules []string
+	var cur strings.Builder
+	quoted := false
+	for _, r := range v {
+		switch {
+		case r == '"':
+			quoted = !quoted
+		case !quoted && (r == ' ' || r == '\t' || r == '\n'):
+			if cur.Len() > 0 {
+				rules = append(rules, cur.String())
+				cur.Reset()
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	if quoted {
+		return "", fmt.Errorf("unbalanced double quote")
+	}
+	if cur.Len() > 0 {
+		rules = append(rules, cur.String())
+	}
+	return strings.Join(rules, "\n"), nil
 }

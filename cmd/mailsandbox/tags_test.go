@@ -48,3 +48,44 @@ func TestBadTagRuleStopsStartUp(t *testing.T) {
 		}
 	}
 }
+
+// TestTagFlagsAndMailpitEnv: --tag is repeatable and keeps commas; the
+// environment gives one rule a line; Mailpit's MP_TAG* map onto the same
+// flags, and native settings win.
+func TestTagFlagsAndMailpitEnv(t *testing.T) {
+	rf, err := parseRun([]string{"--tag", `a=subject:"x, y"`, "--tag", "b=re:subject:^Invoice \\d+"}, mapEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rf.cfg.Tags.Rules; len(got) != 2 || got[0] != `a=subject:"x, y"` || got[1] != `b=re:subject:^Invoice \d+` {
+		t.Errorf("--tag rules: %q", got)
+	}
+	rf, err = parseRun(nil, mapEnv(map[string]string{
+		"MP_TAG":             `github=from:github.com "Sign up"="subject:welcome aboard"`,
+		"MP_TAGS_USERNAME":   "true",
+		"MP_TAGS_DISABLE":    "plus-addresses,x-tags",
+		"MP_TAGS_TITLE_CASE": "1",
+		"MP_TAGS_CONFIG":     "/etc/tags.yml",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rf.cfg.Tags
+	if len(c.Rules) != 2 || c.Rules[0] != "github=from:github.com" || c.Rules[1] != "Sign up=subject:welcome aboard" || !c.Username ||
+		len(c.Disable) != 2 || c.Disable[0] != "plus-addresses" {
+		t.Errorf("from MP_TAG*: %+v", c)
+	}
+	if w := strings.Join(rf.warnings, "; "); !strings.Contains(w, "MP_TAGS_TITLE_CASE") || !strings.Contains(w, "MP_TAGS_CONFIG") {
+		t.Errorf("warnings %q do not name the unsupported MP_TAGS_ variables", w)
+	}
+	rf, err = parseRun(nil, mapEnv(map[string]string{"MAILSANDBOX_TAG": "native=subject:n\nsecond=subject:s", "MP_TAG": "mp=subject:m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rf.cfg.Tags.Rules; len(got) != 2 || got[0] != "native=subject:n" || got[1] != "second=subject:s" {
+		t.Errorf("native environment beside MP_TAG: %q", got)
+	}
+	if _, err := parseRun(nil, mapEnv(map[string]string{"MP_TAG": `a="subject:x`})); err == nil || !strings.Contains(err.Error(), "MP_TAG") {
+		t.Errorf("unbalanced quote in MP_TAG: %v", err)
+	}
+}
