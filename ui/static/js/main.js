@@ -7,6 +7,7 @@ import { shortDate, fullDate, addrName, initials, hue, num } from './format.js';
 import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
 import { renderRelay } from './relay.js';
+import { tagChips, renderTagNav } from './tags.js';
 import { toast, confirmDialog, errorBox, setBusy, modal } from './ui.js';
 
 const PAGE = 50;
@@ -115,6 +116,15 @@ async function loadMailboxes() {
     return;
   }
   renderMailboxes();
+  loadTags();
+}
+
+async function loadTags() {
+  let tags = [];
+  try { tags = (await api.tags()) || []; } catch { return; }
+  const r = state.route || parseRoute(location.hash);
+  const cur = r.page === 'list' && r.scope.type === 'search' ? (parseSearch(r.scope.q).tag || null) : null;
+  renderTagNav($('tag-list'), $('tags-heading'), Array.isArray(tags) ? tags : [], cur);
 }
 
 function renderMailboxes() {
@@ -162,7 +172,7 @@ function highlightNav(r, scope) {
 
 // ---------------------------------------------------------------- search
 
-const FILTER_KEYS = new Set(['from', 'to', 'subject', 'text', 'mailbox', 'since', 'before']);
+const FILTER_KEYS = new Set(['from', 'to', 'subject', 'text', 'mailbox', 'tag', 'since', 'before']);
 
 /** parseSearch turns "from:alice subject:\"big news\" invoice" into REST filters. */
 function parseSearch(q) {
@@ -261,7 +271,7 @@ function renderList() {
 
   // Live refreshes often return the same page: leave the DOM alone then,
   // so focus, hover and anything the user is about to click stay put.
-  const sig = JSON.stringify([scopeKey(scope, state.offset), state.list.map((m) => [m.id, m.seen, m.subject, m.snippet])]);
+  const sig = JSON.stringify([scopeKey(scope, state.offset), state.list.map((m) => [m.id, m.seen, m.subject, m.snippet, m.tags])]);
   if (sig === renderedSig && ul.childElementCount === state.list.length) {
     markCurrentInList(openId);
     return;
@@ -290,7 +300,7 @@ function renderList() {
           h('span', { class: 'from' }, addrName(from) || '(no sender)'),
           m.has_attachments ? h('span', { class: 'clip', title: 'Has attachments' }, icon('paperclip'), h('span', { class: 'visually-hidden' }, 'has attachments')) : null,
           h('time', { datetime: when, title: fullDate(when), class: 'date', dataset: { t: when } }, shortDate(when, now))),
-        h('span', { class: 'subject' }, unread ? h('span', { class: 'visually-hidden' }, 'Unread: ') : null, h('span', { class: 'subject-text' }, m.subject || '(no subject)')),
+        h('span', { class: 'subject' }, unread ? h('span', { class: 'visually-hidden' }, 'Unread: ') : null, h('span', { class: 'subject-text' }, m.subject || '(no subject)'), tagChips(m.tags)),
         h('span', { class: 'snippet' }, m.snippet || '')));
     if (m.id === openId) a.setAttribute('aria-current', 'true');
     ul.appendChild(h('li', null, a));
@@ -300,7 +310,7 @@ function renderList() {
   empty.classList.remove('failed');
   if (scope.type === 'search') {
     replace(empty, 'No messages match ', h('q', null, scope.q), '.',
-      h('span', { class: 'hint' }, 'Words search the subject and text; narrow with from:, to:, subject:, mailbox:, since:2026-01-31 or before:.'));
+      h('span', { class: 'hint' }, 'Words search the subject and text; narrow with from:, to:, subject:, mailbox:, tag:, since:2026-01-31 or before:.'));
   } else if (scope.type === 'mailbox') {
     empty.textContent = 'No messages for ' + scope.address + '.';
   } else {
@@ -367,6 +377,7 @@ async function openMessage(id) {
     forwardHref: '#/compose?forward=' + enc(id),
     onToggleSeen: toggleSeen,
     onDelete: deleteMessage,
+    onTags: () => { scheduleRefresh(); loadTags(); },
   });
   pane.scrollTop = 0;
   if (!wasSeen) {
