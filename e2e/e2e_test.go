@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -71,10 +73,7 @@ func needDocker(t *testing.T) {
 		useLocalhostIfSameHost(ctx, cli)
 	})
 	if dockerErr != nil {
-		if required() {
-			t.Fatalf("e2e: MAILSANDBOX_E2E=1 but no Docker engine answers: %v", dockerErr)
-		}
-		t.Skipf("e2e: no Docker engine answers (%v); set MAILSANDBOX_E2E=1 to make this a failure", dockerErr)
+		need.Skip(t, need.Docker, fmt.Sprintf("no Docker engine answers (%v)", dockerErr))
 	}
 }
 

@@ -165,7 +165,7 @@ func TestDecodeContractShapes(t *testing.T) {
 		io.WriteString(w, `{"error":"message not found"}`)
 	})
 	mux.HandleFunc("GET /api/v1/relay/queue", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"deliveries":[{"id":"d1","message_id":"abc","recipients":["x@real.example"],"destination":"mx.real.example:25","status":"pending","attempts":2,"next_attempt_at":"2026-01-02T03:05:00Z","last_error":"421 busy","created_at":"2026-01-02T03:04:06Z"}]}`)
+		io.WriteString(w, `{"deliveries":[{"id":"7","message_id":"abc","recipients":["x@real.example"],"destination":"mx.real.example:25","status":"queued","attempts":2,"next_attempt_at":"2026-01-02T03:05:00Z","last_error":"421 busy","created_at":"2026-01-02T03:04:06Z"}]}`)
 	})
 	mux.HandleFunc("POST /api/v1/messages", func(w http.ResponseWriter, r *http.Request) {
 		var req SendRequest
@@ -209,7 +209,7 @@ func TestDecodeContractShapes(t *testing.T) {
 		t.Errorf("Get(nope) error = %v", err)
 	}
 	q, err := c.RelayQueue(ctx)
-	if err != nil || len(q) != 1 || q[0].Attempts != 2 || q[0].NextAttemptAt.IsZero() {
+	if err != nil || len(q) != 1 || q[0].Attempts != 2 || q[0].Status != "queued" || q[0].ID != "7" || q[0].NextAttemptAt.IsZero() {
 		t.Errorf("RelayQueue = %+v, %v", q, err)
 	}
 	id, err := c.Send(ctx, SendRequest{From: "a@x", To: []string{"b@x"}, Subject: "s", Attachments: []SendAttachment{{Filename: "a.txt", Content: []byte("hi")}}})

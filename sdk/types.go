@@ -121,7 +121,7 @@ type Delivery struct {
 	MailFrom      string    `json:"mail_from"`
 	Recipients    []string  `json:"recipients"`
 	Destination   string    `json:"destination"`
-	Status        string    `json:"status"`
+	Status        string    `json:"status"` // queued, sending, delivered or failed
 	Attempts      int       `json:"attempts"`
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 	LastError     string    `json:"last_error"`

@@ -34,6 +34,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
@@ -53,10 +55,7 @@ func findChromium(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("MAILSANDBOX_BROWSER") == "1" {
-		t.Fatal("MAILSANDBOX_BROWSER=1 but no Chromium found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome; set MAILSANDBOX_CHROMIUM)")
-	}
-	t.Skip("browser tests skipped: Chromium not found (install Debian's chromium, or set MAILSANDBOX_CHROMIUM; MAILSANDBOX_BROWSER=1 makes this a failure)")
+	need.Skip(t, need.Chromium, "no Chromium found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome; MAILSANDBOX_CHROMIUM names another)")
 	return ""
 }
 
@@ -247,10 +246,7 @@ func newTab(t *testing.T, chromium, base, artifacts string) *tab {
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelC(); cancelA() })
 	if err := chromedp.Do(ctx); err != nil {
-		if os.Getenv("MAILSANDBOX_BROWSER") != "1" {
-			t.Skipf("browser tests skipped: Chromium at %s does not start: %v", chromium, err)
-		}
-		t.Fatalf("start chromium: %v", err)
+		need.Skip(t, need.Chromium, fmt.Sprintf("Chromium at %s does not start: %v", chromium, err))
 	}
 	tb := &tab{t: t, ctx: ctx, base: base, artifacts: artifacts}
 	// Any dialog (alert/confirm/prompt) is a failure: the UI uses none, and

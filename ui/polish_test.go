@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/color"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -233,11 +234,17 @@ func TestBlockedRemoteImagesAreQuiet(t *testing.T) {
 	e, b := openUI(t)
 	var mu sync.Mutex
 	var errs []string
+	const marker = "mailsandbox-test: console drained"
+	drained := make(chan struct{})
 	cons := chromedp.Console(b.ctx)
 	go func() {
 		for m, err := range cons {
 			if err != nil {
 				return
+			}
+			if m.Type == "error" && m.Text == marker {
+				close(drained)
+				continue
 			}
 			if m.Type == "error" {
 				mu.Lock()
@@ -253,7 +260,14 @@ func TestBlockedRemoteImagesAreQuiet(t *testing.T) {
 	b.do("html tab", chromedp.Click(chromedp.ID("tab-html")))
 	b.frameReady()
 	b.waitJS("banner", `document.getElementById('btn-remote')`)
-	time.Sleep(300 * time.Millisecond) // console events trail the load
+	// Console messages arrive in order: once a marker logged now has come,
+	// so has every message the frame's load logged.
+	eval[int](b, `console.error(`+strconv.Quote(marker)+`), 0`)
+	select {
+	case <-drained:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the console marker never arrived")
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for _, s := range errs {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -27,9 +28,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			markSeen = markSeen || !bs.Peek
 		}
 	}
-	v := sel.view
-	v.mu.Lock()
-	targets := sel.resolveLocked(numSet)
+	targets := sel.resolve(numSet)
 	// Reading a body without PEEK sets \Seen; the FETCH then reports the
 	// new FLAGS, and other sessions get them as unsolicited FETCH.
 	seenNow := map[uint32]bool{}
@@ -41,31 +40,41 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			}
 		}
 		if len(unseen) > 0 {
-			updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, unseen, store.FlagsAdd, []string{store.FlagSeen})
-			if err != nil {
-				v.mu.Unlock()
+			if _, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, unseen, store.FlagsAdd, []string{store.FlagSeen}); err != nil {
 				return sess.imapError(err, "fetch")
 			}
-			v.syncLocked(sess.ctx(), sel.tracker)
-			byUID := map[uint32]store.Entry{}
-			for _, e := range updated {
-				byUID[e.UID] = e
-				seenNow[e.UID] = true
+			for _, u := range unseen {
+				seenNow[u] = true
 			}
+			// The client's view gets \Seen added to what it knew; anything
+			// else that changed comes with the poll after this FETCH.
 			for i, t := range targets {
-				if e, ok := byUID[t.entry.UID]; ok {
-					targets[i].entry = e
+				if seenNow[t.entry.UID] {
+					fl := append(slices.Clone(t.entry.Flags), store.FlagSeen)
+					slices.Sort(fl)
+					targets[i].entry.Flags = fl
+					sel.known[t.seq-1].entry.Flags = fl
 				}
 			}
 		}
 	}
-	v.mu.Unlock()
 
-	needRaw := options.Envelope || options.BodyStructure != nil || len(options.BodySection) > 0 ||
-		len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
-	for _, t := range targets {
+	needRaw := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	needSummary := options.Envelope || options.BodyStructure != nil
+	for i, t := range targets {
 		var raw []byte
-		if needRaw {
+		var sum *summary
+		if needSummary && !needRaw && i%searchBatch == 0 {
+			// A first sync: summaries not worked out yet are read in
+			// batches (bodies alone would be read one by one).
+			if err := sess.summarizeBatch(targets[i:min(i+searchBatch, len(targets))]); err != nil {
+				return err
+			}
+		}
+		if (needSummary || options.RFC822Size) && !needRaw {
+			sum = sess.srv.summaries.get(t.entry.MessageID)
+		}
+		if needRaw || (needSummary && sum == nil) {
 			var err error
 			raw, err = sess.srv.st.Raw(sess.ctx(), t.entry.MessageID)
 			if errors.Is(err, store.ErrNotFound) {
@@ -75,20 +84,26 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 				return sess.imapError(err, "fetch")
 			}
 			raw = toCRLF(raw)
+			if needSummary {
+				if sum = sess.srv.summaries.get(t.entry.MessageID); sum == nil {
+					sum = summarize(raw)
+					sess.srv.summaries.put(t.entry.MessageID, sum)
+				}
+			}
 		}
-		if err := writeFetch(w.CreateMessage(t.seq), t.entry, raw, options, seenNow[t.entry.UID]); err != nil {
+		if err := writeFetch(w.CreateMessage(t.seq), t.entry, sel.flagsOf(t.entry), raw, sum, options, seenNow[t.entry.UID]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, raw []byte, options *imap.FetchOptions, flagsChanged bool) error {
+func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, flags []imap.Flag, raw []byte, sum *summary, options *imap.FetchOptions, flagsChanged bool) error {
 	if options.UID {
 		m.WriteUID(imap.UID(e.UID))
 	}
 	if options.Flags || flagsChanged {
-		m.WriteFlags(imapFlags(e.Flags))
+		m.WriteFlags(flags)
 	}
 	if options.InternalDate {
 		m.WriteInternalDate(e.ReceivedAt)
@@ -99,15 +114,16 @@ func writeFetch(m *imapserver.FetchResponseWriter, e store.Entry, raw []byte, op
 		size := e.Size
 		if raw != nil {
 			size = int64(len(raw))
+		} else if sum != nil {
+			size = sum.size
 		}
 		m.WriteRFC822Size(size)
 	}
 	if options.Envelope {
-		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-		m.WriteEnvelope(imapserver.ExtractEnvelope(h))
+		m.WriteEnvelope(sum.envelope)
 	}
 	if options.BodyStructure != nil {
-		m.WriteBodyStructure(bodyStructure(raw))
+		m.WriteBodyStructure(sum.structure)
 	}
 	for _, bs := range options.BodySection {
 		b := imapserver.ExtractBodySection(bytes.NewReader(raw), bs)
@@ -217,7 +233,7 @@ func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) i
 		cbr := bufio.NewReader(bytes.NewReader(body))
 		ch, _ := textproto.ReadHeader(cbr)
 		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
-			Envelope:      imapserver.ExtractEnvelope(ch),
+			Envelope:      envelope(ch),
 			BodyStructure: partStructure(ch, cbr, ""),
 			NumLines:      lines,
 		}
@@ -251,4 +267,34 @@ func language(h gomessage.Header) []string {
 		l[i] = strings.TrimSpace(l[i])
 	}
 	return l
+}
+
+func imapFlags(flags []string) []imap.Flag {
+	out := make([]imap.Flag, len(flags))
+	for i, f := range flags {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+// summarizeBatch works out the summaries of the targets not cached yet,
+// reading their messages in one store query.
+func (sess *session) summarizeBatch(ts []target) error {
+	var ids []string
+	for _, t := range ts {
+		if sess.srv.summaries.get(t.entry.MessageID) == nil {
+			ids = append(ids, t.entry.MessageID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	raws, err := sess.srv.st.RawMany(sess.ctx(), ids)
+	if err != nil {
+		return sess.imapError(err, "fetch")
+	}
+	for id, raw := range raws {
+		sess.srv.summaries.put(id, summarize(toCRLF(raw)))
+	}
+	return nil
 }

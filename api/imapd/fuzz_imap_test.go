@@ -68,6 +68,9 @@ func FuzzIMAPSession(f *testing.F) {
 		{2, "a IDLE\r\nDONE\r\nb NOOP\r\nc CLOSE\r\nd UNSELECT\r\n"},
 		{2, "a STORE 1:* FLAGS (foo \\Answered)\r\nb COPY 1 nosuch\r\nc EXAMINE INBOX\r\nd STORE 1 +FLAGS (\\Seen)\r\n"},
 		{0, "a LOGIN \"\" \"\"\r\n* \r\n)(\r\n\x00\xff\r\n"},
+		{2, "a UID STORE 0:0 +FLAGS (x)\r\nb UID COPY 0 INBOX\r\nc MOVE 1 INBOX\r\nd SEARCH RECENT NEW OLD\r\n"},
+		{1, "a CREATE \"&Jjo\"\r\nb SUBSCRIBE \"&Jjo-\"\r\nc LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %\r\nd LSUB \"\" %\r\n"},
+		{2, "a STORE 1 +FLAGS.SILENT ($New)\r\nb FETCH 1 (ENVELOPE)\r\nc SEARCH FROM alice TO bob CC x BCC y\r\n"},
 	} {
 		f.Add(s.pre, []byte(s.in))
 	}
@@ -94,9 +97,20 @@ func FuzzIMAPSession(f *testing.F) {
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(20 * time.Second))
 		done := make(chan struct{})
+		var serverBug string
 		go func() {
 			defer close(done)
-			io.Copy(io.Discard, bufio.NewReader(c))
+			// Nothing a client sends is a server bug.
+			r := bufio.NewReader(c)
+			for {
+				l, err := r.ReadString('\n')
+				if strings.Contains(l, "SERVERBUG") && serverBug == "" {
+					serverBug = l
+				}
+				if err != nil {
+					return
+				}
+			}
 		}()
 		prelude := []string{"", "p1 LOGIN bob@example.com x\r\n", "p1 LOGIN bob@example.com x\r\np2 SELECT INBOX\r\n"}[int(pre)%3]
 		io.WriteString(c, prelude)
@@ -108,6 +122,9 @@ func FuzzIMAPSession(f *testing.F) {
 		case <-done:
 		case <-time.After(25 * time.Second):
 			t.Fatal("server did not close the connection after the client's EOF")
+		}
+		if serverBug != "" {
+			t.Fatalf("server answered %q", serverBug)
 		}
 		folders, err := st.Folders(ctx, "bob@example.com")
 		if err != nil {

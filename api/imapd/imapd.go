@@ -6,15 +6,21 @@
 //
 // No mail is kept in memory: a selected folder is held as its list of
 // entries (UIDs, flags, sizes) and bodies are read from the store when a
-// command needs them. Each selected folder has one imapserver
-// MailboxTracker; a single goroutine per Server follows the store's event
-// stream and brings the trackers up to date, so EXISTS, EXPUNGE and FETCH
-// FLAGS reach sessions (also while they IDLE) for changes made by SMTP,
-// REST, POP3 or other IMAP sessions. A session's own changes are applied to
-// its folder before the command completes, and every command end re-reads
-// the selected folder, so clients never wait on the event stream. Several
-// instances sharing one PostgreSQL store see each other's changes at every
-// command, and during IDLE through the store's cross-instance events.
+// command needs them (ENVELOPE and BODYSTRUCTURE are worked out once per
+// message and kept in a bounded cache). Each selected folder has one shared
+// view; a single goroutine per Server follows the store's event stream and
+// refreshes the views, waking sessions in IDLE. Each session keeps its own
+// view of the folder, as its client was told it, and at every command end
+// (and in IDLE at every wake-up) compares it with the shared one and writes
+// the difference: FLAGS (and PERMANENTFLAGS) for keywords new to the
+// client, EXPUNGE, FETCH FLAGS, EXISTS, RECENT. No queue of updates can be
+// lost or replayed out of order, so sessions cannot drift apart. Every
+// command end re-reads the selected folder, so clients never wait on the
+// event stream; several instances sharing one PostgreSQL store see each
+// other's changes at every command, and during IDLE through the store's
+// cross-instance events. \Recent is claimed in the store (ClaimRecent): a
+// new message is recent in exactly the one session that first has the
+// folder selected after it arrived.
 //
 // Special-use folders: at every IMAP login, Drafts, Sent and Trash are
 // created with their RFC 6154 attributes unless a folder of that name or
@@ -25,15 +31,16 @@
 // Work-arounds for imapserver v2.0.0-beta.8, all in this package:
 // EXPUNGE and MOVE write no EXPUNGE responses themselves (the library's
 // in-memory example writes them and also queues them, giving duplicates
-// and a bogus "* 0 EXPUNGE"); every expunge goes through the tracker and
-// reaches the client in the poll that precedes the tagged OK. EXAMINE is
+// and a bogus "* 0 EXPUNGE"); every expunge reaches the client in the
+// poll that precedes the tagged OK. LSUB is told from LIST (SUBSCRIBED) by
+// the ListWriter's unexported field. A mailbox name that is not modified
+// UTF-7 fails in the library's decoder, before any session method, with
+// "NO [SERVERBUG]"; replyConn rewrites that answer (see replyfilter.go).
+// The library's MailboxTracker is not used (see above). EXAMINE is
 // enforced here (STORE, EXPUNGE, MOVE answer NO, FETCH never sets \Seen),
 // since the library only prints [READ-ONLY]. Keywords keep their case (the
 // example lower-cases them). Single parts without a Content-Type get the
-// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE. IDLE
-// runs its own loop: SessionTracker.Idle only wakes for updates queued
-// after it started, and the library answers "+ idling" before calling it,
-// so mail arriving in that gap would wait for the next change. MOVE and
+// RFC 2045 default text/plain; charset=us-ascii in BODYSTRUCTURE. MOVE and
 // NAMESPACE are implemented (the library panics at connect time when they
 // are advertised without).
 //
@@ -76,6 +83,7 @@ type Store interface {
 	EntryFlags(ctx context.Context, folderID int64) ([]store.Entry, error)
 	EntriesFrom(ctx context.Context, folderID int64, minUID uint32) ([]store.Entry, error)
 	Raw(ctx context.Context, id string) ([]byte, error)
+	RawMany(ctx context.Context, ids []string) (map[string][]byte, error)
 	Append(ctx context.Context, mailbox, folder string, flags []string, internal time.Time, raw []byte) (store.Entry, error)
 	CreateFolder(ctx context.Context, mailbox, name, specialUse string) (store.Folder, error)
 	DeleteFolder(ctx context.Context, mailbox, name string) error
@@ -86,6 +94,8 @@ type Store interface {
 	MoveEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) ([]uint32, []uint32, error)
 	Expunge(ctx context.Context, folderID int64, uids []uint32) ([]uint32, error)
 	Subscribe(ctx context.Context) <-chan store.Event
+	ClaimRecent(ctx context.Context, folderID int64, upTo uint32) (uint32, error)
+	Subscriptions(ctx context.Context, mailbox string) ([]string, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -134,6 +144,9 @@ type Options struct {
 }
 
 const (
+	// summaryCacheSize bounds the ENVELOPE/BODYSTRUCTURE cache (a few KiB
+	// each): a client's first sync of a large folder fetches them all.
+	summaryCacheSize      = 20000
 	defaultMaxLiteral     = 32 << 20
 	defaultIdleTimeout    = 30 * time.Minute
 	defaultMaxConnections = 1000
@@ -157,6 +170,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	views     map[int64]*folderView
+	summaries *summaryCache
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	closed    bool
@@ -191,6 +205,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	s := &Server{
 		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel, maxAppend: maxAppend,
 		views:     map[int64]*folderView{},
+		summaries: newSummaryCache(summaryCacheSize),
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		limits: connlimit.New(connlimit.Options{
@@ -218,6 +233,8 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 			imap.CapESearch:          {},
 			imap.CapSearchRes:        {},
 			imap.CapStatusSize:       {},
+			imap.CapBinary:           {},
+			imap.CapUnauthenticate:   {},
 		},
 		Logger:       slogPrintf{log},
 		TLSConfig:    opts.TLSConfig,
@@ -260,7 +277,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	err := s.srv.Serve(s.limits.Listen(ln))
+	err := s.srv.Serve(replyListener{s.limits.Listen(ln)})
 	s.mu.Lock()
 	delete(s.listeners, ln)
 	closed := s.closed
@@ -369,10 +386,20 @@ func (s *Server) followEvents() {
 		ch := s.st.Subscribe(s.ctx)
 		s.syncAll()
 		for ev := range ch {
+			// Per folder: true when only new mail arrived (then only the
+			// new entries are read), false when anything else changed.
 			dirty := map[int64]bool{}
 			note := func(ev store.Event) {
-				if ev.FolderID != 0 && (ev.Kind == store.EventFlags || ev.Kind == store.EventEntry || ev.Kind == store.EventDeleted) {
-					dirty[ev.FolderID] = true
+				if ev.FolderID == 0 {
+					return
+				}
+				switch ev.Kind {
+				case store.EventEntry:
+					if _, ok := dirty[ev.FolderID]; !ok {
+						dirty[ev.FolderID] = true
+					}
+				case store.EventFlags, store.EventDeleted:
+					dirty[ev.FolderID] = false
 				}
 			}
 			note(ev)
@@ -388,9 +415,9 @@ func (s *Server) followEvents() {
 					break drain
 				}
 			}
-			for id := range dirty {
+			for id, onlyNew := range dirty {
 				if v := s.view(id); v != nil {
-					s.safeSync(v)
+					s.safeSync(v, onlyNew)
 				}
 			}
 		}
@@ -410,20 +437,22 @@ func (s *Server) syncAll() {
 	}
 	s.mu.Unlock()
 	for _, v := range views {
-		s.safeSync(v)
+		s.safeSync(v, false)
 	}
 }
 
-// safeSync keeps a broken tracker invariant (the library panics on one)
-// from taking the process down: sessions of that folder get their updates
-// at their next command instead, where a panic only ends that connection.
-func (s *Server) safeSync(v *folderView) {
+// safeSync keeps a bug in a folder update from taking the process down:
+// sessions of that folder get their updates at their next command
+// instead, where a panic only ends that connection.
+func (s *Server) safeSync(v *folderView, onlyNew bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("imap: folder update failed", "folder", v.id, "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	v.sync(s.ctx, nil)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.syncLocked(s.ctx, onlyNew)
 }
 
 func (s *Server) view(id int64) *folderView {
@@ -432,33 +461,30 @@ func (s *Server) view(id int64) *folderView {
 	return s.views[id]
 }
 
-// acquireView returns the shared view of a folder, loading it on first use.
-func (s *Server) acquireView(f store.Folder) (*folderView, error) {
+// acquireView returns the shared view of a folder, loading it on first use
+// (fresh: just read from the store).
+func (s *Server) acquireView(f store.Folder) (v *folderView, fresh bool, err error) {
 	s.mu.Lock()
-	v := s.views[f.ID]
+	v = s.views[f.ID]
 	if v != nil {
 		v.refs++
 		s.mu.Unlock()
-		return v, nil
+		return v, false, nil
 	}
 	s.mu.Unlock()
 	entries, err := s.st.Entries(s.ctx, f.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v := s.views[f.ID]; v != nil { // another session won the race
 		v.refs++
-		return v, nil
+		return v, false, nil
 	}
-	v = &folderView{
-		st: s.st, log: s.log, id: f.ID, refs: 1,
-		tracker: imapserver.NewMailboxTracker(uint32(len(entries))),
-		entries: entries,
-	}
+	v = &folderView{st: s.st, log: s.log, id: f.ID, refs: 1, entries: entries, claimed: f.RecentUID}
 	s.views[f.ID] = v
-	return v, nil
+	return v, true, nil
 }
 
 func (s *Server) releaseView(v *folderView) {

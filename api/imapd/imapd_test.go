@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/api/imapd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
@@ -97,9 +99,7 @@ const multipartMsg = "From: Alice <alice@example.com>\r\n" +
 // arguments and fails the test with its output when it fails.
 func runPython(t *testing.T, addr, script string) string {
 	t.Helper()
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("python3 not installed")
-	}
+	need.Command(t, need.Python, "python3")
 	host, port, _ := net.SplitHostPort(addr)
 	path := filepath.Join(t.TempDir(), "t.py")
 	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"reflect"
 	"slices"
 	"strings"
 
@@ -10,13 +11,22 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-// listEntry is a name LIST can show: a folder, or a level above folders
-// that has none of its own (\Noselect).
+// listEntry is a name LIST can show: a folder, a level above folders that
+// has none of its own (\Noselect), or a subscribed name with neither
+// (\NonExistent).
 type listEntry struct {
-	name     string
-	folder   *store.Folder
-	children bool
-	subChild bool // some folder below is subscribed
+	name       string
+	folder     *store.Folder
+	children   bool // some folder below exists
+	subscribed bool
+	subBelow   []string // subscribed names below it
+}
+
+// isLSUB tells LSUB from LIST (SUBSCRIBED): the library hands both over as
+// List with SelectSubscribed, and marks LSUB only in its writer.
+func isLSUB(w *imapserver.ListWriter) bool {
+	f := reflect.ValueOf(w).Elem().FieldByName("lsub")
+	return f.IsValid() && f.Kind() == reflect.Bool && f.Bool()
 }
 
 func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
@@ -29,23 +39,33 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 	if err != nil {
 		return sess.imapError(err, "list")
 	}
+	subs, err := sess.srv.st.Subscriptions(sess.ctx(), sess.user)
+	if err != nil {
+		return sess.imapError(err, "list")
+	}
 	entries := map[string]*listEntry{}
-	for i := range folders {
-		f := &folders[i]
-		entries[f.Name] = &listEntry{name: f.Name, folder: f}
+	get := func(n string) *listEntry {
+		le := entries[n]
+		if le == nil {
+			le = &listEntry{name: n}
+			entries[n] = le
+		}
+		return le
 	}
 	for i := range folders {
 		f := &folders[i]
+		get(f.Name).folder = f
 		parts := strings.Split(f.Name, string(delim))
 		for j := 1; j < len(parts); j++ {
-			p := strings.Join(parts[:j], string(delim))
-			le := entries[p]
-			if le == nil {
-				le = &listEntry{name: p}
-				entries[p] = le
-			}
-			le.children = true
-			le.subChild = le.subChild || f.Subscribed
+			get(strings.Join(parts[:j], string(delim))).children = true
+		}
+	}
+	for _, n := range subs {
+		get(n).subscribed = true
+		parts := strings.Split(n, string(delim))
+		for j := 1; j < len(parts); j++ {
+			p := get(strings.Join(parts[:j], string(delim)))
+			p.subBelow = append(p.subBelow, n)
 		}
 	}
 	names := make([]string, 0, len(entries))
@@ -61,19 +81,41 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 		}
 		return strings.Compare(a, b)
 	})
+	lsub := isLSUB(w)
 	for _, n := range names {
 		le := entries[n]
 		if !matchAny(n, ref, patterns) {
 			continue
 		}
-		subscribed := le.folder != nil && le.folder.Subscribed
+		exists := le.folder != nil || le.children
+		// A subscribed name below this one that the patterns do not reach
+		// (RFC 5258 CHILDINFO, RFC 3501 LSUB with "%").
+		hiddenSub := slices.ContainsFunc(le.subBelow, func(s string) bool { return !matchAny(s, ref, patterns) })
 		data := &imap.ListData{Mailbox: n, Delim: delim}
-		if options.SelectSubscribed && !subscribed {
-			if !(options.SelectRecursiveMatch && le.subChild) {
+		if lsub {
+			// RFC 3501 LSUB: subscribed names; a parent that is not, when
+			// "%" hides a subscribed child, as \Noselect.
+			switch {
+			case le.subscribed:
+				data.Attrs = []imap.MailboxAttr{}
+			case hiddenSub:
+				data.Attrs = []imap.MailboxAttr{imap.MailboxAttrNoSelect}
+			default:
 				continue
 			}
-			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
-		} else if options.SelectRecursiveMatch && le.subChild {
+			if err := w.WriteList(data); err != nil {
+				return err
+			}
+			continue
+		}
+		if options.SelectSubscribed {
+			if !le.subscribed && !(options.SelectRecursiveMatch && hiddenSub) {
+				continue
+			}
+		} else if !exists {
+			continue
+		}
+		if options.SelectRecursiveMatch && hiddenSub {
 			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
 		}
 		use := ""
@@ -83,15 +125,20 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 		if options.SelectSpecialUse && use == "" {
 			continue
 		}
-		if le.folder == nil {
+		switch {
+		case !exists:
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNonExistent)
+		case le.folder == nil:
 			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
 		}
-		if le.children {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
-			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		if exists {
+			if le.children {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+			} else {
+				data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+			}
 		}
-		if subscribed && (options.SelectSubscribed || options.ReturnSubscribed) {
+		if le.subscribed && (options.SelectSubscribed || options.ReturnSubscribed) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if use != "" {

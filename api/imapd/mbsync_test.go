@@ -12,16 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
 // TestMbsync syncs a mailbox into a Maildir with isync's mbsync, both ways:
 // mail and folders come down; a flag set and a message added locally go up.
 func TestMbsync(t *testing.T) {
-	bin, err := exec.LookPath("mbsync")
-	if err != nil {
-		t.Skip("mbsync (Debian package isync) not installed")
-	}
+	bin := need.Command(t, need.Mbsync, "mbsync")
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("Hello Bob", "first"))
 	ts.ingest(t, "bob@example.com", multipartMsg)

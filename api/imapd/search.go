@@ -2,8 +2,10 @@ package imapd
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,21 +21,39 @@ import (
 func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	sess.touch()
 	sel := sess.sel
-	v := sel.view
-	v.mu.Lock()
-	all := sel.resolveLocked(imap.SeqSet{{Start: 1, Stop: 0}})
+	all := sel.resolve(imap.SeqSet{{Start: 1, Stop: 0}})
 	var maxSeq, maxUID uint32
 	if len(all) > 0 {
 		maxSeq, maxUID = all[len(all)-1].seq, all[len(all)-1].entry.UID
 	}
 	sel.staticCriteria(criteria, maxSeq, maxUID)
-	v.mu.Unlock()
+	// Flags as the store holds them now, \Recent as this session has it.
+	latest := sel.view.sync(sess.ctx())
 
 	data := &imap.SearchData{}
 	var seqSet imap.SeqSet
 	var uidSet imap.UIDSet
-	for _, t := range all {
-		m := &candidate{sess: sess, target: t}
+	bodies := needsBody(criteria)
+	var raws map[string][]byte
+	for i, t := range all {
+		// Criteria that read the message: read them in batches.
+		if bodies && i%searchBatch == 0 {
+			ids := make([]string, 0, searchBatch)
+			for _, u := range all[i:min(i+searchBatch, len(all))] {
+				ids = append(ids, u.entry.MessageID)
+			}
+			var err error
+			if raws, err = sess.srv.st.RawMany(sess.ctx(), ids); err != nil {
+				return nil, sess.imapError(err, "search")
+			}
+		}
+		m := &candidate{sess: sess, target: t, recent: sel.isRecent(t.entry.UID)}
+		if raw, ok := raws[t.entry.MessageID]; ok {
+			m.raw, m.loaded = raw, true
+		}
+		if k, ok := slices.BinarySearchFunc(latest, t.entry.UID, func(e store.Entry, u uint32) int { return cmp.Compare(e.UID, u) }); ok {
+			m.target.entry.Flags = latest[k].Flags
+		}
 		ok, err := m.match(criteria)
 		if err != nil {
 			return nil, err
@@ -67,6 +87,27 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	return data, nil
 }
 
+// searchBatch is how many messages a SEARCH reads from the store at once.
+const searchBatch = 256
+
+// needsBody reports whether any criterion reads the message itself.
+func needsBody(c *imap.SearchCriteria) bool {
+	if len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
+		return true
+	}
+	for i := range c.Not {
+		if needsBody(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if needsBody(&c.Or[i][0]) || needsBody(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
+
 // staticCriteria resolves "*" and "$" in every set of the criteria.
 func (sel *selected) staticCriteria(c *imap.SearchCriteria, maxSeq, maxUID uint32) {
 	var seqs []imap.SeqSet
@@ -96,6 +137,7 @@ func (sel *selected) staticCriteria(c *imap.SearchCriteria, maxSeq, maxUID uint3
 type candidate struct {
 	sess   *session
 	target target
+	recent bool
 	raw    []byte
 	loaded bool
 	gone   bool
@@ -168,12 +210,12 @@ func (m *candidate) match(c *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	for _, f := range c.Flag {
-		if !hasFlag(e.Flags, f) { // \Recent is never set
+		if !hasFlag(e.Flags, f) && !(m.recent && strings.EqualFold(string(f), `\Recent`)) {
 			return false, nil
 		}
 	}
 	for _, f := range c.NotFlag {
-		if hasFlag(e.Flags, f) {
+		if hasFlag(e.Flags, f) || (m.recent && strings.EqualFold(string(f), `\Recent`)) {
 			return false, nil
 		}
 	}
@@ -196,6 +238,20 @@ func (m *candidate) match(c *imap.SearchCriteria) (bool, error) {
 		}
 		h := mail.Header{Header: ent.Header}
 		for _, hf := range c.Header {
+			switch strings.ToLower(hf.Key) {
+			case "from", "to", "cc", "bcc":
+				if hf.Value == "" {
+					break // any message with the field: as for other headers
+				}
+				var values []string
+				for f := h.FieldsByKey(hf.Key); f.Next(); {
+					values = append(values, f.Value())
+				}
+				if !matchAddresses(values, hf.Value) {
+					return false, nil
+				}
+				continue
+			}
 			if !matchFields(h.FieldsByKey(hf.Key), hf.Value) {
 				return false, nil
 			}

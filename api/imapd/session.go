@@ -22,10 +22,11 @@ const delim = '/'
 // The session implements MOVE and NAMESPACE (advertising them without
 // does not compile, instead of panicking in the library at connect time).
 var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionMove        = (*session)(nil)
-	_ imapserver.SessionNamespace   = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2      = (*session)(nil)
+	_ imapserver.SessionMove           = (*session)(nil)
+	_ imapserver.SessionNamespace      = (*session)(nil)
+	_ imapserver.SessionAppendLimit    = (*session)(nil)
+	_ imapserver.SessionUnauthenticate = (*session)(nil)
 )
 
 // session is one connection: the logged-in mailbox and the selected
@@ -36,18 +37,11 @@ type session struct {
 
 	user string // the mailbox; "" until login
 	sel  *selected
+	// parked is the view of the folder last unselected (see Unselect).
+	parked *folderView
 
 	timerMu sync.Mutex
 	timer   *time.Timer
-}
-
-// selected is a session's view of its selected folder.
-type selected struct {
-	folder    store.Folder
-	view      *folderView
-	tracker   *imapserver.SessionTracker
-	readOnly  bool
-	searchRes imap.UIDSet // SEARCH RETURN (SAVE), used by "$"
 }
 
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
@@ -75,6 +69,7 @@ func (sess *session) Close() error {
 	sess.timer.Stop()
 	sess.timerMu.Unlock()
 	sess.unselect()
+	sess.releaseParked()
 	sess.srv.removeSession(sess)
 	return nil
 }
@@ -167,11 +162,25 @@ func (sess *session) ensureFolders(user string) error {
 		if _, err := sess.srv.st.CreateFolder(ctx, user, sf[0], sf[1]); err != nil && !errors.Is(err, store.ErrExists) {
 			return err
 		}
+		// Subscribed when created, as Dovecot's auto = subscribe: clients
+		// that show only subscribed folders still show them.
+		if err := sess.srv.st.SetSubscribed(ctx, user, sf[0], true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // --- authenticated
+
+// Unauthenticate is RFC 8437: back to the not-authenticated state.
+func (sess *session) Unauthenticate() error {
+	sess.touch()
+	sess.unselect()
+	sess.releaseParked()
+	sess.user = ""
+	return nil
+}
 
 func (sess *session) Namespace() (*imap.NamespaceData, error) {
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
@@ -181,45 +190,49 @@ func (sess *session) AppendLimit() uint32 { return uint32(sess.srv.opts.MaxLiter
 
 func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
 	sess.touch()
-	sess.unselect()
+	// The previous folder is released after the new one is held: selecting
+	// the same folder again keeps its view instead of reading it anew.
+	if old := sess.sel; old != nil {
+		sess.sel = nil
+		defer sess.srv.releaseView(old.view)
+	}
+	defer sess.releaseParked()
 	name = canonName(name)
 	f, err := sess.srv.st.Folder(sess.ctx(), sess.user, name)
 	if err != nil {
 		return nil, sess.imapError(err, "select "+name)
 	}
-	v, err := sess.srv.acquireView(f)
+	v, fresh, err := sess.srv.acquireView(f)
 	if err != nil {
 		return nil, sess.imapError(err, "select "+name)
 	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.syncLocked(sess.ctx(), nil)
-	sel := &selected{folder: f, view: v, tracker: v.tracker.NewSession(), readOnly: options.ReadOnly}
+	ents := v.snapshot()
+	if !fresh {
+		ents = v.sync(sess.ctx())
+	}
+	sel := &selected{folder: f, view: v, readOnly: options.ReadOnly, recentAbove: f.RecentUID}
+	if err := sel.claim(sess.ctx(), lastUID(ents)); err != nil {
+		sess.srv.releaseView(v)
+		return nil, sess.imapError(err, "select "+name)
+	}
+	sel.load(ents)
 	sess.sel = sel
 
 	data := &imap.SelectData{
-		NumMessages: uint32(len(v.entries)),
+		NumMessages: uint32(len(ents)),
+		NumRecent:   uint32(sel.sentRecent),
 		UIDNext:     imap.UID(f.UIDNext),
 		UIDValidity: f.UIDValidity,
 	}
-	keywords := map[string]bool{}
-	for i, e := range v.entries {
+	for i, e := range ents {
 		if uint32(e.UID) >= uint32(data.UIDNext) {
 			data.UIDNext = imap.UID(e.UID + 1)
 		}
 		if data.FirstUnseenSeqNum == 0 && !e.Seen() {
 			data.FirstUnseenSeqNum = uint32(i + 1)
 		}
-		for _, fl := range e.Flags {
-			if !strings.HasPrefix(fl, `\`) {
-				keywords[fl] = true
-			}
-		}
 	}
-	data.Flags = []imap.Flag{imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagSeen, imap.FlagDraft}
-	for _, k := range sortedKeys(keywords) {
-		data.Flags = append(data.Flags, imap.Flag(k))
-	}
+	data.Flags = sel.mailboxFlags()
 	if sess.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
 		data.List = &imap.ListData{Mailbox: f.Name, Delim: delim} // RFC 9051 6.3.2
 	}
@@ -246,16 +259,28 @@ func (sess *session) unselect() {
 		return
 	}
 	sess.sel = nil
-	sel.view.mu.Lock()
-	sel.tracker.Close()
-	sel.view.mu.Unlock()
 	sess.srv.releaseView(sel.view)
 }
 
+// Unselect parks the folder's view instead of releasing it: the library
+// unselects before every SELECT, and a client selecting the same folder
+// again should not have it read anew. The next Poll (any command but
+// SELECT) or SELECT releases it.
 func (sess *session) Unselect() error {
 	sess.touch()
-	sess.unselect()
+	if sel := sess.sel; sel != nil {
+		sess.sel = nil
+		sess.releaseParked()
+		sess.parked = sel.view
+	}
 	return nil
+}
+
+func (sess *session) releaseParked() {
+	if v := sess.parked; v != nil {
+		sess.parked = nil
+		sess.srv.releaseView(v)
+	}
 }
 
 func validSpecialUse(a imap.MailboxAttr) bool {
@@ -350,7 +375,10 @@ func (sess *session) statusData(f store.Folder, options *imap.StatusOptions) (*i
 	num := func(n int) *uint32 { v := uint32(n); return &v }
 	data.NumMessages = num(f.Total)
 	data.NumUnseen = num(f.Unseen)
-	data.NumRecent = num(0)
+	data.NumRecent = num(f.Recent)
+	if sel := sess.sel; sel != nil && sel.folder.ID == f.ID {
+		data.NumRecent = num(sel.recentCount()) // the session's own
+	}
 	limit := uint32(sess.srv.opts.MaxLiteralBytes)
 	data.AppendLimit = &limit
 	if options.NumDeleted || options.Size || options.DeletedStorage {
@@ -408,9 +436,6 @@ func (sess *session) Append(mailbox string, r imap.LiteralReader, options *imap.
 	if err != nil {
 		return nil, sess.imapError(err, "append")
 	}
-	if sel := sess.sel; sel != nil && sel.folder.ID == f.ID {
-		sel.view.sync(sess.ctx(), nil)
-	}
 	return &imap.AppendData{UID: imap.UID(e.UID), UIDValidity: f.UIDValidity}, nil
 }
 
@@ -418,18 +443,16 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	sess.touch()
 	sel := sess.sel
 	if sel == nil {
+		sess.releaseParked()
 		return nil
 	}
-	sel.view.sync(sess.ctx(), nil)
-	return sel.tracker.Poll(w, allowExpunge)
+	return sess.poll(w, sel.view.sync(sess.ctx()), allowExpunge)
 }
 
-// Idle writes updates as they are queued. It does not use
-// SessionTracker.Idle: that only hears of updates queued after it started,
-// and the library answers "+ idling" before calling Idle, so mail arriving
-// in between would wait for the next change. Here the wake-up channel is
+// Idle writes updates as the folder changes. The wake-up channel is
 // registered first, then everything pending is written, then each poke
-// writes what came since.
+// writes what came since (the store's event follower re-reads the folder
+// before it pokes, so a poke needs no store read of its own).
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	sess.timerMu.Lock()
 	sess.timer.Stop()
@@ -442,13 +465,14 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 	}
 	poke, done := sel.view.wait()
 	defer done()
-	sel.view.sync(sess.ctx(), nil)
+	ents := sel.view.sync(sess.ctx())
 	for {
-		if err := sel.tracker.Poll(w, true); err != nil {
+		if err := sess.poll(w, ents, true); err != nil {
 			return err
 		}
 		select {
 		case <-poke:
+			ents = sel.view.snapshot()
 		case <-stop:
 			return nil
 		}
@@ -464,35 +488,29 @@ type target struct {
 	entry store.Entry
 }
 
-// resolveLocked maps a sequence or UID set to the messages the client
-// knows (view.mu held): entries whose EXISTS the client has not seen yet
-// are left out, "*" is the client's last message, "$" the saved search.
-func (sel *selected) resolveLocked(numSet imap.NumSet) []target {
-	ents := sel.view.entries
-	seqs := make([]uint32, len(ents))
+// resolve maps a sequence or UID set to the messages the client knows:
+// "*" is the client's last message, "$" the saved search. Messages
+// expunged whose EXPUNGE the client has not had yet are left out.
+func (sel *selected) resolve(numSet imap.NumSet) []target {
 	var maxSeq, maxUID uint32
-	for i, e := range ents {
-		c := sel.tracker.EncodeSeqNum(uint32(i + 1))
-		seqs[i] = c
-		if c > maxSeq {
-			maxSeq, maxUID = c, e.UID
-		}
+	if n := len(sel.known); n > 0 {
+		maxSeq, maxUID = uint32(n), sel.known[n-1].entry.UID
 	}
 	numSet = sel.static(numSet, maxSeq, maxUID)
 	var out []target
-	for i, e := range ents {
-		if seqs[i] == 0 {
+	for i, k := range sel.known {
+		if k.gone {
 			continue
 		}
 		var in bool
 		switch set := numSet.(type) {
 		case imap.SeqSet:
-			in = set.Contains(seqs[i])
+			in = set.Contains(uint32(i + 1))
 		case imap.UIDSet:
-			in = set.Contains(imap.UID(e.UID))
+			in = set.Contains(imap.UID(k.entry.UID))
 		}
 		if in {
-			out = append(out, target{seq: seqs[i], entry: e})
+			out = append(out, target{seq: uint32(i + 1), entry: k.entry})
 		}
 	}
 	return out
@@ -559,12 +577,9 @@ func (sess *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) err
 		}
 		return errReadOnly
 	}
-	v := sel.view
-	v.mu.Lock()
-	defer v.mu.Unlock()
 	var list []uint32
 	if uids != nil {
-		list = uidsOf(sel.resolveLocked(*uids))
+		list = uidsOf(sel.resolve(*uids))
 		if len(list) == 0 {
 			return nil
 		}
@@ -572,12 +587,13 @@ func (sess *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) err
 	if _, err := sess.srv.st.Expunge(sess.ctx(), sel.folder.ID, list); err != nil {
 		return sess.imapError(err, "expunge")
 	}
-	// Queued to every session, this one included: the poll before the
-	// tagged OK writes the EXPUNGE responses, exactly once.
-	v.syncLocked(sess.ctx(), nil)
+	// The poll before the tagged OK writes the EXPUNGE responses.
 	return nil
 }
 
+// Store changes flags; the FETCH responses come from the poll that
+// follows (before the tagged OK), after any FLAGS announcing a new
+// keyword, with the flags the store holds then.
 func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	sess.touch()
 	sel := sess.sel
@@ -593,42 +609,36 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	default:
 		op = store.FlagsReplace
 	}
-	v := sel.view
-	v.mu.Lock()
-	targets := sel.resolveLocked(numSet)
+	targets := sel.resolve(numSet)
 	if len(targets) == 0 {
-		v.mu.Unlock()
 		return nil
 	}
-	updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, uidsOf(targets), op, cleanFlags(flags.Flags))
-	if err == nil {
-		v.syncLocked(sess.ctx(), sel.tracker)
-	}
-	v.mu.Unlock()
+	given := cleanFlags(flags.Flags)
+	updated, err := sess.srv.st.UpdateFlags(sess.ctx(), sel.folder.ID, uidsOf(targets), op, given)
 	if err != nil {
 		return sess.imapError(err, "store")
 	}
-	if flags.Silent {
-		return nil
-	}
-	byUID := map[uint32]store.Entry{}
+	stored := map[uint32]bool{}
 	for _, e := range updated {
-		byUID[e.UID] = e
+		stored[e.UID] = true
 	}
-	_, isUID := numSet.(imap.UIDSet)
-	for _, t := range targets {
-		e, ok := byUID[t.entry.UID]
-		if !ok {
+	for i := range sel.known {
+		k := &sel.known[i]
+		if !stored[k.entry.UID] || k.gone {
 			continue
 		}
-		m := w.CreateMessage(t.seq)
-		if isUID {
-			m.WriteUID(imap.UID(e.UID))
+		if flags.Silent {
+			// The client applies its change to what it knew; the poll
+			// sends whatever else the store holds (changes by others), and
+			// a keyword new to it after the FLAGS that announces it.
+			k.entry.Flags = applyFlagOp(k.entry.Flags, op, given)
+			if sel.newKeywords(k.entry.Flags) {
+				sel.announce = true // FLAGS at the poll, no FETCH (as Dovecot)
+			}
+			continue
 		}
-		m.WriteFlags(imapFlags(e.Flags))
-		if err := m.Close(); err != nil {
-			return err
-		}
+		_, isUID := numSet.(imap.UIDSet)
+		k.force, k.noUID = true, !isUID
 	}
 	return nil
 }
@@ -651,10 +661,7 @@ func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, erro
 	if err != nil {
 		return nil, err
 	}
-	v := sel.view
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	targets := sel.resolveLocked(numSet)
+	targets := sel.resolve(numSet)
 	if len(targets) == 0 {
 		return nil, nil
 	}
@@ -662,15 +669,15 @@ func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, erro
 	if err != nil {
 		return nil, sess.imapError(err, "copy")
 	}
-	if df.ID == sel.folder.ID {
-		v.syncLocked(sess.ctx(), nil)
-	}
 	if len(src) == 0 {
 		return nil, nil
 	}
 	return &imap.CopyData{UIDValidity: df.UIDValidity, SourceUIDs: toUIDSet(src), DestUIDs: toUIDSet(dst)}, nil
 }
 
+// Move moves messages, also into the selected folder itself (RFC 6851
+// allows it where COPY works: the messages get new UIDs). The EXPUNGEs
+// (and EXISTS) come from the poll after the COPYUID, as RFC 6851 orders.
 func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	sess.touch()
 	sel := sess.sel
@@ -681,23 +688,11 @@ func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 	if err != nil {
 		return err
 	}
-	if df.ID == sel.folder.ID {
-		return noErr(imap.ResponseCodeCannot, "Source and destination are the same mailbox")
-	}
-	v := sel.view
-	v.mu.Lock()
-	targets := sel.resolveLocked(numSet)
+	targets := sel.resolve(numSet)
 	if len(targets) == 0 {
-		v.mu.Unlock()
 		return nil
 	}
 	src, dst, err := sess.srv.st.MoveEntries(sess.ctx(), sel.folder.ID, uidsOf(targets), df.ID)
-	if err == nil {
-		// The moved messages' EXPUNGEs are queued here and written by the
-		// poll that follows, after the COPYUID below (RFC 6851 order).
-		v.syncLocked(sess.ctx(), nil)
-	}
-	v.mu.Unlock()
 	if err != nil {
 		return sess.imapError(err, "move")
 	}
@@ -705,4 +700,27 @@ func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 		return nil
 	}
 	return w.WriteCopyData(&imap.CopyData{UIDValidity: df.UIDValidity, SourceUIDs: toUIDSet(src), DestUIDs: toUIDSet(dst)})
+}
+
+// writePermanentFlags writes "* OK [PERMANENTFLAGS (…)]", for which the
+// library's UpdateWriter has no method. The library flushes every response
+// it writes, and the session's goroutine is the one writing, so a line
+// written straight to the connection lands between two responses.
+func (sess *session) writePermanentFlags(flags []imap.Flag) error {
+	var b strings.Builder
+	b.WriteString("* OK [PERMANENTFLAGS (")
+	for i, f := range flags {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(string(f))
+	}
+	b.WriteString(")] Flags permitted\r\n")
+	if d := sess.srv.opts.Debug; d != nil {
+		_, _ = io.WriteString(d, b.String())
+	}
+	if _, err := io.WriteString(sess.conn.NetConn(), b.String()); err != nil {
+		return fmt.Errorf("write PERMANENTFLAGS: %w", err)
+	}
+	return nil
 }

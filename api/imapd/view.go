@@ -6,15 +6,13 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-// folderView is the shared state of one selected folder: the entries as
-// last read from the store (the "server view" of the MailboxTracker) and
-// the tracker that replays every change to each session in order.
+// folderView is the shared state of one selected folder: its entries as
+// last read from the store. Sessions never share their own view of the
+// folder (what their client was told): each keeps it in its selected and
+// brings it up to date from a snapshot of entries (see selected.poll).
 type folderView struct {
 	st  Store
 	log *slog.Logger
@@ -22,16 +20,19 @@ type folderView struct {
 
 	refs int // guarded by Server.mu
 
-	// mu orders reads of the store with the updates queued from them, so
-	// the tracker's sequence numbers always match entries.
-	mu      sync.Mutex
-	tracker *imapserver.MailboxTracker
-	entries []store.Entry // by ascending UID
-	// waiters are poked after updates are queued: sessions in IDLE.
+	// mu guards entries, claimed and waiters, and orders store reads.
+	mu sync.Mutex
+	// entries is by ascending UID; it is replaced, never changed in place,
+	// so a session may read a snapshot without holding mu.
+	entries []store.Entry
+	// claimed is the highest UID known to be claimed as recent (by some
+	// session of any instance): a cache that spares the store a write.
+	claimed uint32
+	// waiters are poked after entries change: sessions in IDLE.
 	waiters map[chan struct{}]struct{}
 }
 
-// wait registers a channel poked whenever updates are queued; the returned
+// wait registers a channel poked whenever entries change; the returned
 // func unregisters it.
 func (v *folderView) wait() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
@@ -57,74 +58,114 @@ func (v *folderView) pokeLocked() {
 	}
 }
 
-// sync re-reads the folder and queues the difference to every session:
-// EXPUNGE for entries gone, FETCH FLAGS for changed flags (not to source,
-// which reports its own STORE), EXISTS for new entries.
-func (v *folderView) sync(ctx context.Context, source *imapserver.SessionTracker) {
+// snapshot returns the entries as last read.
+func (v *folderView) snapshot() []store.Entry {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.syncLocked(ctx, source)
+	return v.entries
 }
 
-func (v *folderView) syncLocked(ctx context.Context, source *imapserver.SessionTracker) {
-	// UIDs and flags only: this runs after every command.
-	now, err := v.st.EntryFlags(ctx, v.id)
-	if err != nil {
-		if ctx.Err() == nil {
-			v.log.Warn("imap: re-read folder", "folder", v.id, "err", err)
+// sync re-reads the folder and returns the new snapshot.
+func (v *folderView) sync(ctx context.Context) []store.Entry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.syncLocked(ctx, false)
+	return v.entries
+}
+
+// syncLocked re-reads the folder: UIDs and flags of every entry, and the
+// new entries in full. With onlyNew it reads the new entries only (an
+// event said mail arrived and nothing else changed).
+func (v *folderView) syncLocked(ctx context.Context, onlyNew bool) {
+	old := v.entries
+	next := old
+	if !onlyNew {
+		now, err := v.st.EntryFlags(ctx, v.id)
+		if err != nil {
+			if ctx.Err() == nil {
+				v.log.Warn("imap: re-read folder", "folder", v.id, "err", err)
+			}
+			return
 		}
-		return
-	}
-	queued := false
-	defer func() {
-		if queued {
-			v.pokeLocked()
+		next = make([]store.Entry, 0, len(now))
+		j := 0
+		for _, e := range old {
+			for j < len(now) && now[j].UID < e.UID {
+				j++
+			}
+			if j < len(now) && now[j].UID == e.UID {
+				if !slices.Equal(now[j].Flags, e.Flags) {
+					e.Flags = now[j].Flags
+				}
+				next = append(next, e)
+			}
 		}
-	}()
-	byUID := make(map[uint32][]string, len(now))
-	for _, e := range now {
-		byUID[e.UID] = e.Flags
-	}
-	// Expunges, from the highest sequence number down so the lower ones
-	// stay valid.
-	for i := len(v.entries) - 1; i >= 0; i-- {
-		if _, ok := byUID[v.entries[i].UID]; !ok {
-			v.tracker.QueueExpunge(uint32(i + 1))
-			v.entries = slices.Delete(v.entries, i, i+1)
-			queued = true
+		// Nothing new: done without reading more.
+		if len(now) == 0 || now[len(now)-1].UID <= lastUID(old) {
+			v.replaceLocked(old, next)
+			return
 		}
-	}
-	var last uint32
-	for i, e := range v.entries {
-		if flags := byUID[e.UID]; !slices.Equal(flags, e.Flags) {
-			v.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), imapFlags(flags), source)
-			v.entries[i].Flags = flags
-			queued = true
-		}
-		last = e.UID
-	}
-	if len(now) == 0 || now[len(now)-1].UID <= last {
-		return
 	}
 	// New mail (UIDs only grow): read those entries in full.
-	added, err := v.st.EntriesFrom(ctx, v.id, last+1)
+	added, err := v.st.EntriesFrom(ctx, v.id, lastUID(old)+1)
 	if err != nil {
 		if ctx.Err() == nil {
 			v.log.Warn("imap: read new entries", "folder", v.id, "err", err)
 		}
+		v.replaceLocked(old, next)
 		return
 	}
-	for _, e := range added {
-		v.entries = append(v.entries, e)
-		v.tracker.QueueNumMessages(uint32(len(v.entries)))
-		queued = true
+	if len(added) > 0 {
+		next = append(slices.Clip(next), added...)
 	}
+	v.replaceLocked(old, next)
 }
 
-func imapFlags(flags []string) []imap.Flag {
-	out := make([]imap.Flag, len(flags))
-	for i, f := range flags {
-		out[i] = imap.Flag(f)
+// replaceLocked installs next and pokes the waiters when it differs.
+func (v *folderView) replaceLocked(old, next []store.Entry) {
+	if sameEntries(old, next) {
+		return
 	}
-	return out
+	v.entries = next
+	v.pokeLocked()
+}
+
+func lastUID(es []store.Entry) uint32 {
+	if len(es) == 0 {
+		return 0
+	}
+	return es[len(es)-1].UID
+}
+
+func sameEntries(a, b []store.Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].UID != b[i].UID || !slices.Equal(a[i].Flags, b[i].Flags) {
+			return false
+		}
+	}
+	return true
+}
+
+// claimRecent claims the recent entries up to upTo for one session and
+// returns the first UID it got (0: none).
+func (v *folderView) claimRecent(ctx context.Context, upTo uint32) (uint32, error) {
+	v.mu.Lock()
+	done := v.claimed >= upTo
+	v.mu.Unlock()
+	if done {
+		return 0, nil
+	}
+	from, err := v.st.ClaimRecent(ctx, v.id, upTo)
+	if err != nil {
+		return 0, err
+	}
+	v.mu.Lock()
+	if upTo > v.claimed {
+		v.claimed = upTo
+	}
+	v.mu.Unlock()
+	return from, nil
 }

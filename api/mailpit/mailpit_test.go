@@ -6,14 +6,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/mailsandbox/mailsandbox/api/mailpit"
+	"github.com/mailsandbox/mailsandbox/api/rest"
+	"github.com/mailsandbox/mailsandbox/capture/store"
 	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
 	"github.com/mailsandbox/mailsandbox/sdk"
@@ -301,5 +306,45 @@ func TestViewHTML(t *testing.T) {
 	}
 	if code, ct, body := a.call("GET", "/view/"+id+".txt", ""); code != 200 || !strings.HasPrefix(ct, "text/plain") || body != "Look:" {
 		t.Errorf("txt: %d %q %q", code, ct, body)
+	}
+}
+
+// TestEventsOutliveWriteTimeout: the HTTP server's per-response write
+// deadline does not cut the /api/events stream (net/http clears a
+// connection's deadlines when the WebSocket hijacks it): a frame sent
+// after the deadline still arrives.
+func TestEventsOutliveWriteTimeout(t *testing.T) {
+	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "m.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mp := mailpit.New(st, mailpit.Options{}, nil)
+	srv := rest.New(st, rest.Options{WriteTimeout: 200 * time.Millisecond, Mounts: []rest.Mount{{Paths: mp.Paths(), Register: mp.Register}}}, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(ctx, "ws://"+l.Addr().String()+"/api/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	time.Sleep(500 * time.Millisecond) // past the write deadline: what is being shown is that it no longer applies
+	if _, err := st.Ingest(ctx, store.Envelope{From: "a@example.test", To: []string{"b@example.test"}}, []byte("Subject: late\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("stream cut after the write timeout: %v", err)
+		}
+		if strings.Contains(string(b), `"Type":"new"`) {
+			return
+		}
 	}
 }

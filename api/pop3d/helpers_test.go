@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 
 	"github.com/mailsandbox/mailsandbox/api/pop3d"
@@ -261,9 +263,11 @@ func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool, []byte) {
 // the test is skipped when the tool is not installed.
 func runTool(t *testing.T, env []string, name string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed", name)
+	g := need.Curl
+	if name == "python3" {
+		g = need.Python
 	}
+	need.Command(t, g, name)
 	if name == "python3" {
 		name = pythonPath()
 	}

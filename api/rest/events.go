@@ -26,6 +26,7 @@ import (
 func (s *Server) events(c echo.Context) error {
 	ctx := c.Request().Context()
 	w := c.Response()
+	LiftWriteDeadline(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

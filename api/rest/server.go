@@ -111,6 +111,11 @@ type Options struct {
 	// Responses are not bounded, so waits and event streams last as long
 	// as they need. 0 means DefaultReadTimeout; negative means none.
 	ReadTimeout time.Duration
+	// WriteTimeout bounds writing each response, except the streams (GET
+	// /events and /messages/wait, and handlers that call
+	// LiftWriteDeadline): a client that stops reading is cut off. 0 means
+	// DefaultWriteTimeout; negative means none.
+	WriteTimeout time.Duration
 	// Mounts add other packages' routes (Mailpit's and MailHog's APIs, fault
 	// rules, message checks) to this server, behind its auth, CORS, limits
 	// and metrics, so those packages need not import this one's internals.
@@ -178,6 +183,9 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	}
 	if opts.ReadTimeout == 0 {
 		opts.ReadTimeout = DefaultReadTimeout
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = DefaultWriteTimeout
 	}
 	s := &Server{st: st, opts: opts, log: log, done: make(chan struct{})}
 	s.limits = connlimit.New(connlimit.Options{
@@ -267,6 +275,7 @@ func (s *Server) takeServers() []*http.Server {
 // serveHTTP applies CORS and auth, then hands the request to echo (API,
 // health, metrics) or the UI.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.setWriteDeadline(w)
 	p := r.URL.Path
 	api := strings.HasPrefix(p, "/api/")
 	if p == "/healthz" || s.public(p) {

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
@@ -107,7 +109,7 @@ func moduleRoot(t testing.TB) string {
 func TestCorpusRoundTrip(t *testing.T) {
 	dir := filepath.Join(moduleRoot(t), "..", "shared", "mime-corpus")
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("MIME corpus not found at %s: skipping the round trip", dir)
+		need.Skip(t, need.Corpus, "not found at "+dir)
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*"))
 	if err != nil {
@@ -156,16 +158,13 @@ func TestCorpusRoundTrip(t *testing.T) {
 		})
 	}
 	if n == 0 {
-		t.Skipf("MIME corpus at %s is empty", dir)
+		need.Skip(t, need.Corpus, dir+" is empty")
 	}
 }
 
 // curl, a real HTTP client outside Go, submits and reads back a message.
 func TestCurl(t *testing.T) {
-	curl, err := exec.LookPath("curl")
-	if err != nil {
-		t.Skip("curl not installed")
-	}
+	curl := need.Command(t, need.Curl, "curl")
 	e := newTestServer(t)
 	eml := filepath.Join(t.TempDir(), "m.eml")
 	raw := "From: a@example.com\r\nTo: curl@example.com\r\nSubject: via curl\r\n\r\nhello\r\n"

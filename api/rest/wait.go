@@ -44,6 +44,7 @@ func (s *Server) waitMessages(c echo.Context) error {
 		return err
 	}
 
+	LiftWriteDeadline(c.Response())
 	s.metrics.waiting.Inc()
 	defer s.metrics.waiting.Dec()
 	ctx := c.Request().Context()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 )
 
@@ -14,7 +16,7 @@ import (
 func corpusDir(t testing.TB) string {
 	dir, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "mime-corpus"))
 	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("MIME corpus not found at %s (it sits beside the checkout in CI): %v", dir, err)
+		need.Skip(t, need.Corpus, err.Error())
 	}
 	return dir
 }

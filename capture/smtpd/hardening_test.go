@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
+	"github.com/mailsandbox/mailsandbox/internal/need"
 
 	"github.com/mailsandbox/mailsandbox/capture/connlimit/limittest"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
@@ -196,11 +200,11 @@ func TestHardeningMessageAndRecipientLimits(t *testing.T) {
 func hardenTmpfs(t *testing.T, size string) (string, func(opts string)) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs (disk-full and read-only store checks)")
+		need.Skip(t, need.Root, "not root, so no tmpfs can be mounted")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s); disk-full and read-only store checks need one", err, out)
+		need.Skip(t, need.Root, fmt.Sprintf("cannot mount a tmpfs (%v: %s)", err, out))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -352,9 +356,9 @@ func TestHardeningDiskFull(t *testing.T) {
 // refuses to remount a file system read-only while SQLite holds its file
 // open for writing (EBUSY), so a store cannot turn read-only under a
 // running server here. What can happen is a restart on a store that has
-// become read-only: the sandbox must then either refuse to start with a
-// clear error or answer SMTP with 4xx, never 250 for mail it cannot keep;
-// and it works again once the store is writable.
+// become read-only: the sandbox must then refuse to start with an error
+// naming --db (docs/security.md), and work again once the store is
+// writable.
 func TestHardeningReadOnlyStore(t *testing.T) {
 	dir, remount := hardenTmpfs(t, "16m")
 	path := filepath.Join(dir, "mail.db")
@@ -382,32 +386,25 @@ func TestHardeningReadOnlyStore(t *testing.T) {
 	hardenCheckStored(t, st, acked)
 	stop()
 
+	// docs/security.md: start-up on a read-only store fails with a message
+	// naming --db (the sandbox as the binary starts it).
 	remount("ro")
-	roOpened := false
 	func() {
 		defer remount("rw")
-		st, err := store.Open(context.Background(), store.Options{DSN: path, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			t.Logf("opening a store on a read-only file system fails at start: %v", err)
-			return
+		cfg := sandbox.DefaultConfig()
+		cfg.SMTPAddr, cfg.HTTPAddr, cfg.POP3Addr, cfg.IMAPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+		cfg.DB = path
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		sb, err := sandbox.Start(context.Background(), cfg)
+		if err == nil {
+			sb.Close()
+			t.Fatal("the sandbox started on a read-only store; docs/security.md says start-up fails naming --db")
 		}
-		roOpened = true
-		srv := smtpd.New(st, smtpd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		var ce *sandbox.ConfigError
+		if !errors.As(err, &ce) || ce.Flag != "db" || !strings.HasPrefix(err.Error(), "--db: ") {
+			t.Fatalf("start-up on a read-only store failed with %q, want an error naming --db", err)
 		}
-		done := make(chan error, 1)
-		go func() { done <- srv.Serve(l) }()
-		defer func() { srv.Close(); <-done; st.Close() }()
-		for i := 0; i < 2; i++ {
-			if r := hardenSend(t, l.Addr().String(), fmt.Sprintf("ro-%d", i), []byte("lost?")); !strings.HasPrefix(r, "4") {
-				t.Errorf("store on a read-only file system: SMTP answered %q, want a temporary 4xx", r)
-			}
-		}
-		hardenCheckStored(t, st, acked)
 	}()
-	t.Logf("store opened on the read-only file system: %v", roOpened)
 	addr, st, stop = hardenStoreOn(t, path)
 	if r := hardenSend(t, addr, "after", []byte("back")); !strings.HasPrefix(r, "250") {
 		t.Fatalf("writable again: SMTP answered %q", r)

@@ -7,6 +7,7 @@ type metrics struct {
 	messages   prometheus.Counter
 	bytes      prometheus.Counter
 	rejections *prometheus.CounterVec
+	faults     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -16,9 +17,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "mailsandbox_bytes_received_total", Help: "Bytes of messages accepted over SMTP."}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mailsandbox_smtp_rejections_total", Help: "SMTP commands refused, by reply code."},
 			[]string{"code"}),
+		faults: prometheus.NewCounter(prometheus.CounterOpts{Name: "mailsandbox_smtp_faults_total", Help: "SMTP events a fault rule changed."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.messages, m.bytes, m.rejections)
+		reg.MustRegister(m.sessions, m.messages, m.bytes, m.rejections, m.faults)
 	}
 	return m
 }

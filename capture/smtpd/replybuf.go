@@ -20,6 +20,7 @@ const replyBufferLimit = 32 << 10
 type replyListener struct {
 	net.Listener
 	tls *tls.Config // implicit TLS: the config the limiter rebuilt with
+	s   *Server
 }
 
 // Accept wraps each connection in a replyBuffer. A *tls.Conn (implicit
@@ -31,7 +32,14 @@ func (l replyListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if tc, ok := c.(*tls.Conn); ok && l.tls != nil {
-		return tls.Server(&replyBuffer{Conn: tc.NetConn()}, l.tls), nil
+		var under net.Conn = &replyBuffer{Conn: tc.NetConn()}
+		if l.s.wrapsSessions() {
+			under = l.s.wrapSession(under, true)
+		}
+		return tls.Server(under, l.tls), nil
+	}
+	if l.s.wrapsSessions() {
+		return l.s.wrapSession(&replyBuffer{Conn: c}, false), nil
 	}
 	return &replyBuffer{Conn: c}, nil
 }

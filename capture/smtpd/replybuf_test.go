@@ -3,6 +3,7 @@ package smtpd
 import (
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -39,9 +40,10 @@ func TestReplyBufferHoldsRepliesUntilRead(t *testing.T) {
 func TestReplyBufferCloseUnsticksSend(t *testing.T) {
 	srv, cli := net.Pipe() // nobody reads cli
 	defer cli.Close()
-	c := &replyBuffer{Conn: srv}
+	sending := make(chan struct{})
+	c := &replyBuffer{Conn: &announcingConn{Conn: srv, writing: sending}}
 	go c.Write(make([]byte, replyBufferLimit)) // flushes, and blocks in it
-	time.Sleep(50 * time.Millisecond)
+	<-sending                                  // the send holds the buffer's lock now
 	done := make(chan error, 1)
 	go func() { done <- c.Close() }()
 	select {
@@ -49,4 +51,16 @@ func TestReplyBufferCloseUnsticksSend(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close waited for a send to a client that does not read")
 	}
+}
+
+// announcingConn closes writing when its first Write starts.
+type announcingConn struct {
+	net.Conn
+	writing chan struct{}
+	once    sync.Once
+}
+
+func (c *announcingConn) Write(p []byte) (int, error) {
+	c.once.Do(func() { close(c.writing) })
+	return c.Conn.Write(p)
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mailsandbox/mailsandbox/capture/connlimit"
+	"github.com/mailsandbox/mailsandbox/capture/faults"
+	"github.com/mailsandbox/mailsandbox/capture/smtplog"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
@@ -75,6 +77,11 @@ type Options struct {
 	// AllowedRecipients, when set, refuses RCPT addresses it does not
 	// match (550, as Mailpit's --smtp-allowed-recipients does).
 	AllowedRecipients *regexp.Regexp
+	// Faults is asked at each stage (connect, helo, auth, mail, rcpt, data,
+	// message) whether to misbehave; nil never does. See faults.go.
+	Faults FaultHook
+	// SessionLog records each session's transcript; nil records none.
+	SessionLog *smtplog.Log
 }
 
 func (o *Options) setDefaults() {
@@ -150,7 +157,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 // (SMTPS), pass a listener made with tls.NewListener and the same config
 // as Options.TLSConfig.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(replyListener{Listener: s.limits.Listen(l), tls: s.opts.TLSConfig})
+	err := s.smtp.Serve(replyListener{Listener: s.limits.Listen(l), tls: s.opts.TLSConfig, s: s})
 	select {
 	case <-s.closing:
 		return nil
@@ -198,7 +205,13 @@ type backend struct{ s *Server }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	b.s.metrics.sessions.Inc()
-	se := &session{s: b.s, conn: c}
+	se := &session{s: b.s, conn: c, sc: sessionConnOf(c.Conn())}
+	if err := se.fault(faults.Event{Stage: faults.StageHelo}); err != nil {
+		return nil, err
+	}
+	if se.sc != nil {
+		se.sc.se = se
+	}
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
 	if b.s.draining {
@@ -213,6 +226,7 @@ var errShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode
 type session struct {
 	s      *Server
 	conn   *smtp.Conn
+	sc     *sessionConn // nil without faults or a session log
 	authed bool
 	user   string // the SMTP AUTH user, stored with each message
 	from   string
@@ -255,6 +269,9 @@ func (se *session) reject(err *smtp.SMTPError) error {
 func (se *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
 func (se *session) Auth(mech string) (sasl.Server, error) {
+	if err := se.fault(faults.Event{Stage: faults.StageAuth}); err != nil {
+		return nil, err
+	}
 	check := func(identity, user, pass string) error {
 		if identity != "" && identity != user {
 			return se.reject(smtp.ErrAuthFailed)
@@ -284,6 +301,9 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	if se.s.opts.Auth != nil && !se.authed {
 		return se.reject(errAuthRequired)
 	}
+	if err := se.fault(faults.Event{Stage: faults.StageMail, From: from}); err != nil {
+		return err
+	}
 	se.s.mu.Lock()
 	draining := se.s.draining
 	se.busy = !draining
@@ -308,11 +328,23 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if err := se.allowedRecipient(to); err != nil {
 		return se.reject(err)
 	}
+	if se.s.hook() != nil {
+		if err := se.fault(faults.Event{Stage: faults.StageRcpt, From: se.from, To: []string{to}}); err != nil {
+			return err
+		}
+	}
 	se.rcpts = append(se.rcpts, to)
 	return nil
 }
 
 func (se *session) Data(r io.Reader) error {
+	if se.s.hook() != nil && (se.sc == nil || se.sc.opaque.Load()) {
+		// Encrypted: DATA was not seen before its 354, so its fault
+		// answers after the message instead.
+		if err := se.fault(faults.Event{Stage: faults.StageData, From: se.from, To: se.rcpts}); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
 		var serr *smtp.SMTPError
@@ -320,6 +352,12 @@ func (se *session) Data(r io.Reader) error {
 			return se.reject(serr)
 		}
 		return fmt.Errorf("read message: %w", err)
+	}
+	if se.s.hook() != nil {
+		// A refusal here, or a 2xx (acknowledged and lost), stores nothing.
+		if err := se.fault(faults.Event{Stage: faults.StageMessage, From: se.from, To: se.rcpts}); err != nil {
+			return err
+		}
 	}
 	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...), Username: se.user}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -10,13 +10,14 @@ import (
 	"io"
 	"net"
 	"net/smtp"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mailsandbox/mailsandbox/internal/need"
 
 	"github.com/mailsandbox/mailsandbox/capture/tlscert"
 
@@ -357,10 +358,7 @@ func TestIdleClientIsCutOff(t *testing.T) {
 }
 
 func TestPythonSmtplib(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
+	py := need.Command(t, need.Python, "python3")
 	ts := newTestServer(t)
 	host, port, _ := net.SplitHostPort(ts.addr)
 	script := `
@@ -388,13 +386,7 @@ with smtplib.SMTP(sys.argv[1], int(sys.argv[2])) as s:
 }
 
 func TestSwaks(t *testing.T) {
-	swaks, err := exec.LookPath("swaks")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("swaks not installed; .ci/run installs it")
-		}
-		t.Skip("swaks not installed")
-	}
+	swaks := need.Command(t, need.Swaks, "swaks")
 	ts := newTestServer(t)
 	out, err := exec.Command(swaks, "--server", ts.addr, "--from", "sw@example.com", "--to", "dest@example.com",
 		"--header", "Subject: via swaks", "--body", "swaks body", "--auth", "PLAIN", "--auth-user", "u", "--auth-password", "p").CombinedOutput()

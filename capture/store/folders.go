@@ -204,29 +204,14 @@ func (s *Store) RenameFolder(ctx context.Context, mailbox, oldName, newName stri
 				return fmt.Errorf("rename folder to %s: %w", n, err)
 			}
 		}
+		if err := s.renameSubscriptions(ctx, tx, mailbox, oldName, newName); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("rename folder %s of %s: %w", oldName, mailbox, err)
 	}
 	s.publish(append(evs, Event{Kind: EventFolders, Mailbox: mailbox})...)
-	return nil
-}
-
-// SetSubscribed sets whether a folder is subscribed (IMAP SUBSCRIBE/LSUB).
-func (s *Store) SetSubscribed(ctx context.Context, mailbox, name string, subscribed bool) error {
-	mailbox = NormalizeAddress(mailbox)
-	v := 0
-	if subscribed {
-		v = 1
-	}
-	res, err := s.wdb.ExecContext(ctx, s.q(`UPDATE folders SET subscribed = ? WHERE mailbox = ? AND name = ?`), v, mailbox, name)
-	if err != nil {
-		return fmt.Errorf("subscribe folder %s of %s: %w", name, mailbox, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("folder %s of %s: %w", name, mailbox, ErrNotFound)
-	}
-	s.publish(Event{Kind: EventFolders, Mailbox: mailbox})
 	return nil
 }
 
@@ -465,15 +450,13 @@ func (s *Store) pairFolders(ctx context.Context, tx *sql.Tx, srcID, dstID int64)
 }
 
 // MoveEntries moves the entries of srcFolderID with the given UIDs into
-// dstFolderID (another folder of the same mailbox), with new UIDs there.
+// dstFolderID (a folder of the same mailbox, possibly the source itself:
+// RFC 6851 allows that, the entries get new UIDs), with new UIDs there.
 // It returns the source and new UIDs pairwise, like CopyEntries, and
 // publishes EventDeleted for the source UIDs (Mailbox, FolderID, UIDs set;
 // MessageID empty: the messages stay in the mailbox) and EventEntry for the
 // new ones.
 func (s *Store) MoveEntries(ctx context.Context, srcFolderID int64, uids []uint32, dstFolderID int64) (srcUIDs, dstUIDs []uint32, err error) {
-	if srcFolderID == dstFolderID {
-		return nil, nil, fmt.Errorf("move entries: %w: source and destination are the same folder", ErrInvalid)
-	}
 	mailbox, srcUIDs, dstUIDs, err := s.transfer(ctx, "move entries", srcFolderID, uids, dstFolderID,
 		func(tx *sql.Tx, mailbox, dstName string, refs []entryRef) (src, dst []uint32, err error) {
 			src, dst, _, err = s.moveTx(ctx, tx, mailbox, dstName, refs)

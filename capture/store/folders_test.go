@@ -87,14 +87,17 @@ func testFolderCreateRenameDelete(t *testing.T) {
 	if got, want := folderNames(t, st, mb), []string{"INBOX", "Trash", "Z/B", "Z/B/C"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("after delete: %v", got)
 	}
+	if err := st.SetSubscribed(ctx, mb, "Trash", true); err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := st.Folder(ctx, mb, "Trash"); !f.Subscribed || f.ID != tr.ID {
+		t.Fatalf("trash %+v", f)
+	}
 	if err := st.SetSubscribed(ctx, mb, "Trash", false); err != nil {
 		t.Fatal(err)
 	}
 	if f, _ := st.Folder(ctx, mb, "Trash"); f.Subscribed || f.ID != tr.ID {
 		t.Fatalf("trash %+v", f)
-	}
-	if err := st.SetSubscribed(ctx, mb, "Nope", true); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("subscribe missing: %v", err)
 	}
 	// A re-created folder gets a new UIDValidity.
 	if _, err := st.CreateFolder(ctx, mb, "Z", `\Archive`); err != nil {
@@ -213,8 +216,16 @@ func testFlagsCopyMoveExpunge(t *testing.T) {
 		t.Fatalf("move event %+v", ev)
 	}
 	<-events
-	if _, _, err := st.MoveEntries(ctx, inbox.ID, []uint32{1}, inbox.ID); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("move onto itself: %v", err)
+	// Moving into the same folder gives the entry a new UID (RFC 6851).
+	before, _ := st.Entries(ctx, arch.ID)
+	src, dst, err = st.MoveEntries(ctx, arch.ID, []uint32{before[0].UID}, arch.ID)
+	if err != nil || len(dst) != 1 || dst[0] <= before[len(before)-1].UID {
+		t.Fatalf("move onto itself %v %v %v", src, dst, err)
+	}
+	<-events
+	<-events
+	if after, _ := st.Entries(ctx, arch.ID); len(after) != len(before) || after[len(after)-1].UID != dst[0] {
+		t.Fatalf("after move onto itself %+v", after)
 	}
 	list, _, _ = st.Search(ctx, store.Query{Mailbox: mb, Folder: "Archive"})
 	if len(list) != 3 {

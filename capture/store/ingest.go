@@ -464,7 +464,7 @@ func (s *Store) createFolder(ctx context.Context, tx *sql.Tx, mailbox, name, spe
 			break
 		}
 	}
-	f := Folder{Mailbox: mailbox, Name: name, UIDValidity: uint32(v), UIDNext: 1, Subscribed: true, SpecialUse: specialUse}
+	f := Folder{Mailbox: mailbox, Name: name, UIDValidity: uint32(v), UIDNext: 1, SpecialUse: specialUse}
 	err := tx.QueryRowContext(ctx, s.q(`INSERT INTO folders (mailbox, name, uidvalidity, uidnext, subscribed, special_use)
 		VALUES (?,?,?,1,1,?) ON CONFLICT (mailbox, name) DO NOTHING RETURNING id`), mailbox, name, v, specialUse).Scan(&f.ID)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -472,6 +472,14 @@ func (s *Store) createFolder(ctx context.Context, tx *sql.Tx, mailbox, name, spe
 	}
 	if err != nil {
 		return Folder{}, fmt.Errorf("create folder %s of %s: %w", name, mailbox, err)
+	}
+	// INBOX starts subscribed (clients that show only subscribed folders
+	// still show it); other folders only when a client subscribes them.
+	f.Subscribed = name == InboxName
+	if f.Subscribed {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO subscriptions (mailbox, name) VALUES (?, ?) ON CONFLICT DO NOTHING`), mailbox, name); err != nil {
+			return Folder{}, fmt.Errorf("subscribe %s of %s: %w", name, mailbox, err)
+		}
 	}
 	return f, nil
 }

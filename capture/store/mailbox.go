@@ -8,16 +8,19 @@ import (
 	"sync"
 )
 
-const folderCols = `f.id, f.mailbox, f.name, f.uidvalidity, f.uidnext, f.subscribed, f.special_use,
+const folderCols = `f.id, f.mailbox, f.name, f.uidvalidity, f.uidnext,
+	(SELECT COUNT(*) FROM subscriptions s WHERE s.mailbox = f.mailbox AND s.name = f.name), f.special_use,
 	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id),
-	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.seen = 0)`
+	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.seen = 0),
+	f.recent_uid,
+	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.uid > f.recent_uid)`
 
 func scanFolder(sc rowScanner) (Folder, error) {
 	var f Folder
-	var v, next int64
+	var v, next, recent int64
 	var sub int
-	err := sc.Scan(&f.ID, &f.Mailbox, &f.Name, &v, &next, &sub, &f.SpecialUse, &f.Total, &f.Unseen)
-	f.UIDValidity, f.UIDNext, f.Subscribed = uint32(v), uint32(next), sub != 0
+	err := sc.Scan(&f.ID, &f.Mailbox, &f.Name, &v, &next, &sub, &f.SpecialUse, &f.Total, &f.Unseen, &recent, &f.Recent)
+	f.UIDValidity, f.UIDNext, f.Subscribed, f.RecentUID = uint32(v), uint32(next), sub != 0, uint32(recent)
 	return f, err
 }
 

@@ -655,6 +655,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, mailbox string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("mailbox %s: %w", mailbox, ErrNotFound)
 	}
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM subscriptions WHERE mailbox = ?`), mailbox); err != nil {
+		return fmt.Errorf("delete mailbox %s: subscriptions: %w", mailbox, err)
+	}
 	evs, err := s.deleteEntriesTx(ctx, tx, `mailbox = ?`, []any{mailbox})
 	if err != nil {
 		return err
@@ -694,6 +697,9 @@ func (s *Store) DeleteAll(ctx context.Context) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("delete all: folders: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM subscriptions`); err != nil {
+		return fmt.Errorf("delete all: subscriptions: %w", err)
 	}
 	evs, err := s.deleteEntriesTx(ctx, tx, `1 = 1`, nil)
 	if err != nil {
@@ -863,6 +869,9 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 				return nil, fmt.Errorf("drop messages left in no mailbox: %w", err)
 			}
 		}
+		if err := s.dropFinishedDeliveries(ctx, tx, gone); err != nil {
+			return nil, err
+		}
 	}
 	return ids, nil
 }
@@ -892,16 +901,20 @@ func (s *Store) noteIngested(n int) {
 // every pruneEvery for age.
 func (s *Store) retentionLoop() {
 	defer s.wg.Done()
-	tick := time.NewTicker(pruneEvery(s.opts.MaxAge))
+	tick := time.NewTicker(min(pruneEvery(s.opts.MaxAge), pruneEvery(s.opts.RelayKeep)))
 	defer tick.Stop()
 	for {
+		prune := s.Prune
 		select {
 		case <-s.stop:
 			return
 		case <-tick.C:
 		case <-s.ingested:
+			// Only the count can be exceeded by new mail; the finished
+			// deliveries wait for the tick (no write per ingest for them).
+			prune = s.pruneMessages
 		}
-		if err := s.Prune(context.Background()); err != nil {
+		if err := prune(context.Background()); err != nil {
 			s.log.Warn("retention prune failed", "err", err)
 		}
 	}
@@ -916,8 +929,17 @@ func pruneEvery(maxAge time.Duration) time.Duration {
 	return max(maxAge/10, 250*time.Millisecond)
 }
 
-// Prune deletes the oldest messages past the retention limits.
+// Prune deletes the oldest messages past the retention limits, and relay
+// deliveries finished more than RelayKeep ago.
 func (s *Store) Prune(ctx context.Context) error {
+	if err := s.pruneMessages(ctx); err != nil {
+		return err
+	}
+	return s.pruneDeliveries(ctx)
+}
+
+// pruneMessages deletes the oldest messages past MaxAge and MaxMessages.
+func (s *Store) pruneMessages(ctx context.Context) error {
 	if s.opts.MaxAge > 0 {
 		cut := micros(s.now().Add(-s.opts.MaxAge))
 		if err := s.deleteWhere(ctx, `msg_seq IN (SELECT seq FROM messages WHERE received_at < ?)`, []any{cut}, false); err != nil {

@@ -11,9 +11,9 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5TagsPG}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration5TagsPG}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5TagsSQLite}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration5TagsSQLite}
 }
 
 // migration5Tags (tags): tag names, one row per tag with its lower-cased
@@ -43,6 +43,23 @@ ALTER TABLE messages ADD COLUMN bcc_json TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE messages ADD COLUMN attachments INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN inlines INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX entries_seen ON entries(msg_seq) WHERE seen = 1
+`
+
+// migration5IMAPState (IMAP \Recent and subscriptions): recent_uid is the
+// highest UID an IMAP session has claimed as recent (mail above it is
+// \Recent for the next session to select the folder); subscriptions are a
+// list of names of their own (RFC 3501: a name may stay subscribed after
+// its folder is deleted). Existing mail is not recent; existing
+// subscriptions are kept.
+const migration5IMAPState = `
+ALTER TABLE folders ADD COLUMN recent_uid BIGINT NOT NULL DEFAULT 0;
+UPDATE folders SET recent_uid = uidnext - 1;
+CREATE TABLE subscriptions (
+	mailbox TEXT NOT NULL,
+	name TEXT NOT NULL,
+	PRIMARY KEY (mailbox, name)
+);
+INSERT INTO subscriptions (mailbox, name) SELECT mailbox, name FROM folders WHERE subscribed = 1
 `
 
 // migration3: the search text moves into bodies, and may be a span of the

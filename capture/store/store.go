@@ -56,6 +56,11 @@ type Options struct {
 	// oldest messages are pruned first.
 	MaxMessages int
 	MaxAge      time.Duration
+	// RelayKeep is how long finished (delivered or failed) relay
+	// deliveries stay listed after they finish; zero keeps them as long as
+	// their message. Deleting or pruning a message drops its finished
+	// deliveries.
+	RelayKeep time.Duration
 	// Enqueue, when set, is asked at ingest which recipients of a message
 	// leave the sandbox; the deliveries it returns are queued in the same
 	// transaction as the message, so a crash cannot separate the two.
@@ -154,7 +159,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.wg.Add(1)
 		go s.checkpointLoop()
 	}
-	if opts.MaxAge > 0 || opts.MaxMessages > 0 {
+	if opts.MaxAge > 0 || opts.MaxMessages > 0 || opts.RelayKeep > 0 {
 		s.wg.Add(1)
 		go s.retentionLoop()
 	}

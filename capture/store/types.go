@@ -106,6 +106,11 @@ type Folder struct {
 	SpecialUse  string `json:"special_use"` // e.g. `\Sent`, `\Trash`; "" for none
 	Total       int    `json:"total"`
 	Unseen      int    `json:"unseen"`
+	// RecentUID is the highest UID an IMAP session has claimed as recent
+	// (ClaimRecent); Recent counts the entries above it, recent for the
+	// next session to select the folder.
+	RecentUID uint32 `json:"recent_uid"`
+	Recent    int    `json:"recent"`
 }
 
 // Entry is one copy of a message in one folder of a mailbox.

@@ -176,6 +176,11 @@ func newRunFlagSet(rf *runFlags) *flag.FlagSet {
 	fs.Var(ruleFlag{&c.Tags.Rules}, "tag", "tag mail matching a search: NAME=QUERY, QUERY in Mailpit's search syntax or re:FIELD:REGEXP (repeatable; one rule a line in the environment)")
 	fs.BoolVar(&c.Tags.Username, "tag-username", false, "tag mail with the SMTP AUTH user name")
 	fs.Var(listFlag{&c.Tags.Disable}, "tag-disable", "automatic tag sources to turn off, comma-separated: x-tags, plus-addresses")
+	fs.Var(faultFlag{&c.Faults.Rules}, "fault", "fault rule STAGE[,from=GLOB][,to=GLOB]=ACTION, e.g. 'rcpt,to=*@bounce.test=550 5.1.1 No such user' (repeatable; env: one per line; see docs/faults.md)")
+	fs.IntVar(&c.Faults.SMTPLogSessions, "smtp-log-sessions", c.Faults.SMTPLogSessions, "keep the transcripts of this many SMTP sessions in memory (0 turns the log off)")
+	fs.BoolVar(&c.Faults.EnableChaos, "enable-chaos", false, "serve Mailpit's chaos API (GET/PUT /api/v1/chaos)")
+	fs.StringVar(&c.Faults.ChaosTriggers, "chaos-triggers", "", "Mailpit chaos triggers at start, e.g. Sender:451:10,Recipient:550:5 (enables chaos)")
+	fs.DurationVar(&c.Relay.Keep, "relay-keep", c.Relay.Keep, "relay: keep finished deliveries listed this long (0: as long as their message)")
 	fs.StringVar(&rf.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&rf.logFormat, "log-format", "text", "log format: text or json")
 	return fs

@@ -47,6 +47,9 @@ var mailpitRows = []mpRow{
 	{name: "MP_WEBROOT", flag: "http-webroot"},
 	{name: "MP_POP3_AUTH", flag: "mailbox-auth"},
 	{name: "MP_POP3_AUTH_FILE", flag: "mailbox-auth-file"},
+	{name: "MP_ENABLE_CHAOS", flag: "enable-chaos", conv: mailpitBool},
+	{name: "MP_CHAOS_TRIGGERS", flag: "chaos-triggers"},
+	{name: "MP_SENDMAIL_SMTP_ADDR", apply: func(*mpEnv, string) error { return nil }}, // read by mailsandbox sendmail
 	{name: "MP_SMTP_RELAY_HOST", apply: relayHost},
 	{name: "MP_SMTP_RELAY_PORT", apply: func(*mpEnv, string) error { return nil }}, // read by MP_SMTP_RELAY_HOST
 	{name: "MP_SMTP_RELAY_USERNAME", apply: relayAuth},

@@ -46,6 +46,8 @@ func TestMailpitEnvMapsOntoFlags(t *testing.T) {
 		"MP_SMTP_RELAY_ALLOW_INSECURE": "true",
 		"MP_SMTP_RELAY_STARTTLS":       "true",
 		"MP_SMTP_REQUIRE_STARTTLS":     "false", // Mailpit: anything but 1/true/yes is off
+		"MP_ENABLE_CHAOS":              "true",
+		"MP_CHAOS_TRIGGERS":            "Sender:451:50",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +60,9 @@ func TestMailpitEnvMapsOntoFlags(t *testing.T) {
 	if m.SMTPAuth != "u1:p1 u2:p2" || m.HTTPAuth != "admin:pw" || m.MailboxAuth != "bob@example.com:pw" || m.SMTPMaxRecipients != 3 ||
 		m.SMTPAllowedRecipients != `@example\.com$` || m.HTTPWebroot != "mail" || m.SMTPRequireSTARTTLS {
 		t.Errorf("compat settings: %+v", m)
+	}
+	if !c.Faults.EnableChaos || c.Faults.ChaosTriggers != "Sender:451:50" {
+		t.Errorf("chaos settings: %+v", c.Faults)
 	}
 	if r := c.Relay; r.Smarthost != "smtp.example.net:25" || r.SmarthostAuth != "relayuser:relaypass" || len(r.Match) != 1 || r.Match[0] != "*" || !r.SmarthostInsecureTLS {
 		t.Errorf("relay: %+v", r)

@@ -50,6 +50,9 @@ type Config struct {
 
 	Relay RelayConfig
 
+	// Fault injection and the SMTP session log; see faults.go.
+	Faults FaultsConfig
+
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -80,6 +83,9 @@ type RelayConfig struct {
 	// Helo is the relay's EHLO name: "" means the host's FQDN when one
 	// resolves, else the connection's address literal.
 	Helo string
+	// Keep is how long finished deliveries stay listed; 0 keeps them as
+	// long as their message.
+	Keep time.Duration
 }
 
 // Enabled reports whether any destination is configured.
@@ -94,10 +100,12 @@ func DefaultConfig() Config {
 		POP3Addr:        "127.0.0.1:1110",
 		IMAPAddr:        "127.0.0.1:1143",
 		MaxMessageBytes: 32 << 20,
+		Faults:          FaultsConfig{SMTPLogSessions: 1000},
 		Relay: RelayConfig{
 			MaxAge:   24 * time.Hour,
 			RetryMin: time.Minute,
 			RetryMax: time.Hour,
+			Keep:     7 * 24 * time.Hour,
 		},
 	}
 }
@@ -221,7 +229,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"relay-max-age", r.MaxAge}, {"relay-retry-min", r.RetryMin}, {"relay-retry-max", r.RetryMax}} {
+	}{{"relay-max-age", r.MaxAge}, {"relay-retry-min", r.RetryMin}, {"relay-retry-max", r.RetryMax}, {"relay-keep", r.Keep}} {
 		if d.v < 0 {
 			return bad(d.flag, "must not be negative")
 		}
@@ -232,7 +240,10 @@ func (c Config) Validate() error {
 	if _, err := c.Tags.tagger(); err != nil {
 		return err
 	}
-	return c.validateCompat()
+	if err := c.validateCompat(); err != nil {
+		return err
+	}
+	return c.Faults.validate()
 }
 
 func checkHostPort(addr string) error {

@@ -108,7 +108,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		return nil, err
 	}
 	s.relay = relay
-	stOpts := store.Options{DSN: cfg.DB, Logger: log.With("component", "store"), MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge}
+	stOpts := store.Options{DSN: cfg.DB, Logger: log.With("component", "store"), MaxMessages: cfg.MaxMessages, MaxAge: cfg.MaxAge, RelayKeep: cfg.Relay.Keep}
 	if relay != nil {
 		stOpts.Enqueue = relay.enqueueHook()
 	}
@@ -137,6 +137,11 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	}
 	smtpOpts.RequireTLS, smtpOpts.MaxRecipients = cfg.Compat.SMTPRequireSTARTTLS, cfg.Compat.SMTPMaxRecipients
 	smtpOpts.AllowedRecipients = cfg.Compat.allowedRecipients()
+	fe, sessions, faultsMount, err := cfg.Faults.build()
+	if err != nil {
+		return nil, err
+	}
+	smtpOpts.Faults, smtpOpts.SessionLog = fe, sessions
 	smtpSrv := smtpd.New(s.st, smtpOpts, log.With("component", "smtp"))
 
 	pop3Opts := pop3d.Options{TLSConfig: s.tls, AllowInsecureAuth: cfg.MailboxAuthAllowInsecure}
@@ -163,6 +168,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	restOpts.Mounts = append(restOpts.Mounts, rest.Mount{Register: mailhog.Register(s.st)})
 	restOpts.Webroot = cfg.Compat.HTTPWebroot
 	restOpts.Mounts = append(restOpts.Mounts, mailpitMount(s.st, cfg, relay, log))
+	restOpts.Mounts = append(restOpts.Mounts, faultsMount)
 	httpSrv := rest.New(s.st, restOpts, log.With("component", "http"))
 
 	for _, l := range []struct {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 )
 
@@ -126,7 +128,7 @@ func TestCorpus(t *testing.T) {
 	dir, _ := filepath.Abs(filepath.Join("..", "..", "..", "shared", "mime-corpus"))
 	files, _ := filepath.Glob(filepath.Join(dir, "msg_*.txt"))
 	if len(files) == 0 {
-		t.Skipf("MIME corpus not found at %s (it sits beside the checkout in CI)", dir)
+		need.Skip(t, need.Corpus, "no msg_*.txt at "+dir)
 	}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -454,12 +453,15 @@ func TestEvents(t *testing.T) {
 		if ev.Type != "message" {
 			continue
 		}
-		var raw map[string]json.RawMessage
-		if err := ev.Decode(&raw); err != nil {
+		var m struct {
+			Subject   string
+			Mailboxes []string
+		}
+		if err := ev.Decode(&m); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Contains(ev.Data, []byte("evented")) && !bytes.Contains(ev.Data, []byte("ev@example.com")) {
-			t.Logf("message event without subject or recipient: %s", ev.Data)
+		if m.Subject != "evented" || len(m.Mailboxes) != 1 || m.Mailboxes[0] != "ev@example.com" {
+			t.Fatalf("message event %s: want subject %q and mailbox ev@example.com", ev.Data, "evented")
 		}
 		return
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/internal/need"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 )
 
@@ -32,10 +34,7 @@ func RequirePostgres(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(EnvDSN)
 	if base == "" {
-		if os.Getenv(EnvRequire) == "1" {
-			t.Fatalf("%s is not set but %s=1: PostgreSQL tests must run", EnvDSN, EnvRequire)
-		}
-		t.Skipf("PostgreSQL tests skipped: set %s=postgres://user:pass@host:5432/db?sslmode=disable to run them", EnvDSN)
+		need.Skip(t, need.Postgres, EnvDSN+" is not set")
 	}
 	return base
 }

@@ -67,6 +67,12 @@ export const tags = () => call('GET', '/tags'); // Mailpit's route: every tag in
 export const relayQueue = () => call('GET', '/relay/queue');
 export const relayRetry = (id) => call('POST', '/relay/queue/' + enc(id) + '/retry');
 export const relayDrop = (id) => call('DELETE', '/relay/queue/' + enc(id));
+export const faults = () => call('GET', '/faults');
+export const addFault = (rule) => call('POST', '/faults', rule);
+export const removeFault = (id) => call('DELETE', '/faults/' + enc(id));
+export const clearFaults = () => call('DELETE', '/faults');
+export const setFaultsEnabled = (enabled) => call('PUT', '/faults/enabled', { enabled });
+export const smtpSessions = (filter) => call('GET', '/smtp/sessions' + qs(filter));
 
 /** rawURL is the message source (message/rfc822). */
 export const rawURL = (id) => BASE + '/messages/' + enc(id) + '/raw';

@@ -8,6 +8,7 @@ import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
 import { renderRelay } from './relay.js';
 import { tagChips, renderTagNav } from './tags.js';
+import { renderFaults } from './faults.js';
 import { toast, confirmDialog, errorBox, setBusy, modal } from './ui.js';
 
 const PAGE = 50;
@@ -36,6 +37,7 @@ const state = {
  *   #/mailbox/ADDR[/message/ID][?o=OFFSET]
  *   #/search/QUERY[/message/ID][?o=OFFSET]
  *   #/relay
+ *   #/faults
  *   #/compose[?reply=ID|forward=ID]
  */
 function parseRoute(hash) {
@@ -51,6 +53,7 @@ function parseRoute(hash) {
     case 'mailbox': r.scope = { type: 'mailbox', address: (parts[1] || '').toLowerCase() }; rest = parts.slice(2); break;
     case 'search': r.scope = { type: 'search', q: parts[1] || '' }; rest = parts.slice(2); break;
     case 'relay': r.page = 'relay'; rest = []; break;
+    case 'faults': r.page = 'faults'; rest = []; break;
     case 'compose': r.page = 'compose'; rest = []; break;
     default: break; // all
   }
@@ -99,6 +102,7 @@ async function onRoute() {
   else renderList();
 
   if (r.page === 'relay') { state.msg = null; showRelay(); }
+  else if (r.page === 'faults') { state.msg = null; showFaults(); }
   else if (r.page === 'compose') { state.msg = null; showCompose(r); }
   else if (r.id) { if (!state.msg || state.msg.id !== r.id || !$('view-pane').querySelector('.message')) openMessage(r.id); }
   else { state.msg = null; showPlaceholder(); }
@@ -164,6 +168,8 @@ function highlightNav(r, scope) {
   if ($('nav-all').hasAttribute('aria-current')) $('nav-all').setAttribute('aria-current', 'page');
   $('nav-relay').toggleAttribute('aria-current', r.page === 'relay');
   if (r.page === 'relay') $('nav-relay').setAttribute('aria-current', 'page');
+  $('nav-faults').toggleAttribute('aria-current', r.page === 'faults');
+  if (r.page === 'faults') $('nav-faults').setAttribute('aria-current', 'page');
   for (const a of $('mailbox-list').querySelectorAll('a')) {
     if (r.page === 'list' && scope.type === 'mailbox' && a.dataset.address === scope.address) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -444,6 +450,16 @@ async function showRelay() {
   const view = state.viewSeq;
   const pending = await renderRelay(pane, () => refreshRelay(), () => view === state.viewSeq);
   if (pending !== null) setBadge($('relay-count'), pending, 'pending');
+}
+
+async function showFaults() {
+  const pane = $('view-pane');
+  if (!pane.querySelector('.faults')) {
+    clear(pane);
+    pane.appendChild(h('p', { class: 'muted pad' }, 'Loading fault rules…'));
+  }
+  const view = state.viewSeq;
+  await renderFaults(pane, () => view === state.viewSeq);
 }
 
 async function showCompose(r) {
