@@ -44,6 +44,8 @@ type Summary struct {
 	Seen           bool      `json:"seen"`
 	HasAttachments bool      `json:"has_attachments"`
 	Snippet        string    `json:"snippet"`
+	// Tags are the message's tags, sorted case-insensitively.
+	Tags []string `json:"tags"`
 }
 
 // MessageList is a page of summaries, newest first, with the total number
@@ -151,10 +153,12 @@ type Filter struct {
 	Subject string
 	Text    string
 	Mailbox string
-	Since   time.Time
-	Before  time.Time
-	Limit   int
-	Offset  int
+	// Tag keeps messages with this tag (exact, case-insensitive).
+	Tag    string
+	Since  time.Time
+	Before time.Time
+	Limit  int
+	Offset int
 }
 
 func (f Filter) values() url.Values {
@@ -169,6 +173,7 @@ func (f Filter) values() url.Values {
 	set("subject", f.Subject)
 	set("text", f.Text)
 	set("mailbox", f.Mailbox)
+	set("tag", f.Tag)
 	if !f.Since.IsZero() {
 		v.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
 	}

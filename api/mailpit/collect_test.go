@@ -398,6 +398,35 @@ func collect(t testing.TB, smtpAddr, base string, skip map[string]bool) map[stri
 	code, h, b := c.do("DELETE", "/api/v1/search?query="+url.QueryEscape("from:spam"), "")
 	c.out["delete search"] = map[string]any{"status": code, "type": h.Get("Content-Type"), "body": string(b),
 		"after": c.matches("/api/v1/messages?limit=100")}
+	// Tags: Mailpit's tag routes, each answer with the state after it.
+	tagState := func(res map[string]any) map[string]any {
+		res["all"] = c.getJSON("/api/v1/tags")
+		for _, n := range []string{"x-tags.eml", "attachments.eml"} {
+			if m, ok := c.getJSON("/api/v1/message/" + ids[n]).(map[string]any); ok {
+				res[n] = m["Tags"]
+			}
+		}
+		res["tagged"] = c.matches("/api/v1/search?limit=100&query=is:tagged")
+		return res
+	}
+	tagStep := func(label, method, path, body string) {
+		code, h, b := c.do(method, path, body)
+		c.out[label] = tagState(map[string]any{"status": code, "type": h.Get("Content-Type"), "body": strings.TrimSpace(string(b))})
+	}
+	tagStep("tags list", "GET", "/api/v1/tags", "")
+	tagStep("tags set", "PUT", "/api/v1/tags", fmt.Sprintf(`{"IDs":[%q,%q],"Tags":["New","ALPHA","bad/tag",""," x\u0001y "]}`, ids["attachments.eml"], ids["x-tags.eml"]))
+	tagStep("tags rename", "PUT", "/api/v1/tags/new", `{"Name":"Renamed"}`)
+	tagStep("tags rename case", "PUT", "/api/v1/tags/RENAMED", `{"Name":"re/named"}`)
+	tagStep("tags rename escaped", "PUT", "/api/v1/tags/x%20y", `{"Name":"x-y"}`)
+	tagStep("tags rename missing", "PUT", "/api/v1/tags/missing", `{"Name":"x"}`)
+	tagStep("tags rename empty", "PUT", "/api/v1/tags/alpha", `{"Name":""}`)
+	tagStep("tags rename onto existing", "PUT", "/api/v1/tags/alpha", `{"Name":"Beta"}`)
+	tagStep("error tags set garbage", "PUT", "/api/v1/tags", `garbage`)
+	tagStep("error tags rename garbage", "PUT", "/api/v1/tags/alpha", `x`)
+	tagStep("tags delete missing", "DELETE", "/api/v1/tags/nothing", "")
+	tagStep("tags delete", "DELETE", "/api/v1/tags/BETA", "")
+	tagStep("tags clear", "PUT", "/api/v1/tags", fmt.Sprintf(`{"IDs":[%q],"Tags":[]}`, ids["attachments.eml"]))
+	tagStep("tags search", "GET", "/api/v1/search?query="+url.QueryEscape("tag:alpha"), "")
 	webui := c.getJSON("/api/v1/webui")
 	c.out["webui"] = webui
 	info := c.getJSON("/api/v1/info").(map[string]any)

@@ -150,6 +150,15 @@ func (s *Server) frameFor(ctx context.Context, ev store.Event) (*frame, error) {
 			return nil, err
 		}
 		return &frame{Type: "update", Data: updateJSON{ID: m.ID, Read: m.Seen}}, nil
+	case store.EventTags:
+		if ev.MessageID == "" {
+			return &frame{Type: "prune"}, nil // many changed: reload
+		}
+		m, err := s.st.Get(ctx, ev.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		return &frame{Type: "update", Data: tagsUpdateJSON{ID: m.ID, Tags: nonNilTags(m.Tags)}}, nil
 	case store.EventDeleted:
 		switch {
 		case ev.MessageID != "":

@@ -47,11 +47,21 @@ func (s *Server) info(c echo.Context) error {
 	if err != nil {
 		return s.fail(c, err)
 	}
+	tags, err := s.allTags(ctx)
+	if err != nil {
+		return s.fail(c, err)
+	}
+	counts := make(map[string]int, len(tags))
+	for _, t := range tags {
+		if counts[t], err = s.st.Count(ctx, store.Query{Tag: t}); err != nil {
+			return s.fail(c, err)
+		}
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return c.JSON(http.StatusOK, infoJSON{
 		Version: s.opts.Version, Database: s.opts.Database, DatabaseSize: st.Bytes,
-		Messages: st.Messages, Unread: unread, Tags: map[string]int{},
+		Messages: st.Messages, Unread: unread, Tags: counts,
 		RuntimeStats: runtimeStatsJSON{Uptime: int(time.Since(s.started).Seconds()), Memory: ms.Sys},
 	})
 }

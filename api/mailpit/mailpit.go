@@ -108,6 +108,7 @@ func (s *Server) Register(e *echo.Echo) {
 	g.GET("/message/:id/part/:part/thumb", s.thumb)
 	g.POST("/message/:id/release", s.release)
 	g.POST("/send", s.send)
+	s.tagRoutes(g)
 	g.GET("/info", s.info)
 	g.GET("/webui", s.webUI)
 	g.GET("/swagger.json", s.swagger)

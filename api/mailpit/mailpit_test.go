@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -219,6 +220,13 @@ func testEvents(t *testing.T, db func() []sandboxtest.Option) {
 	a.call("GET", "/api/v1/message/"+id, "")
 	if d := next("update"); d["ID"] != id || d["Read"] != true {
 		t.Errorf("update frame: %v", d)
+	}
+	// Tags change: Mailpit's update frame carries them.
+	if code, _, body := a.call("PUT", "/api/v1/tags", fmt.Sprintf(`{"IDs":[%q],"Tags":["Ev-Tag","b/c"]}`, id)); code != 200 {
+		t.Fatalf("set tags: %d %s", code, body)
+	}
+	if d := next("update"); d["ID"] != id || fmt.Sprint(d["Tags"]) != "[b c Ev-Tag]" {
+		t.Errorf("tags update frame: %v", d)
 	}
 	a.call("DELETE", "/api/v1/search?query=event", "")
 	if d := next("delete"); d["ID"] != id {

@@ -115,7 +115,7 @@ func buildMessage(m store.Message, raw []byte) messageJSON {
 	out := messageJSON{
 		ID: m.ID, MessageID: p.MessageID, From: fromAddr(p.From),
 		To: addrList(p.To), Cc: addrList(p.Cc), Bcc: addrList(m.Bcc), ReplyTo: addrList(p.ReplyTo),
-		ReturnPath: returnPath, Subject: p.Subject, Date: date, Tags: []string{}, Username: m.Envelope.Username,
+		ReturnPath: returnPath, Subject: p.Subject, Date: date, Tags: nonNilTags(m.Tags), Username: m.Envelope.Username,
 		Text: text, HTML: p.HTML, Size: int64(len(raw)), Inline: []partJSON{}, Attachments: []partJSON{},
 		ListUnsubscribe: listUnsubscribeJSON{Links: []string{}},
 	}

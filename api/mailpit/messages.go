@@ -72,9 +72,13 @@ func (s *Server) page(c echo.Context, q store.Query, filtered bool) error {
 			return s.fail(c, err)
 		}
 	}
+	tags, err := s.allTags(ctx)
+	if err != nil {
+		return s.fail(c, err)
+	}
 	out := listJSON{
 		Total: total, Unread: total - read, Count: len(msgs), MessagesCount: matches, MessagesUnread: matches - matchRead,
-		Start: q.Offset, Tags: []string{}, Messages: make([]summaryJSON, 0, len(msgs)),
+		Start: q.Offset, Tags: tags, Messages: make([]summaryJSON, 0, len(msgs)),
 	}
 	for _, m := range msgs {
 		out.Messages = append(out.Messages, toSummary(m))

@@ -112,6 +112,13 @@ func toSummary(m store.Message) summaryJSON {
 		ID: m.ID, MessageID: m.MessageID, Read: m.Seen, From: fromAddr(m.From),
 		To: addrList(m.To), Cc: addrList(m.Cc), Bcc: addrList(m.Bcc), ReplyTo: addrList(m.ReplyTo),
 		Subject: m.Subject, Created: created(m.ReceivedAt), Username: m.Envelope.Username,
-		Tags: []string{}, Size: m.Size, Attachments: atts, Snippet: m.Snippet,
+		Tags: nonNilTags(m.Tags), Size: m.Size, Attachments: atts, Snippet: m.Snippet,
 	}
+}
+
+func nonNilTags(t []string) []string {
+	if t == nil {
+		return []string{}
+	}
+	return t
 }

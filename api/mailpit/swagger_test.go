@@ -33,7 +33,7 @@ func TestSwaggerListsEveryRoute(t *testing.T) {
 		t.Errorf("swagger %q, want 2.0", doc.Swagger)
 	}
 	for _, r := range e.Routes() {
-		p := strings.NewReplacer(":id", "{ID}", ":part", "{PartID}").Replace(r.Path)
+		p := strings.NewReplacer(":id", "{ID}", ":part", "{PartID}", ":tag", "{Tag}").Replace(r.Path)
 		paths := []string{p}
 		if p == "/view/:file" {
 			paths = []string{"/view/{ID}.html", "/view/{ID}.txt"}

@@ -112,6 +112,14 @@ func (s *Server) eventData(c echo.Context, ev store.Event) (string, any) {
 			uids = []uint32{}
 		}
 		return "flags", map[string]any{"id": ev.MessageID, "mailbox": ev.Mailbox, "uids": uids}
+	case store.EventTags:
+		tags := []string{}
+		if ev.MessageID != "" {
+			if m, err := s.st.Get(c.Request().Context(), ev.MessageID); err == nil {
+				tags = m.Tags
+			}
+		}
+		return "tags", map[string]any{"id": ev.MessageID, "tags": tags}
 	case store.EventRelay:
 		d := ""
 		if ev.DeliveryID != 0 {

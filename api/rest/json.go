@@ -22,6 +22,7 @@ type summaryJSON struct {
 	Seen           bool            `json:"seen"`
 	HasAttachments bool            `json:"has_attachments"`
 	Snippet        string          `json:"snippet"`
+	Tags           []string        `json:"tags"`
 }
 
 type envelopeJSON struct {
@@ -77,7 +78,7 @@ func toSummary(m store.Message) summaryJSON {
 	return summaryJSON{
 		ID: m.ID, Mailboxes: mbs, From: m.From, To: addrs(m.To), Cc: addrs(m.Cc), Subject: m.Subject,
 		Date: optTime(m.Date), ReceivedAt: m.ReceivedAt.UTC(), Size: m.Size, Seen: m.Seen,
-		HasAttachments: m.HasAttachments, Snippet: m.Snippet,
+		HasAttachments: m.HasAttachments, Snippet: m.Snippet, Tags: nonNilTags(m.Tags),
 	}
 }
 
@@ -137,4 +138,11 @@ func bcc(m store.Message, p *mailparse.Message) []store.Address {
 		out = append(out, store.Address{Name: names[n], Address: strings.Trim(strings.TrimSpace(r), "<>")})
 	}
 	return out
+}
+
+func nonNilTags(t []string) []string {
+	if t == nil {
+		return []string{}
+	}
+	return t
 }

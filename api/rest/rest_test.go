@@ -430,6 +430,14 @@ func TestEventsStream(t *testing.T) {
 	if ev.event != "deleted" || !strings.Contains(ev.data, sent[1]) {
 		t.Fatalf("after DELETE: %+v", ev)
 	}
+	r := e.expect(http.MethodPut, "/api/v1/messages/"+sent[2]+"/tags", []byte(`{"tags":["Live","qa"]}`), "application/json", 200)
+	checkSchema(t, "Tags", r.body)
+	if ev := next(); ev.event != "tags" || ev.data != `{"id":"`+sent[2]+`","tags":["Live","qa"]}` {
+		t.Fatalf("after PUT tags: %+v", ev)
+	}
+	e.expect(http.MethodPut, "/api/v1/messages/"+sent[2]+"/tags", []byte(`{"tags":["no/slash"]}`), "application/json", 400)
+	e.expect(http.MethodPut, "/api/v1/messages/"+sent[2]+"/tags", []byte(`{"tag":["x"]}`), "application/json", 400)
+	e.expect(http.MethodPut, "/api/v1/messages/nope/tags", []byte(`{"tags":["x"]}`), "application/json", 404)
 }
 
 func TestSubmitJSON(t *testing.T) {

@@ -61,6 +61,7 @@ func (s *Server) routes() *echo.Echo {
 	g.PATCH("/messages/:id", s.patchMessage)
 	g.DELETE("/messages/:id", s.deleteMessage)
 	g.POST("/messages/:id/release", s.releaseMessage)
+	s.tagRoutes(g)
 	read("/relay/queue", s.relayQueue)
 	g.DELETE("/relay/queue/:id", s.dropDelivery)
 	g.POST("/relay/queue/:id/retry", s.retryDelivery)
@@ -198,6 +199,7 @@ func parseFilter(c echo.Context) (store.Query, error) {
 	q.Subject = c.QueryParam("subject")
 	q.Text = c.QueryParam("text")
 	q.Mailbox = c.QueryParam("mailbox")
+	q.Tag = c.QueryParam("tag")
 	var err error
 	if q.Since, err = parseTime(c, "since"); err != nil {
 		return q, err

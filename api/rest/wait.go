@@ -170,6 +170,18 @@ func (s *Server) wait(ctx context.Context, timeout <-chan time.Time, q store.Que
 				if ok {
 					matched[m.ID] = m
 				}
+			case store.EventTags:
+				// Tagged by hand after it came: it may match a tag filter now.
+				if q.Tag == "" || ev.MessageID == "" {
+					continue
+				}
+				m, ok, err := s.matches(ctx, q, ev.MessageID)
+				if err != nil {
+					return nil, err
+				}
+				if ok && (mailbox == "" || slices.Contains(m.Mailboxes, mailbox)) {
+					matched[m.ID] = m
+				}
 			case store.EventDeleted:
 				if ev.MessageID == "" && len(ev.Mailboxes) == 0 && ev.Mailbox != "" {
 					continue // the per-folder twin of a deletion already seen
@@ -201,7 +213,7 @@ func (s *Server) matches(ctx context.Context, q store.Query, id string) (store.M
 	if (!q.Since.IsZero() && at.Before(q.Since)) || (!q.Before.IsZero() && !at.Before(q.Before)) {
 		return m, false, nil
 	}
-	if q.To == "" && q.From == "" && q.Subject == "" && q.Text == "" {
+	if q.To == "" && q.From == "" && q.Subject == "" && q.Text == "" && q.Tag == "" {
 		return m, true, nil
 	}
 	q.Mailbox, q.Folder, q.ID = "", "", id

@@ -25,6 +25,9 @@ const (
 	EventEntry EventKind = "entry"
 	// EventFolders: folders of Mailbox were created, renamed or deleted.
 	EventFolders EventKind = "folders"
+	// EventTags: the tags of message MessageID changed; without MessageID,
+	// the tags of many messages did (re-read them).
+	EventTags EventKind = "tags"
 	// EventRelay: the relay queue changed (DeliveryID).
 	EventRelay EventKind = "relay"
 	// EventWebhook: a webhook delivery was retried or dropped by hand

@@ -76,6 +76,7 @@ type msgRow struct {
 	internal   time.Time
 	deliveries []NewDelivery
 	webhooks   []pendingWebhook
+	tags       []string // cleaned and capped
 	// results, filled by the writer
 	seq     int64
 	entries []insertedEntry
@@ -98,6 +99,9 @@ func (s *Store) Ingest(ctx context.Context, env Envelope, raw []byte) (string, e
 	row := s.newRow(env, raw)
 	if s.opts.Enqueue != nil {
 		row.deliveries = s.opts.Enqueue(env)
+	}
+	if s.opts.Tagger != nil {
+		row.tags = autoTags(s.opts.Tagger(env, row.p, raw))
 	}
 	s.planWebhooks(row)
 	if err := s.submit(ctx, row); err != nil {
@@ -333,6 +337,11 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[u
 			return fmt.Errorf("ingest: file into %s: %w", mb, err)
 		}
 		r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: run.folderID, uid: uid, validity: run.validity})
+	}
+	if len(r.tags) > 0 {
+		if err := s.insertTags(ctx, tx, map[int64][]string{r.seq: r.tags}); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
 	}
 	if err := s.queueDeliveries(ctx, tx, r); err != nil {
 		return err

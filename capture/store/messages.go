@@ -209,6 +209,10 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		f, a := s.textCond(q.Text)
 		filters, filterArgs = append(filters, f), append(filterArgs, a...)
 	}
+	if q.Tag != "" {
+		filters = append(filters, tagSQL)
+		filterArgs = append(filterArgs, strings.ToLower(strings.TrimSpace(q.Tag)))
+	}
 	if q.ID != "" {
 		// One row: reading its columns beats any index of all rows.
 		filters = append(filters, `m.id = ?`)
@@ -374,10 +378,10 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 		sqlText, args = lowered(`from_name`, `from_addr`, `to_json`, `cc_json`, `bcc_json`, `reply_to_json`)
 	case CondMessageID:
 		sqlText, args = lowered(`message_id`)
-	case CondTag, CondTagged:
-		// No message has tags yet: nothing matches (the tags feature
-		// replaces this with a lookup in its table).
-		sqlText = `1 = 0`
+	case CondTag:
+		sqlText, args = tagSQL, []any{strings.ToLower(strings.TrimSpace(c.Text))}
+	case CondTagged:
+		sqlText = taggedSQL
 	case CondRead:
 		sqlText = readSQL
 	case CondAttachment:
@@ -545,7 +549,10 @@ func (s *Store) fillMailboxes(ctx context.Context, ms []Message, mailbox string)
 			ms[i].Seen = false
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read mailboxes of messages: %w", err)
+	}
+	return s.fillTags(ctx, ms)
 }
 
 func contains(list []string, v string) bool {
@@ -852,8 +859,11 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 		keep := ` AND seq NOT IN (SELECT msg_seq FROM deliveries WHERE status IN ('queued','sending'))`
 		for _, t := range s.messageTables() {
 			col := "seq"
-			if t == "msg_search" {
+			switch t {
+			case "msg_search":
 				col = "rowid"
+			case "message_tags":
+				col = "msg_seq"
 			}
 			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE `+col+` IN (`+gph+`)`+strings.ReplaceAll(keep, " seq ", " "+col+" ")), gone...); err != nil {
 				return nil, fmt.Errorf("drop messages left in no mailbox: %w", err)
@@ -871,9 +881,9 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 // it must drop a row while that row is still there.
 func (s *Store) messageTables() []string {
 	if s.pg {
-		return []string{"bodies", "messages"}
+		return []string{"bodies", "message_tags", "messages"}
 	}
-	return []string{"bodies", "msg_search", "messages"}
+	return []string{"bodies", "message_tags", "msg_search", "messages"}
 }
 
 func (s *Store) noteIngested(n int) {

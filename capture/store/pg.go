@@ -570,6 +570,9 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 			return err
 		}
 	}
+	if err := s.insertBatchTags(ctx, tx, batch); err != nil {
+		return err
+	}
 	return s.queueWebhooksPG(ctx, tx, batch)
 }
 

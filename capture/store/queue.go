@@ -436,8 +436,11 @@ func (s *Store) collectQueued(ctx context.Context, tx *sql.Tx, seq int64) error 
 		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.msg_seq = ? AND d.status IN ('queued','sending'))`
 	for _, t := range s.messageTables() {
 		c := cond
-		if t == "msg_search" {
+		switch t {
+		case "msg_search":
 			c = strings.Replace(cond, "WHERE seq", "WHERE rowid", 1)
+		case "message_tags":
+			c = strings.Replace(cond, "WHERE seq", "WHERE msg_seq", 1)
 		}
 		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+c), seq, seq, seq); err != nil {
 			return fmt.Errorf("drop message left in no mailbox: %w", err)

@@ -11,10 +11,26 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migrationWebhooks}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsPG}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migrationWebhooks}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite}
 }
+
+// migration7Tags (tags): tag names, one row per tag with its lower-cased
+// key (tags are case-insensitive; the first spelling is kept), and the
+// tags of each message. An untagged message touches neither table at
+// ingest.
+const migration7TagsSQLite = `
+CREATE TABLE tag_names (id {{id}}, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
+CREATE TABLE message_tags (msg_seq BIGINT NOT NULL, tag_id BIGINT NOT NULL, PRIMARY KEY (msg_seq, tag_id)) WITHOUT ROWID;
+CREATE INDEX message_tags_tag ON message_tags(tag_id)
+`
+
+const migration7TagsPG = `
+CREATE TABLE tag_names (id {{id}}, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL);
+CREATE TABLE message_tags (msg_seq BIGINT NOT NULL, tag_id BIGINT NOT NULL, PRIMARY KEY (msg_seq, tag_id));
+CREATE INDEX message_tags_tag ON message_tags(tag_id)
+`
 
 // migration4Mailpit (Mailpit's API): the SMTP AUTH user, Reply-To, the
 // envelope-only recipients (Mailpit's Bcc) and part counts, for summaries
@@ -46,9 +62,9 @@ CREATE TABLE subscriptions (
 INSERT INTO subscriptions (mailbox, name) SELECT mailbox, name FROM folders WHERE subscribed = 1
 `
 
-// migrationWebhooks (webhooks): the webhook queue, one row per new message
+// migration6Webhooks (webhooks): the webhook queue, one row per new message
 // and URL, with the payload as it was when the message arrived.
-const migrationWebhooks = `
+const migration6Webhooks = `
 CREATE TABLE webhooks (
 	id {{id}},
 	delivery_id TEXT NOT NULL,

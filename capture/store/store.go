@@ -29,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mailsandbox/mailsandbox/capture/mailparse"
+
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
 )
@@ -68,6 +70,11 @@ type Options struct {
 	// are queued in the same transaction as the message. It runs in the
 	// ingesting goroutine, never in the single writer.
 	Webhooks func(m Message) []NewWebhook
+	// Tagger, when set, gives the tags of a message at ingest (X-Tags,
+	// plus-addresses, rules), from the parsed message, in memory; they are
+	// cleaned (CleanTag), de-duplicated and capped (MaxTagsPerMessage),
+	// and stored in the same transaction as the message.
+	Tagger func(env Envelope, p *mailparse.Message, raw []byte) []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }

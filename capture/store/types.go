@@ -47,6 +47,8 @@ type Message struct {
 	ReplyTo     []Address `json:"reply_to,omitempty"`
 	Attachments int       `json:"attachments,omitempty"`
 	Inlines     int       `json:"inlines,omitempty"`
+	// Tags are the message's tags, sorted case-insensitively; never nil.
+	Tags []string `json:"tags"`
 
 	seq int64
 }
@@ -66,6 +68,8 @@ type Query struct {
 	Text   string
 	Since  time.Time // received at or after
 	Before time.Time // received before
+	// Tag keeps the messages with this tag (exact, case-insensitive).
+	Tag string
 	// ID restricts to one message: "does this message match?", cheaply.
 	ID string
 	// Conds are further conditions, all of which must hold: what richer
@@ -159,9 +163,7 @@ type Cond struct {
 // CondField is what a Cond tests.
 type CondField int
 
-// Cond fields. Tags do not exist in the store yet: CondTag matches no
-// message and CondTagged none (so their negations match every message);
-// the tags feature gives them meaning in condSQL.
+// Cond fields.
 const (
 	CondText       CondField = iota + 1 // subject, sender, recipients or body text
 	CondSubject                         // Subject header

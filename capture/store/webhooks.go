@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -110,6 +111,7 @@ func (r *msgRow) summary() Message {
 		Subject: p.Subject, Date: p.Date, ReceivedAt: r.received, Size: int64(len(r.raw)),
 		HasAttachments: p.HasAttachments, Snippet: p.Snippet, MessageID: p.MessageID,
 		Envelope: Envelope{From: r.env.From, To: nonNilS(r.env.To), Username: r.env.Username}, ParseError: p.ParseError(),
+		Tags: sortedTags(r.tags),
 	}
 }
 
@@ -455,4 +457,12 @@ func (s *Store) PruneWebhooks(ctx context.Context, cut time.Time) (int64, error)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
+}
+
+// sortedTags is tags sorted case-insensitively, as stored messages list
+// them; never nil.
+func sortedTags(tags []string) []string {
+	out := append([]string{}, tags...)
+	slices.SortFunc(out, func(a, b string) int { return strings.Compare(strings.ToLower(a), strings.ToLower(b)) })
+	return out
 }

@@ -98,6 +98,20 @@ var mailpitRows = []mpRow{
 		return m.set("webhook-format", "mailpit")
 	}},
 	{name: "MP_WEBHOOK_LIMIT", apply: func(*mpEnv, string) error { return nil }},
+	// Tags (autotag).
+	{name: "MP_TAG", flag: "tag", conv: mailpitTagArgs},
+	{name: "MP_TAGS_USERNAME", flag: "tag-username", conv: mailpitBool},
+	{name: "MP_TAGS_DISABLE", flag: "tag-disable"},
+	{name: "MP_TAGS_CONFIG", apply: func(m *mpEnv, v string) error {
+		m.unsupported(m.row.name + "=" + v + " (a YAML file of tag filters; give each as --tag NAME=QUERY)")
+		return nil
+	}},
+	{name: "MP_TAGS_TITLE_CASE", apply: func(m *mpEnv, v string) error {
+		if b, _ := mailpitBool(v); b == "true" {
+			m.unsupported(m.row.name + "=" + v + " (tags keep the case they were given)")
+		}
+		return nil
+	}},
 }
 
 // mpEnv is the state one applyMailpitEnv call works on.

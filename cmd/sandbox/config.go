@@ -65,6 +65,8 @@ type Config struct {
 	AllowInternalLinkChecks bool
 	// Mailpit-compatible settings (compat.go).
 	Compat CompatConfig
+	// Tags: automatic tagging (tags.go).
+	Tags TagsConfig
 }
 
 // RelayConfig is the relay's part of Config. The relay is off unless a
@@ -237,6 +239,9 @@ func (c Config) Validate() error {
 	}
 	if r.RetryMin > 0 && r.RetryMax > 0 && r.RetryMin > r.RetryMax {
 		return bad("relay-retry-max", "must be at least --relay-retry-min (%s)", r.RetryMin)
+	}
+	if _, err := c.Tags.tagger(); err != nil {
+		return err
 	}
 	if err := c.validateCompat(); err != nil {
 		return err

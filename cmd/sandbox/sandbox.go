@@ -118,6 +118,11 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	if s.hooks != nil {
 		stOpts.Webhooks = s.hooks.hook()
 	}
+	tagger, err := cfg.Tags.tagger()
+	if err != nil {
+		return nil, err
+	}
+	stOpts.Tagger = tagger.Tags
 	if s.st, err = store.Open(ctx, stOpts); err != nil {
 		// The store named by --db cannot be used: as with any other bad
 		// setting, start-up stops naming the flag.

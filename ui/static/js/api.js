@@ -62,6 +62,8 @@ export const setSeen = (id, seen, mailbox) => call('PATCH', '/messages/' + enc(i
 export const deleteMessage = (id) => call('DELETE', '/messages/' + enc(id));
 export const release = (id, to) => call('POST', '/messages/' + enc(id) + '/release', { to });
 export const send = (msg) => call('POST', '/messages', msg);
+export const setTags = (id, tags) => call('PUT', '/messages/' + enc(id) + '/tags', { tags });
+export const tags = () => call('GET', '/tags'); // Mailpit's route: every tag in use
 export const relayQueue = () => call('GET', '/relay/queue');
 export const relayRetry = (id) => call('POST', '/relay/queue/' + enc(id) + '/retry');
 export const relayDrop = (id) => call('DELETE', '/relay/queue/' + enc(id));

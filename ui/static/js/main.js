@@ -7,6 +7,7 @@ import { shortDate, fullDate, addrName, initials, hue, num } from './format.js';
 import { renderMessage } from './message.js';
 import { renderCompose } from './compose.js';
 import { renderRelay } from './relay.js';
+import { tagChips, renderTagNav } from './tags.js';
 import { renderFaults } from './faults.js';
 import { renderWebhooks } from './webhooks.js';
 import { toast, confirmDialog, errorBox, setBusy, modal } from './ui.js';
@@ -123,6 +124,15 @@ async function loadMailboxes() {
     return;
   }
   renderMailboxes();
+  loadTags();
+}
+
+async function loadTags() {
+  let tags = [];
+  try { tags = (await api.tags()) || []; } catch { return; }
+  const r = state.route || parseRoute(location.hash);
+  const cur = r.page === 'list' && r.scope.type === 'search' ? (parseSearch(r.scope.q).tag || null) : null;
+  renderTagNav($('tag-list'), $('tags-heading'), Array.isArray(tags) ? tags : [], cur);
 }
 
 function renderMailboxes() {
@@ -174,7 +184,7 @@ function highlightNav(r, scope) {
 
 // ---------------------------------------------------------------- search
 
-const FILTER_KEYS = new Set(['from', 'to', 'subject', 'text', 'mailbox', 'since', 'before']);
+const FILTER_KEYS = new Set(['from', 'to', 'subject', 'text', 'mailbox', 'tag', 'since', 'before']);
 
 /** parseSearch turns "from:alice subject:\"big news\" invoice" into REST filters. */
 function parseSearch(q) {
@@ -273,7 +283,7 @@ function renderList() {
 
   // Live refreshes often return the same page: leave the DOM alone then,
   // so focus, hover and anything the user is about to click stay put.
-  const sig = JSON.stringify([scopeKey(scope, state.offset), state.list.map((m) => [m.id, m.seen, m.subject, m.snippet])]);
+  const sig = JSON.stringify([scopeKey(scope, state.offset), state.list.map((m) => [m.id, m.seen, m.subject, m.snippet, m.tags])]);
   if (sig === renderedSig && ul.childElementCount === state.list.length) {
     markCurrentInList(openId);
     return;
@@ -302,7 +312,7 @@ function renderList() {
           h('span', { class: 'from' }, addrName(from) || '(no sender)'),
           m.has_attachments ? h('span', { class: 'clip', title: 'Has attachments' }, icon('paperclip'), h('span', { class: 'visually-hidden' }, 'has attachments')) : null,
           h('time', { datetime: when, title: fullDate(when), class: 'date', dataset: { t: when } }, shortDate(when, now))),
-        h('span', { class: 'subject' }, unread ? h('span', { class: 'visually-hidden' }, 'Unread: ') : null, h('span', { class: 'subject-text' }, m.subject || '(no subject)')),
+        h('span', { class: 'subject' }, unread ? h('span', { class: 'visually-hidden' }, 'Unread: ') : null, h('span', { class: 'subject-text' }, m.subject || '(no subject)'), tagChips(m.tags)),
         h('span', { class: 'snippet' }, m.snippet || '')));
     if (m.id === openId) a.setAttribute('aria-current', 'true');
     ul.appendChild(h('li', null, a));
@@ -312,7 +322,7 @@ function renderList() {
   empty.classList.remove('failed');
   if (scope.type === 'search') {
     replace(empty, 'No messages match ', h('q', null, scope.q), '.',
-      h('span', { class: 'hint' }, 'Words search the subject and text; narrow with from:, to:, subject:, mailbox:, since:2026-01-31 or before:.'));
+      h('span', { class: 'hint' }, 'Words search the subject and text; narrow with from:, to:, subject:, mailbox:, tag:, since:2026-01-31 or before:.'));
   } else if (scope.type === 'mailbox') {
     empty.textContent = 'No messages for ' + scope.address + '.';
   } else {
@@ -379,6 +389,7 @@ async function openMessage(id) {
     forwardHref: '#/compose?forward=' + enc(id),
     onToggleSeen: toggleSeen,
     onDelete: deleteMessage,
+    onTags: () => { scheduleRefresh(); loadTags(); },
   });
   pane.scrollTop = 0;
   if (!wasSeen) {

@@ -7,6 +7,7 @@ import { fullDate, relativeDate, size, addrFull, addrName, initials, hue } from 
 import { buildSrcdoc } from './mailframe.js';
 import { toast, modal, errorBox } from './ui.js';
 import { renderChecks } from './checks.js';
+import { tagEditor } from './tags.js';
 
 const allowRemote = new Set(); // message ids whose remote images the user allowed
 let preferredTab = 'html';
@@ -54,6 +55,7 @@ export function renderMessage(pane, msg, ctx) {
   addRow('Mailboxes', addrRow(msg.mailboxes || []));
   if (msg.envelope && msg.envelope.mail_from !== undefined) addRow('Envelope from', msg.envelope.mail_from || '<>');
   addRow('Size', size(msg.size));
+  rows.push(h('dt', null, 'Tags'), h('dd', null, tagEditor(msg, ctx.onTags)));
   const head = h('header', { class: 'msg-head' },
     h('h2', { id: 'msg-subject', class: 'msg-subject' }, msg.subject || '(no subject)'),
     h('div', { class: 'msg-from' }, avatar,
