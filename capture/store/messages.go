@@ -253,8 +253,19 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		like(`search_subject`, q.Subject)
 	}
 	if q.Text != "" {
-		f, a := s.textCond(q.Text)
-		filters, filterArgs = append(filters, f), append(filterArgs, a...)
+		// Resolved once when it matches few, so that the count and the
+		// page do not both read every body.
+		if ids, ok := s.textCandidates(ctx, q.Text, `search_subject`); ok && q.ID == "" {
+			if len(ids) == 0 {
+				noMatch = true
+			} else {
+				filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
+				filterArgs = append(filterArgs, ids...)
+			}
+		} else {
+			f, a := s.textCond(q.Text)
+			filters, filterArgs = append(filters, f), append(filterArgs, a...)
+		}
 	}
 	if q.ID != "" {
 		// One row: reading its columns beats any index of all rows.
@@ -328,7 +339,7 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 // trigram index, the bodies in one scan, instead of scanning both for the
 // count and again for the page. ok is false when that does not apply or
 // matches too many.
-func (s *Store) textCandidates(ctx context.Context, v string) (ids []any, ok bool) {
+func (s *Store) textCandidates(ctx context.Context, v string, cols ...string) (ids []any, ok bool) {
 	if s.pg || strings.ContainsAny(v, `%_\`) {
 		return nil, false
 	}
@@ -342,7 +353,10 @@ func (s *Store) textCandidates(ctx context.Context, v string) (ids []any, ok boo
 			}
 		}
 	}
-	for _, col := range []string{`search_from`, `search_to`, `search_subject`} {
+	if len(cols) == 0 {
+		cols = []string{`search_from`, `search_to`, `search_subject`}
+	}
+	for _, col := range cols {
 		list, ok := s.ftsCandidates(ctx, col, pat)
 		if !ok {
 			return nil, false
