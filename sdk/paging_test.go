@@ -35,7 +35,11 @@ func TestCursorPaging(t *testing.T) {
 		var wg sync.WaitGroup
 		stop := make(chan struct{})
 		defer func() { close(stop); wg.Wait() }()
-		for first := true; ; first = false {
+		for pages := 0; ; pages++ {
+			if pages > 200 {
+				t.Fatalf("still paging after %d pages: the cursor does not advance", pages)
+			}
+			first := pages == 0
 			page, more, err := next()
 			if err != nil {
 				t.Fatal(err)

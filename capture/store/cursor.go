@@ -78,3 +78,14 @@ func (s *Store) dense(ctx context.Context, col, pattern string) bool {
 		denseProbe, pattern).Scan(&n)
 	return err == nil && n >= denseShare
 }
+
+// noCopies reports, from the kept counts, whether the folders matching
+// cond (over folder_counts c) hold each message once: a listing then
+// needs no "first copy stands for it" check per row, which also misleads
+// PostgreSQL's planner into sorting every entry. Copies made meanwhile
+// may show twice in that one listing.
+func (s *Store) noCopies(ctx context.Context, cond string, args ...any) bool {
+	var folders, extra int64
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT COUNT(*), COALESCE(SUM(c.entries - c.msgs), 0) FROM folder_counts c WHERE `+cond), args...).Scan(&folders, &extra)
+	return err == nil && folders <= 1 && extra == 0
+}

@@ -48,7 +48,14 @@ func testCursorPagingWhileMailArrives(t *testing.T) {
 			var got []string
 			var wg sync.WaitGroup
 			stop := make(chan struct{})
-			for first := true; ; first = false {
+			var once sync.Once
+			halt := func() { once.Do(func() { close(stop) }); wg.Wait() }
+			defer halt() // also when a check fails first
+			for pages := 0; ; pages++ {
+				if pages > 500 {
+					t.Fatalf("still paging after %d pages: the cursor does not advance", pages)
+				}
+				first := pages == 0
 				page, err := st.Find(ctx, q)
 				if err != nil {
 					t.Fatal(err)
@@ -79,8 +86,7 @@ func testCursorPagingWhileMailArrives(t *testing.T) {
 					}()
 				}
 			}
-			close(stop)
-			wg.Wait()
+			halt()
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("paged %d messages, want the %d stored first, in order:\n got %v\nwant %v", len(got), len(want), got, want)
 			}

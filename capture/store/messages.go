@@ -117,16 +117,22 @@ func (s *Store) search(ctx context.Context, q Query, wantTotal bool) ([]Message,
 		// A folder may hold two copies of one message (IMAP COPY): the
 		// first stands for both.
 		from, cols, order = `entries e JOIN messages m ON m.seq = e.msg_seq`, summaryCols+`, e.seen`, `e.msg_seq DESC`
-		where = append(where, `e.folder_id = ?`, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.folder_id = e.folder_id)`)
+		where = append(where, `e.folder_id = ?`)
 		args = append(args, fid)
+		if !s.noCopies(ctx, `c.folder_id = ?`, fid) {
+			where = append(where, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.folder_id = e.folder_id)`)
+		}
 		count, countArgs = `SELECT COALESCE((SELECT msgs FROM folder_counts WHERE folder_id = ?), 0)`, []any{fid}
 	case mailbox != "":
 		// One row per message even when it sits in several folders: the
 		// mailbox's first entry stands for it.
 		from, order = `entries e JOIN messages m ON m.seq = e.msg_seq`, `e.msg_seq DESC`
 		cols += `, (SELECT MIN(e3.seen) FROM entries e3 WHERE e3.msg_seq = e.msg_seq AND e3.mailbox = e.mailbox)`
-		where = append(where, `e.mailbox = ?`, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.mailbox = e.mailbox)`)
+		where = append(where, `e.mailbox = ?`)
 		args = append(args, mailbox)
+		if !s.noCopies(ctx, `c.folder_id IN (SELECT id FROM folders WHERE mailbox = ?)`, mailbox) {
+			where = append(where, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.mailbox = e.mailbox)`)
+		}
 		// A mailbox with one folder has its kept count; across folders a
 		// message may sit in several, so they are counted.
 		count = `SELECT CASE WHEN (SELECT COUNT(*) FROM folders WHERE mailbox = ?) <= 1
