@@ -253,6 +253,9 @@ func (c *Client) ListMailbox(ctx context.Context, address string, opts ListOptio
 	if opts.Offset > 0 {
 		q.Set("offset", strconv.Itoa(opts.Offset))
 	}
+	if opts.BeforeID != "" {
+		q.Set("before", opts.BeforeID)
+	}
 	var out MessageList
 	err := c.doJSON(ctx, request{
 		method: http.MethodGet, path: "/mailboxes/" + esc(address) + "/messages", query: q,

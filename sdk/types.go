@@ -159,6 +159,10 @@ type Filter struct {
 	Before time.Time
 	Limit  int
 	Offset int
+	// BeforeID is a cursor for [Client.Search]: the page starts after that
+	// message (older than it), so a deep page costs what the first did.
+	// It takes Before's place on the wire; see [MessageList.NextFilter].
+	BeforeID string
 }
 
 func (f Filter) values() url.Values {
@@ -186,6 +190,7 @@ func (f Filter) values() url.Values {
 	if f.Offset > 0 {
 		v.Set("offset", strconv.Itoa(f.Offset))
 	}
+	set("before", f.BeforeID)
 	return v
 }
 
@@ -227,6 +232,8 @@ type ListOptions struct {
 	Folder string
 	Limit  int
 	Offset int
+	// BeforeID is a cursor: see [MessageList.NextOptions].
+	BeforeID string
 }
 
 // SendRequest is a message to submit through POST /messages as JSON. The

@@ -129,6 +129,11 @@ func BenchmarkLarge(b *testing.B) {
 		bench("search-is-unread", "/api/v1/search?limit=50&query=is:unread")
 		bench("search-word", "/api/v1/search?limit=50&query="+url.QueryEscape(`receipt4242`)) // reads every body
 		bench("message-100KB", "/api/v1/message/"+found.Messages[0].ID)
+		// Issue #22: field filters matching many, and the latest match.
+		bench("search-to-many", "/api/v1/search?limit=50&query="+url.QueryEscape(`to:example.com`)) // every To header
+		bench("search-from-many", "/api/v1/search?limit=50&query="+url.QueryEscape(`from:shop@store.example`))
+		bench("latest-query-many", "/api/v1/message/latest?query="+url.QueryEscape(`to:example.com`)) // every To header
+		bench("latest-query-one", "/api/v1/message/latest?query="+url.QueryEscape(`to:user500@example.com`))
 	}
 }
 

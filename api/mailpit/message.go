@@ -43,7 +43,7 @@ func (s *Server) resolve(c echo.Context, id string) (string, error) {
 		}
 		q.Conds = conds
 	}
-	msgs, _, err := s.st.Search(c.Request().Context(), q)
+	msgs, err := s.st.Find(c.Request().Context(), q)
 	if err != nil {
 		return "", err
 	}

@@ -93,6 +93,23 @@ func BenchmarkLarge(b *testing.B) {
 	httpBench("search-subject", "/messages/search?subject=order+4242&limit=50")
 	httpBench("search-body-text", "/messages/search?text=order+4242.+your&limit=50") // reads every body
 	httpBench("get-message", "/messages/"+firstID(b, st))
+	// Issue #22: each request whose cost must follow the page, not the
+	// number of matches (every one below matches many messages).
+	deep := idAt(b, st, store.Query{}, benchMessages/2)
+	deepMailbox := idAt(b, st, store.Query{Mailbox: "all@example.com", Folder: store.InboxName}, benchMessages/2)
+	httpBench("search-to-many-newest-50", "/messages/search?to=all@example.com&limit=50")
+	httpBench("search-from-many-newest-50", "/messages/search?from=shop@store.example&limit=50")
+	httpBench("search-subject-many-newest-50", "/messages/search?subject=your+order&limit=50")
+	httpBench("search-mailbox-many-newest-50", "/messages/search?mailbox=all@example.com&limit=50")
+	httpBench("search-since-many-newest-50", "/messages/search?since=2000-01-01T00:00:00Z&limit=50")
+	httpBench("search-body-text-no-match", "/messages/search?text=zqxjzqxj&limit=50")
+	httpBench("page-offset-50000", "/messages/search?limit=50&offset=50000")
+	httpBench("page-cursor-deep", "/messages/search?limit=50&before="+deep)
+	httpBench("mailbox-page-cursor-deep", "/mailboxes/all@example.com/messages?limit=50&before="+deepMailbox)
+	httpBench("wait-match-stored-to-many", "/messages/wait?to=all@example.com&timeout=5s")
+	httpBench("wait-match-stored-to-one", "/messages/wait?to=user500@example.com&timeout=5s")
+	httpBench("wait-match-stored-mailbox", "/messages/wait?mailbox=all@example.com&timeout=5s")
+	httpBench("mailboxes-1001", "/mailboxes")
 
 	b.Run("smtp-250-to-wait", func(b *testing.B) {
 		smtpSrv := smtpd.New(st, smtpd.Options{}, quietLogger())
@@ -140,6 +157,16 @@ func firstID(b *testing.B, st *store.Store) string {
 	ms, _, err := st.Search(context.Background(), store.Query{Limit: 1})
 	if err != nil || len(ms) == 0 {
 		b.Fatal("no messages", err)
+	}
+	return ms[0].ID
+}
+
+// idAt returns the id of the n-th newest message matching q.
+func idAt(b *testing.B, st *store.Store, q store.Query, n int) string {
+	q.Limit, q.Offset = 1, n
+	ms, err := st.Find(context.Background(), q)
+	if err != nil || len(ms) == 0 {
+		b.Fatal("no message at", n, err)
 	}
 	return ms[0].ID
 }

@@ -204,7 +204,7 @@ func parseFilter(c echo.Context) (store.Query, error) {
 	if q.Since, err = parseTime(c, "since"); err != nil {
 		return q, err
 	}
-	if q.Before, err = parseTime(c, "before"); err != nil {
+	if q.Before, q.BeforeID, err = parseBefore(c); err != nil {
 		return q, err
 	}
 	if q.Limit, err = parseCount(c, "limit"); err != nil {

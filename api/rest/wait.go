@@ -118,7 +118,7 @@ func (s *Server) wait(ctx context.Context, timeout <-chan time.Time, q store.Que
 		var subCtx context.Context
 		subCtx, subCancel = context.WithCancel(ctx)
 		events = s.st.Subscribe(subCtx)
-		msgs, _, err := s.st.Search(ctx, q)
+		msgs, err := s.st.Find(ctx, q)
 		if err != nil {
 			return err
 		}
@@ -219,7 +219,7 @@ func (s *Server) matches(ctx context.Context, q store.Query, id string) (store.M
 	q.Mailbox, q.Folder, q.ID = "", "", id
 	q.Since, q.Before = time.Time{}, time.Time{}
 	q.Limit, q.Offset = 1, 0
-	msgs, _, err := s.st.Search(ctx, q)
+	msgs, err := s.st.Find(ctx, q)
 	if err != nil {
 		return m, false, err
 	}

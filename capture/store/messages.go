@@ -75,6 +75,18 @@ func (s *Store) Raw(ctx context.Context, id string) ([]byte, error) {
 // Search returns the page of messages matching q, newest first, and the
 // number of all matches.
 func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
+	return s.search(ctx, q, true)
+}
+
+// Find returns the page of messages matching q, newest first, without
+// counting every match: its cost follows the page asked for (and, for a
+// filter matching few, the index lookup), never the number of matches.
+func (s *Store) Find(ctx context.Context, q Query) ([]Message, error) {
+	msgs, _, err := s.search(ctx, q, false)
+	return msgs, err
+}
+
+func (s *Store) search(ctx context.Context, q Query, wantTotal bool) ([]Message, int, error) {
 	if q.Limit < 0 || q.Offset < 0 {
 		return nil, 0, fmt.Errorf("search: %w: negative limit or offset", ErrInvalid)
 	}
@@ -105,19 +117,32 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 		// A folder may hold two copies of one message (IMAP COPY): the
 		// first stands for both.
 		from, cols, order = `entries e JOIN messages m ON m.seq = e.msg_seq`, summaryCols+`, e.seen`, `e.msg_seq DESC`
-		where = append(where, `e.folder_id = ?`, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.folder_id = e.folder_id)`)
+		where = append(where, `e.folder_id = ?`)
 		args = append(args, fid)
-		count, countArgs = `SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE folder_id = ?`, []any{fid}
+		if !s.noCopies(ctx, `c.folder_id = ?`, fid) {
+			where = append(where, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.folder_id = e.folder_id)`)
+		}
+		count, countArgs = `SELECT COALESCE((SELECT msgs FROM folder_counts WHERE folder_id = ?), 0)`, []any{fid}
 	case mailbox != "":
 		// One row per message even when it sits in several folders: the
 		// mailbox's first entry stands for it.
 		from, order = `entries e JOIN messages m ON m.seq = e.msg_seq`, `e.msg_seq DESC`
 		cols += `, (SELECT MIN(e3.seen) FROM entries e3 WHERE e3.msg_seq = e.msg_seq AND e3.mailbox = e.mailbox)`
-		where = append(where, `e.mailbox = ?`, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.mailbox = e.mailbox)`)
+		where = append(where, `e.mailbox = ?`)
 		args = append(args, mailbox)
-		count, countArgs = `SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE mailbox = ?`, []any{mailbox}
+		if !s.noCopies(ctx, `c.folder_id IN (SELECT id FROM folders WHERE mailbox = ?)`, mailbox) {
+			where = append(where, `e.id = (SELECT MIN(e2.id) FROM entries e2 WHERE e2.msg_seq = e.msg_seq AND e2.mailbox = e.mailbox)`)
+		}
+		// A mailbox with one folder has its kept count; across folders a
+		// message may sit in several, so they are counted.
+		count = `SELECT CASE WHEN (SELECT COUNT(*) FROM folders WHERE mailbox = ?) <= 1
+			THEN COALESCE((SELECT c.msgs FROM folders f JOIN folder_counts c ON c.folder_id = f.id WHERE f.mailbox = ?), 0)
+			ELSE (SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE mailbox = ?) END`
+		countArgs = []any{mailbox, mailbox, mailbox}
 	default:
-		where = append(where, `m.copies > 0`)
+		// "+" keeps SQLite off messages_live: walking seq backwards finds a
+		// page at once, where the index of copies would need a sort.
+		where = append(where, `+m.copies > 0`)
 		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
 	}
 	filters, filterArgs, noMatch := s.filters(ctx, q)
@@ -130,15 +155,32 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
 		count, countArgs = `SELECT COUNT(*) FROM `+from+cond, args
 	}
 	var total int
-	if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("search: count: %w", err)
+	if wantTotal {
+		if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
+			return nil, 0, fmt.Errorf("search: count: %w", err)
+		}
 	}
 	out := []Message{}
-	if total <= q.Offset {
+	if wantTotal && total <= q.Offset {
 		return out, total, nil
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+cols+` FROM `+from+cond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
-		append(args, q.Limit, q.Offset)...)
+	// The cursor bounds the key the page walks, so a deep page costs what
+	// the first does; it is not part of the count (total stays "all
+	// matches", as with offset).
+	pageCond, pageArgs := cond, args
+	if q.BeforeID != "" {
+		seq, err := s.cursorSeq(ctx, q.BeforeID)
+		if err != nil {
+			return nil, 0, err
+		}
+		key := `m.seq`
+		if mailbox != "" {
+			key = `e.msg_seq`
+		}
+		pageCond, pageArgs = cond+` AND `+key+` < ?`, append(append([]any{}, args...), seq)
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+cols+` FROM `+from+pageCond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
+		append(pageArgs, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("search: %w", err)
 	}
@@ -183,6 +225,14 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		// A selective needle is resolved once, here, so that the count and
 		// the page do not both search the index.
 		pat := "%" + strings.ToLower(v) + "%"
+		if s.dense(ctx, col, pat) {
+			// Matches are everywhere: walking messages newest first finds
+			// a page within a few rows, where the trigram index would
+			// read the postings of every match.
+			filters = append(filters, `m.`+col+` LIKE ?`)
+			filterArgs = append(filterArgs, pat)
+			return
+		}
 		if ids, ok := s.ftsCandidates(ctx, col, pat); ok {
 			if len(ids) == 0 {
 				noMatch = true
@@ -193,7 +243,10 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 			filterArgs = append(filterArgs, ids...)
 			return
 		}
-		filters = append(filters, `m.seq IN (SELECT rowid FROM msg_search WHERE `+col+` LIKE ?)`)
+		// Too many matches to list: so many rows match that walking
+		// messages newest first and checking the column finds a page
+		// after few rows, where the subquery would collect every match.
+		filters = append(filters, `m.`+col+` LIKE ?`)
 		filterArgs = append(filterArgs, pat)
 	}
 	if q.To != "" {
@@ -206,8 +259,19 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		like(`search_subject`, q.Subject)
 	}
 	if q.Text != "" {
-		f, a := s.textCond(q.Text)
-		filters, filterArgs = append(filters, f), append(filterArgs, a...)
+		// Resolved once when it matches few, so that the count and the
+		// page do not both read every body.
+		if ids, ok := s.textCandidates(ctx, q.Text, `search_subject`); ok && q.ID == "" {
+			if len(ids) == 0 {
+				noMatch = true
+			} else {
+				filters = append(filters, `m.seq IN (`+strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")+`)`)
+				filterArgs = append(filterArgs, ids...)
+			}
+		} else {
+			f, a := s.textCond(q.Text)
+			filters, filterArgs = append(filters, f), append(filterArgs, a...)
+		}
 	}
 	if q.Tag != "" {
 		filters = append(filters, tagSQL)
@@ -285,7 +349,7 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 // trigram index, the bodies in one scan, instead of scanning both for the
 // count and again for the page. ok is false when that does not apply or
 // matches too many.
-func (s *Store) textCandidates(ctx context.Context, v string) (ids []any, ok bool) {
+func (s *Store) textCandidates(ctx context.Context, v string, cols ...string) (ids []any, ok bool) {
 	if s.pg || strings.ContainsAny(v, `%_\`) {
 		return nil, false
 	}
@@ -299,7 +363,10 @@ func (s *Store) textCandidates(ctx context.Context, v string) (ids []any, ok boo
 			}
 		}
 	}
-	for _, col := range []string{`search_from`, `search_to`, `search_subject`} {
+	if len(cols) == 0 {
+		cols = []string{`search_from`, `search_to`, `search_subject`}
+	}
+	for _, col := range cols {
 		list, ok := s.ftsCandidates(ctx, col, pat)
 		if !ok {
 			return nil, false
@@ -570,8 +637,10 @@ func escapeLike(s string) string {
 
 // Mailboxes lists every mailbox that has folders, by address.
 func (s *Store) Mailboxes(ctx context.Context) ([]MailboxInfo, error) {
-	return queryList(ctx, s, "list mailboxes", `SELECT f.mailbox, COUNT(e.id), COALESCE(SUM(1 - e.seen), 0), COALESCE(MAX(e.received_at), 0)
-		FROM folders f LEFT JOIN entries e ON e.folder_id = f.id GROUP BY f.mailbox ORDER BY f.mailbox`,
+	// The kept counts (counts.go): no entry is read.
+	return queryList(ctx, s, "list mailboxes", `SELECT f.mailbox, CAST(COALESCE(SUM(c.entries), 0) AS BIGINT),
+		CAST(COALESCE(SUM(c.unseen), 0) AS BIGINT), CAST(COALESCE(MAX(c.latest), 0) AS BIGINT)
+		FROM folders f LEFT JOIN folder_counts c ON c.folder_id = f.id GROUP BY f.mailbox ORDER BY f.mailbox`,
 		func(sc rowScanner) (MailboxInfo, error) {
 			var mi MailboxInfo
 			var latest int64

@@ -11,9 +11,13 @@ import (
 // auto-increment key and {{blob}} its byte type.
 func migrations(pg bool) []string {
 	if pg {
-		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsPG}
+		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsPG,
+			countsPG(), // 8: folder counts (reads at scale, counts.go)
+		}
 	}
-	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite}
+	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite,
+		countsSQLite, // 8: folder counts (reads at scale, counts.go)
+	}
 }
 
 // migration7Tags (tags): tag names, one row per tag with its lower-cased
@@ -242,7 +246,13 @@ func (s *Store) migrateTo(ctx context.Context, upto int) error {
 	}
 	for v := have; v < upto; v++ {
 		sqlText := strings.NewReplacer("{{id}}", id, "{{blob}}", blob).Replace(all[v])
-		for _, stmt := range strings.Split(sqlText, ";") {
+		// Trigger and function bodies hold ';': such a migration separates
+		// its statements with a "--;;" line instead.
+		sep := ";"
+		if strings.Contains(sqlText, "\n--;;\n") {
+			sep = "\n--;;\n"
+		}
+		for _, stmt := range strings.Split(sqlText, sep) {
 			if strings.TrimSpace(stmt) == "" {
 				continue
 			}

@@ -78,6 +78,10 @@ type Query struct {
 	// Limit caps the page (0: DefaultLimit, at most MaxLimit); Offset skips.
 	Limit  int
 	Offset int
+	// BeforeID is a cursor: the page starts with the match listed just
+	// after message BeforeID (older than it), so the next page costs what
+	// the first did, and mail arriving meanwhile shifts nothing.
+	BeforeID string
 }
 
 // Paging bounds for Query.
