@@ -695,7 +695,11 @@ function start() {
     location.hash = scopeHref(state.scope || { type: 'all' }, Math.max(0, state.offset - PAGE));
   });
   $('page-next').addEventListener('click', () => {
-    location.hash = scopeHref(state.scope || { type: 'all' }, state.offset + PAGE);
+    const scope = state.scope || { type: 'all' };
+    // The next page is what follows the last message on screen, whatever
+    // a live refresh did to the cursor map meanwhile.
+    if (state.list.length) state.cursors.set(scopeKey(scope, state.offset + PAGE), state.list[state.list.length - 1].id);
+    location.hash = scopeHref(scope, state.offset + PAGE);
   });
   $('list-clear').addEventListener('click', async () => {
     const scope = state.scope || { type: 'all' };
