@@ -154,12 +154,12 @@ func boolParam(c echo.Context, name string) (bool, error) {
 }
 
 // clientIP is the connecting IP for SPF: ?ip= when given (the IP the mail
-// will be sent from in production is what matters), else unknown, as the
-// store does not keep the SMTP client's address.
-func clientIP(c echo.Context) (net.IP, error) {
+// will be sent from in production is what matters), else the address the
+// message came from over SMTP (stored with it), else unknown.
+func clientIP(c echo.Context, env store.Envelope) (net.IP, error) {
 	v := c.QueryParam("ip")
 	if v == "" {
-		return nil, nil
+		return net.ParseIP(env.ClientIP), nil // nil when not stored
 	}
 	ip := net.ParseIP(v)
 	if ip == nil {
@@ -218,11 +218,15 @@ func (h *Handler) nativeSpam(c echo.Context) error {
 }
 
 func (h *Handler) authCheck(c echo.Context, l *loaded) (*authcheck.Result, error) {
-	ip, err := clientIP(c)
+	ip, err := clientIP(c, l.msg.Envelope)
 	if err != nil {
 		return nil, err
 	}
-	in := authcheck.Input{Raw: l.raw, MailFrom: l.msg.Envelope.From, ClientIP: ip, HELO: c.QueryParam("helo")}
+	helo := c.QueryParam("helo")
+	if helo == "" {
+		helo = l.msg.Envelope.Helo
+	}
+	in := authcheck.Input{Raw: l.raw, MailFrom: l.msg.Envelope.From, ClientIP: ip, HELO: helo}
 	return authcheck.Check(c.Request().Context(), in, authcheck.Options{Resolver: h.opts.Resolver, Timeout: h.opts.AuthTimeout}), nil
 }
 

@@ -339,6 +339,18 @@ func TestAuthAndBulkRoutes(t *testing.T) {
 	if auth.SPF.Result != "none" || !strings.Contains(auth.SPF.Reason, "IP is unknown") {
 		t.Errorf("without ?ip: %+v", auth.SPF)
 	}
+	// Mail that came over SMTP carries its client's address: SPF uses it
+	// without ?ip= (here one the record allows, then one it refuses).
+	for ip, want := range map[string]string{"192.0.2.5": "pass", "198.51.100.7": "fail"} {
+		sid, err := e.st.Ingest(context.Background(), store.Envelope{From: "bounce@example.com", To: []string{"reader@example.org"}, ClientIP: ip, Helo: "mta.example.com"}, signed.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.get(t, "/api/v1/messages/"+sid+"/checks/auth", &auth)
+		if auth.SPF.Result != want {
+			t.Errorf("stored client %s: SPF %+v, want %s", ip, auth.SPF, want)
+		}
+	}
 	if code, _, body := e.get(t, "/api/v1/messages/"+id+"/checks/auth?ip=nonsense", nil); code != 400 || !strings.Contains(body, "ip") {
 		t.Errorf("bad ip: %d %s", code, body)
 	}

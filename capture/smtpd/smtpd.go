@@ -359,7 +359,8 @@ func (se *session) Data(r io.Reader) error {
 			return err
 		}
 	}
-	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...), Username: se.user}
+	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...), Username: se.user,
+		ClientIP: remoteIP(se.conn.Conn()), Helo: se.conn.Hostname()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	id, err := se.s.st.Ingest(ctx, env, buf.Bytes())
@@ -425,3 +426,15 @@ type slogAdapter struct{ log *slog.Logger }
 
 func (a slogAdapter) Printf(format string, v ...any) { a.log.Warn(fmt.Sprintf(format, v...)) }
 func (a slogAdapter) Println(v ...any)               { a.log.Warn(fmt.Sprint(v...)) }
+
+// remoteIP is the client's IP address, "" when the connection has none
+// (SPF in the authentication check needs it).
+func remoteIP(c net.Conn) string {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	if host, _, err := net.SplitHostPort(c.RemoteAddr().String()); err == nil {
+		return host
+	}
+	return ""
+}

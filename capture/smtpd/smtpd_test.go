@@ -398,3 +398,48 @@ func TestSwaks(t *testing.T) {
 		t.Fatalf("stored %+v", list)
 	}
 }
+
+// TestClientAddressAndHeloStored: the message keeps the address it came
+// from and the name the client greeted with (SPF in the authentication
+// check uses both).
+func TestClientAddressAndHeloStored(t *testing.T) {
+	ts := newTestServer(t)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	conn, err := d.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := smtp.NewClient(conn, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("app.example.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("b@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Subject: where from\r\n\r\nhi\r\n")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := ts.st.Search(context.Background(), store.Query{})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("stored %d (%v)", len(list), err)
+	}
+	m, err := ts.st.Get(context.Background(), list[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Envelope.ClientIP != "127.0.0.2" || m.Envelope.Helo != "app.example.test" {
+		t.Errorf("envelope %+v, want client 127.0.0.2 and helo app.example.test", m.Envelope)
+	}
+}

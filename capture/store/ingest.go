@@ -17,8 +17,8 @@ const (
 	qInsertMessage = `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
 		parse_error, search_to, search_from, search_subject, copies,
-		username, reply_to_json, bcc_json, attachments, inlines)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+		username, reply_to_json, bcc_json, attachments, inlines, client_ip, helo)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 	qInsertBody  = `INSERT INTO bodies (seq, raw, text, text_off, text_len) VALUES (?, ?, ?, ?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
 	qNextUIDs    = `UPDATE folders SET uidnext = uidnext + ? WHERE mailbox = ? AND name = ? RETURNING id, uidnext - ?, uidvalidity`
@@ -313,7 +313,7 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[u
 		r.id, micros(r.received), r.env.From, string(rcptJSON), len(r.raw),
 		p.From.Name, p.From.Address, string(toJSON), string(ccJSON), p.Subject, micros(p.Date), p.MessageID, hasAtt, p.Snippet,
 		p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject), len(r.mailboxes),
-		r.env.Username, r.replyToJSON, r.bccJSON, r.attachments, r.inlines,
+		r.env.Username, r.replyToJSON, r.bccJSON, r.attachments, r.inlines, r.env.ClientIP, r.env.Helo,
 	)
 	if err == nil {
 		r.seq, err = res.LastInsertId() // SQLite only: seq is the rowid

@@ -12,7 +12,7 @@ import (
 
 const summaryCols = `m.seq, m.id, m.received_at, m.mail_from, m.rcpt_to, m.size, m.from_name, m.from_addr,
 	m.to_json, m.cc_json, m.subject, m.date, m.message_id, m.has_attachments, m.snippet, m.parse_error,
-	m.username, m.reply_to_json, m.bcc_json, m.attachments, m.inlines`
+	m.username, m.reply_to_json, m.bcc_json, m.attachments, m.inlines, m.client_ip, m.helo`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -23,7 +23,7 @@ func scanSummary(sc rowScanner, extra ...any) (Message, error) {
 	var hasAtt int
 	dest := append([]any{&m.seq, &m.ID, &received, &m.Envelope.From, &rcpt, &m.Size, &m.From.Name, &m.From.Address,
 		&toJSON, &ccJSON, &m.Subject, &date, &m.MessageID, &hasAtt, &m.Snippet, &m.ParseError,
-		&m.Envelope.Username, &replyToJSON, &bccJSON, &m.Attachments, &m.Inlines}, extra...)
+		&m.Envelope.Username, &replyToJSON, &bccJSON, &m.Attachments, &m.Inlines, &m.Envelope.ClientIP, &m.Envelope.Helo}, extra...)
 	if err := sc.Scan(dest...); err != nil {
 		return m, err
 	}

@@ -447,6 +447,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		received, sizes, dates                                              = make([]int64, n), make([]int64, n), make([]int64, n)
 		hasAtts, copies                                                     = make([]int32, n), make([]int32, n)
 		users, replyTos, bccs, atts, inls                                   = make([]string, n), make([]string, n), make([]string, n), make([]int32, n), make([]int32, n)
+		clientIPs, helos                                                    = make([]string, n), make([]string, n)
 		raws                                                                = make([][]byte, n)
 	)
 	for i, req := range batch {
@@ -463,17 +464,18 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		snippets[i], parseErrs[i], searchTos[i], searchFroms[i], searchSubjects[i] = p.Snippet, p.ParseError(), r.searchTo, r.searchFrom, strings.ToLower(p.Subject)
 		copies[i], raws[i], texts[i] = int32(len(r.mailboxes)), r.raw, r.text
 		users[i], replyTos[i], bccs[i], atts[i], inls[i] = r.env.Username, r.replyToJSON, r.bccJSON, int32(r.attachments), int32(r.inlines)
+		clientIPs[i], helos[i] = r.env.ClientIP, r.env.Helo
 	}
 	rows, err := tx.QueryContext(ctx, `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
 		parse_error, search_to, search_from, search_subject, copies,
-		username, reply_to_json, bcc_json, attachments, inlines)
+		username, reply_to_json, bcc_json, attachments, inlines, client_ip, helo)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[],
-			$18::text[], $19::int[], $20::text[], $21::text[], $22::text[], $23::int[], $24::int[])
+			$18::text[], $19::int[], $20::text[], $21::text[], $22::text[], $23::int[], $24::int[], $25::text[], $26::text[])
 		RETURNING id, seq`,
 		ids, received, froms, rcpts, sizes, fromNames, fromAddrs, tos, ccs, subjects, dates, msgIDs, hasAtts, snippets,
-		parseErrs, searchTos, searchFroms, searchSubjects, copies, users, replyTos, bccs, atts, inls)
+		parseErrs, searchTos, searchFroms, searchSubjects, copies, users, replyTos, bccs, atts, inls, clientIPs, helos)
 	if err != nil {
 		return fmt.Errorf("ingest: insert messages: %w", err)
 	}

@@ -13,12 +13,21 @@ func migrations(pg bool) []string {
 	if pg {
 		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsPG,
 			countsPG(), // 8: folder counts (reads at scale, counts.go)
+			migration9Client,
 		}
 	}
 	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite,
 		countsSQLite, // 8: folder counts (reads at scale, counts.go)
+		migration9Client,
 	}
 }
+
+// migration9Client: the SMTP client's address and HELO name, for SPF in
+// the authentication check (and MailHog's Raw.Helo).
+const migration9Client = `
+ALTER TABLE messages ADD COLUMN client_ip TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN helo TEXT NOT NULL DEFAULT ''
+`
 
 // migration7Tags (tags): tag names, one row per tag with its lower-cased
 // key (tags are case-insensitive; the first spelling is kept), and the

@@ -16,6 +16,12 @@ type Envelope struct {
 	To   []string `json:"rcpt_to"`
 	// Username is the SMTP AUTH user that sent the message; "" when none.
 	Username string `json:"username,omitempty"`
+	// ClientIP is the address the message came from over SMTP, and Helo
+	// the name the client greeted with; "" when unknown (other paths, or
+	// stored before they were kept). The authentication check's SPF uses
+	// them.
+	ClientIP string `json:"client_ip,omitempty"`
+	Helo     string `json:"helo,omitempty"`
 }
 
 // Message is a stored message's summary: what listings and searches return.

@@ -110,7 +110,7 @@ func (r *msgRow) summary() Message {
 		ID: r.id, Mailboxes: nonNilS(append([]string(nil), r.mailboxes...)), From: p.From, To: nonNil(p.To), Cc: nonNil(p.Cc),
 		Subject: p.Subject, Date: p.Date, ReceivedAt: r.received, Size: int64(len(r.raw)),
 		HasAttachments: p.HasAttachments, Snippet: p.Snippet, MessageID: p.MessageID,
-		Envelope: Envelope{From: r.env.From, To: nonNilS(r.env.To), Username: r.env.Username}, ParseError: p.ParseError(),
+		Envelope: Envelope{From: r.env.From, To: nonNilS(r.env.To), Username: r.env.Username, ClientIP: r.env.ClientIP, Helo: r.env.Helo}, ParseError: p.ParseError(),
 		Tags: sortedTags(r.tags),
 	}
 }
