@@ -404,12 +404,18 @@ func (s *Store) RecordAttempt(ctx context.Context, id int64, owner string, a Att
 // attempt of a queued one or the lease end of one being sent. ok is false
 // when nothing is pending.
 func (s *Store) NextDue(ctx context.Context) (time.Time, bool, error) {
+	return s.nextDue(ctx, "deliveries")
+}
+
+// nextDue is NextDue for a leased queue table (deliveries, webhooks): both
+// keep next_attempt_at for queued rows and lease_until for rows in flight.
+func (s *Store) nextDue(ctx context.Context, table string) (time.Time, bool, error) {
 	var q, l sql.NullInt64
 	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT
-		(SELECT MIN(next_attempt_at) FROM deliveries WHERE status = ?),
-		(SELECT MIN(lease_until) FROM deliveries WHERE status = ?)`), DeliveryQueued, DeliverySending).Scan(&q, &l)
+		(SELECT MIN(next_attempt_at) FROM `+table+` WHERE status = ?),
+		(SELECT MIN(lease_until) FROM `+table+` WHERE status = ?)`), DeliveryQueued, DeliverySending).Scan(&q, &l)
 	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
+		return time.Time{}, false, fmt.Errorf("next due in %s: %w", table, err)
 	}
 	switch {
 	case q.Valid && l.Valid:

@@ -297,22 +297,7 @@ func (s *Store) RecordWebhookAttempts(ctx context.Context, owner string, outs []
 // NextWebhookDue returns the earliest time a webhook becomes claimable; ok
 // is false when none is pending.
 func (s *Store) NextWebhookDue(ctx context.Context) (time.Time, bool, error) {
-	var q, l sql.NullInt64
-	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT
-		(SELECT MIN(next_attempt_at) FROM webhooks WHERE status = ?),
-		(SELECT MIN(lease_until) FROM webhooks WHERE status = ?)`), DeliveryQueued, DeliverySending).Scan(&q, &l)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next due webhook: %w", err)
-	}
-	switch {
-	case q.Valid && l.Valid:
-		return fromMicros(min(q.Int64, l.Int64)), true, nil
-	case q.Valid:
-		return fromMicros(q.Int64), true, nil
-	case l.Valid:
-		return fromMicros(l.Int64), true, nil
-	}
-	return time.Time{}, false, nil
+	return s.nextDue(ctx, "webhooks")
 }
 
 // WebhookFilter selects webhook deliveries for Webhooks.
