@@ -315,7 +315,9 @@ func usage(w io.Writer) {
 
 Usage:
   mailsandbox [run] [flags]                       start the sandbox
-  mailsandbox sendmail [-t] [-f from] [rcpt...]   submit a message from stdin over SMTP
+  mailsandbox sendmail [options] [rcpt...]        submit a message from stdin over SMTP,
+                                                  with sendmail(1)'s options (-t, -i, -f, -S host:port…;
+                                                  README "sendmail"); also as a link named sendmail
   mailsandbox healthcheck                         exit 0 when the sandbox's /healthz answers
   mailsandbox version                             print the version
 
