@@ -37,12 +37,16 @@ type FaultHook interface {
 type sessionConn struct {
 	net.Conn // the reply buffer, or the raw connection under implicit TLS
 	s        *Server
-	rec      *smtplog.Session // nil without a session log
-	client   string
-	done     chan struct{} // closed by Close: delays end
-	closeMu  sync.Once
-	opaque   atomic.Bool
-	bps      atomic.Int64 // reply bandwidth in bytes a second; 0 unlimited
+	// passive: no fault rule existed when the connection opened, so only
+	// the session log needs it. Then bytes go to go-smtp as read, with no
+	// copy and no holding back, and tap records the lines from them.
+	passive bool
+	rec     *smtplog.Session // nil without a session log
+	client  string
+	done    chan struct{} // closed by Close: delays end
+	closeMu sync.Once
+	opaque  atomic.Bool
+	bps     atomic.Int64 // reply bandwidth in bytes a second; 0 unlimited
 
 	// Read side: only the session goroutine reads.
 	rbuf []byte
@@ -64,6 +68,8 @@ type sessionConn struct {
 	closeAfter bool   // hang up once that reply is written
 	swallow    int    // replies to injected commands, not for the client
 	wasAuth    bool
+	dot        int    // passive, in modeData: bytes of ".\r\n" seen at a line start
+	part       []byte // passive: a command line not yet complete
 }
 
 const (
@@ -85,6 +91,7 @@ func (s *Server) wrapSession(c net.Conn, tlsUnder bool) *sessionConn {
 		}
 	}
 	sc.opaque.Store(tlsUnder)
+	sc.passive = s.hook() == nil && sc.rec != nil
 	return sc
 }
 
@@ -154,6 +161,13 @@ func (s *Server) hook() FaultHook {
 // so that each is examined in the state go-smtp left after the previous
 // one.
 func (c *sessionConn) Read(p []byte) (int, error) {
+	if c.passive {
+		n, err := c.Conn.Read(p)
+		if n > 0 && !c.opaque.Load() {
+			c.tap(p[:n])
+		}
+		return n, err
+	}
 	for len(c.out) == 0 {
 		if c.opaque.Load() && len(c.in) == 0 {
 			return c.Conn.Read(p)
@@ -256,7 +270,23 @@ func (c *sessionConn) examine() bool {
 		c.take(nl + 1)
 		return true
 	}
-	// Only a few verbs matter here; compare without allocating.
+	verb, argB := c.command(raw)
+	c.mu.Unlock()
+	c.recordCommand(verb, raw)
+	if verb == "DATA" && len(argB) == 0 {
+		if c.dataFault(nl + 1) {
+			return true
+		}
+	}
+	c.take(nl + 1)
+	return true
+}
+
+// command notes what a client command line means for the stream (a BDAT
+// chunk follows; what the next reply answers) and returns its verb when it
+// is one of the few that matter here, and its argument. c.mu is held.
+func (c *sessionConn) command(raw []byte) (string, []byte) {
+	// Compare without allocating.
 	verbB, argB, _ := bytes.Cut(raw, []byte(" "))
 	verb := ""
 	for _, v := range [...]string{"DATA", "BDAT", "AUTH", "STARTTLS"} {
@@ -280,17 +310,94 @@ func (c *sessionConn) examine() bool {
 			}
 		}
 	}
-	c.mu.Unlock()
-	if c.rec != nil {
-		c.record("C", maskAuth(verb, string(raw)), false)
+	return verb, argB
+}
+
+// recordCommand logs a client command, its secret masked.
+func (c *sessionConn) recordCommand(verb string, raw []byte) {
+	switch {
+	case c.rec == nil:
+	case verb == "AUTH":
+		c.rec.Command(maskAuth(verb, string(raw)))
+	default:
+		c.rec.CommandBytes(raw)
 	}
-	if verb == "DATA" && len(argB) == 0 {
-		if c.dataFault(nl + 1) {
-			return true
+}
+
+// maxPart bounds a partial command line kept by tap: the log cuts lines
+// far shorter, and go-smtp refuses long ones itself.
+const maxPart = 1024
+
+// tap records the client's lines from bytes already read for go-smtp
+// (passive mode): commands are logged, AUTH answers masked, and message
+// bodies and BDAT chunks skipped by finding their end. Only the session
+// goroutine reads, but Write changes the mode, so c.mu is held.
+func (c *sessionConn) tap(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(b) > 0 {
+		switch c.mode {
+		case modeBdat:
+			n := min(int64(len(b)), c.bdatLeft)
+			c.bdatLeft -= n
+			b = b[n:]
+			if c.bdatLeft == 0 {
+				c.mode = modeCmd
+			}
+		case modeData:
+			b = c.tapData(b)
+		default:
+			nl := bytes.IndexByte(b, '\n')
+			if nl < 0 {
+				c.part = append(c.part, b[:min(len(b), max(0, maxPart-len(c.part)))]...)
+				return
+			}
+			line := b[:nl]
+			b = b[nl+1:]
+			if len(c.part) > 0 {
+				line = append(c.part, line[:min(len(line), max(0, maxPart-len(c.part)))]...)
+				c.part = line[:0]
+			}
+			line = bytes.TrimRight(line, "\r")
+			if c.mode == modeAuth {
+				c.rec.Command("***")
+				continue
+			}
+			verb, _ := c.command(line)
+			c.recordCommand(verb, line)
 		}
 	}
-	c.take(nl + 1)
-	return true
+}
+
+// tapData skips message bytes up to and including the "." line that ends
+// them, which may be split across reads; it returns what follows.
+func (c *sessionConn) tapData(b []byte) []byte {
+	for i := 0; i < len(b); {
+		switch c.dot {
+		case 0:
+			if c.atLine && b[i] == '.' {
+				c.dot, i = 1, i+1
+				continue
+			}
+			nl := bytes.IndexByte(b[i:], '\n')
+			if nl < 0 {
+				c.atLine = false
+				return nil
+			}
+			i, c.atLine = i+nl+1, true
+		case 1, 2:
+			switch {
+			case b[i] == '\n':
+				c.mode, c.dot, c.atLine = modeCmd, 0, true
+				return b[i+1:]
+			case b[i] == '\r' && c.dot == 1:
+				c.dot, i = 2, i+1
+			default: // a dot-stuffed line
+				c.dot, c.atLine = 0, false
+			}
+		}
+	}
+	return nil
 }
 
 // take moves n bytes from in to out.
@@ -440,7 +547,7 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 				send = append(send, raw...)
 			}
 			if c.rec != nil {
-				c.rec.Reply(string(line), c.faultReply)
+				c.rec.ReplyBytes(line, c.faultReply)
 			}
 		}
 		buf = buf[nl+1:]
@@ -450,7 +557,7 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 		code := line[:min(3, len(line))]
 		switch {
 		case string(code) == "354":
-			c.mode, c.atLine = modeData, true
+			c.mode, c.atLine, c.dot = modeData, true, 0
 		case string(code) == "334":
 			c.mode, c.wasAuth = modeAuth, true
 		case c.mode == modeAuth:

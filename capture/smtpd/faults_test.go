@@ -493,3 +493,87 @@ func TestRuleAddedLaterWithoutSessionLog(t *testing.T) {
 		t.Fatalf("rule added later: %q", got)
 	}
 }
+
+// The session log records the same transcript whether it only watches the
+// stream (no rule when the connection opened: bytes pass through as read)
+// or holds each command for the fault engine (a rule exists): pipelined
+// commands, a message whose end arrives split across reads after
+// dot-stuffed lines, commands pipelined behind it, and a BDAT chunk.
+func TestSessionLogTranscriptPassiveAndActive(t *testing.T) {
+	script := func(t *testing.T, fs *faultServer) []string {
+		c := dialFrom(t, "", fs.addr)
+		write := func(s string) {
+			if _, err := io.WriteString(c.c, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		replies := func(codes ...string) {
+			for _, code := range codes {
+				c.want(c.read(), code)
+			}
+		}
+		replies("220")
+		write("EHLO a\r\n")
+		replies("250")
+		write("MAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nDATA\r\n")
+		replies("250", "250", "354")
+		write("Subject: s\r\n\r\n..dot-stuffed\r\n.not the end\r\nMAIL FROM:<body@x.test>\r\n")
+		time.Sleep(30 * time.Millisecond)
+		write(".\r")
+		time.Sleep(30 * time.Millisecond)
+		write("\nRSET\r\nMAIL FROM:<c@x.test>\r\nRCPT TO:<d@x.test>\r\nBDAT 5 LAST\r\nhello")
+		replies("250", "250", "250", "250", "250")
+		write("NOOP\r\nQUIT\r\n")
+		replies("250", "221")
+		c.c.Close()
+		var ss []smtplog.View
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if ss = fs.log.List(smtplog.Filter{}); len(ss) == 1 && ss[0].Ended != nil {
+				break
+			}
+		}
+		if len(ss) != 1 {
+			t.Fatalf("%d sessions", len(ss))
+		}
+		var lines []string
+		for _, l := range ss[0].Lines {
+			lines = append(lines, l.Dir+" "+l.Text)
+		}
+		if got, want := strings.Join(ss[0].From, ","), "a@x.test,c@x.test"; got != want {
+			t.Errorf("senders %q, want %q", got, want)
+		}
+		return lines
+	}
+	wantCmds := []string{"EHLO a", "MAIL FROM:<a@x.test>", "RCPT TO:<b@x.test>", "DATA", "RSET",
+		"MAIL FROM:<c@x.test>", "RCPT TO:<d@x.test>", "BDAT 5 LAST", "NOOP", "QUIT"}
+	var transcripts [2][]string
+	for i, rules := range [][]faults.Rule{nil, {{Stage: faults.StageMail, From: "*@never.test", Reply: "451 4.7.1 no"}}} {
+		t.Run(fmt.Sprintf("rules=%d", len(rules)), func(t *testing.T) {
+			transcripts[i] = script(t, newFaultServer(t, nil, rules...))
+			var cmds []string
+			for _, l := range transcripts[i] {
+				if c, ok := strings.CutPrefix(l, "C "); ok {
+					cmds = append(cmds, c)
+				}
+			}
+			if strings.Join(cmds, "|") != strings.Join(wantCmds, "|") {
+				t.Fatalf("commands:\n%s\nwant:\n%s\ntranscript:\n%s", strings.Join(cmds, "\n"), strings.Join(wantCmds, "\n"), strings.Join(transcripts[i], "\n"))
+			}
+		})
+	}
+	// The replies, in order, by code (they name the stored message's id).
+	// Watching, pipelined commands are logged as they arrive, ahead of
+	// their replies; held one at a time, each is followed by its reply.
+	code := func(ls []string) string {
+		var out []string
+		for _, l := range ls {
+			if strings.HasPrefix(l, "S ") {
+				out = append(out, l[:min(len(l), 5)])
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	if code(transcripts[0]) != code(transcripts[1]) {
+		t.Fatalf("passive and active transcripts differ:\n%s\n--\n%s", strings.Join(transcripts[0], "\n"), strings.Join(transcripts[1], "\n"))
+	}
+}

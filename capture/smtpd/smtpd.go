@@ -338,9 +338,10 @@ func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (se *session) Data(r io.Reader) error {
-	if se.s.hook() != nil && (se.sc == nil || se.sc.opaque.Load()) {
-		// Encrypted: DATA was not seen before its 354, so its fault
-		// answers after the message instead.
+	if se.s.hook() != nil && (se.sc == nil || se.sc.passive || se.sc.opaque.Load()) {
+		// Encrypted, or the connection predates every rule: DATA was not
+		// seen before its 354, so its fault answers after the message
+		// instead.
 		if err := se.fault(faults.Event{Stage: faults.StageData, From: se.from, To: se.rcpts}); err != nil {
 			return err
 		}

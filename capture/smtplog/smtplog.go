@@ -6,8 +6,10 @@
 package smtplog
 
 import (
+	"bytes"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,10 +64,39 @@ type Line struct {
 }
 
 // Session is one SMTP connection's record.
+//
+// Recording is on the SMTP hot path, so a line costs no allocation: its
+// bytes go into one growing buffer per session and its facts into a small
+// fixed record; strings are made only when the API reads (List). Past the
+// line cap a line costs a counter increment (and, for MAIL and RCPT, the
+// address kept for filters). The lock is the session's own, uncontended
+// but for a reader listing sessions.
 type Session struct {
 	log *Log
 	mu  sync.Mutex
-	v   View
+
+	id      int64
+	client  string
+	local   string
+	started time.Time
+	ended   time.Time // zero while open
+	from    []string
+	to      []string
+	faults  atomic.Int64
+	dropped atomic.Int64
+	full    atomic.Bool // the line cap is reached: lines are only counted
+	text    []byte      // the kept lines' bytes, back to back
+	lines   []entry     // the kept lines, in order
+}
+
+// entry is one kept line; its text is Session.text[off:off+n].
+type entry struct {
+	at    int64 // Unix nanoseconds
+	off   int32
+	n     int32
+	dir   byte // 'C', 'S' or '-'
+	fault bool
+	cut   bool // longer than MaxLineBytes: shown with "…"
 }
 
 // View is a copy of a session, as the API shows it.
@@ -84,10 +115,10 @@ type View struct {
 
 // Start records a new session, evicting the oldest when full.
 func (l *Log) Start(client, local string) *Session {
-	s := &Session{log: l}
+	s := &Session{log: l, client: client, local: local, started: l.opts.Now()}
 	l.mu.Lock()
 	l.seq++
-	s.v = View{ID: l.seq, Client: client, Local: local, Started: l.opts.Now(), From: []string{}, To: []string{}, Lines: []Line{}}
+	s.id = l.seq
 	if len(l.ring) < l.opts.MaxSessions {
 		l.ring = append(l.ring, s)
 	} else {
@@ -99,69 +130,142 @@ func (l *Log) Start(client, local string) *Session {
 }
 
 // Command records a client line; the caller has masked secrets.
-func (s *Session) Command(text string) { s.add("C", text, false) }
+func (s *Session) Command(text string) { s.add('C', nil, text, false) }
+
+// CommandBytes is Command for a line the caller keeps no copy of (text is
+// copied, not retained).
+func (s *Session) CommandBytes(text []byte) { s.add('C', text, "", false) }
 
 // Reply records a server line.
-func (s *Session) Reply(text string, fault bool) { s.add("S", text, fault) }
+func (s *Session) Reply(text string, fault bool) { s.add('S', nil, text, fault) }
+
+// ReplyBytes is Reply for bytes (copied, not retained).
+func (s *Session) ReplyBytes(text []byte, fault bool) { s.add('S', text, "", fault) }
 
 // Note records a remark about the session; fault marks one a fault
 // caused (a dropped connection).
-func (s *Session) Note(text string, fault bool) { s.add("-", text, fault) }
+func (s *Session) Note(text string, fault bool) { s.add('-', nil, text, fault) }
 
 // End marks the session closed.
 func (s *Session) End() {
 	now := s.log.opts.Now()
 	s.mu.Lock()
-	if s.v.Ended == nil {
-		s.v.Ended = &now
+	if s.ended.IsZero() {
+		s.ended = now
 	}
 	s.mu.Unlock()
 }
 
-func (s *Session) add(dir, text string, fault bool) {
+// add records a line given as b or str (the other empty).
+func (s *Session) add(dir byte, b []byte, str string, fault bool) {
 	o := &s.log.opts
-	if len(text) > o.MaxLineBytes {
-		text = text[:o.MaxLineBytes] + "…"
-	}
-	now := o.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if fault {
-		s.v.Faults++
+		s.faults.Add(1)
 	}
-	if dir == "C" {
-		s.envelope(text)
-	}
-	if len(s.v.Lines) >= o.MaxLines {
-		s.v.Dropped++
+	if s.full.Load() {
+		// Past the cap (a long session): count, and lock only to note an
+		// envelope address.
+		s.dropped.Add(1)
+		if dir == 'C' && envelopeCmd(b, str) {
+			s.mu.Lock()
+			s.envelope(b, str)
+			s.mu.Unlock()
+		}
 		return
 	}
-	s.v.Lines = append(s.v.Lines, Line{At: now, Dir: dir, Text: text, Fault: fault})
+	n := len(b) + len(str)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if dir == 'C' {
+		s.envelope(b, str)
+	}
+	if len(s.lines) >= o.MaxLines {
+		s.full.Store(true)
+		s.dropped.Add(1)
+		return
+	}
+	cut := n > o.MaxLineBytes
+	if cut {
+		n = o.MaxLineBytes
+		if len(b) > n {
+			b = b[:n]
+		}
+		if len(str) > n {
+			str = str[:n]
+		}
+	}
+	off := len(s.text)
+	s.text = append(append(s.text, b...), str...)
+	s.lines = append(s.lines, entry{at: o.Now().UnixNano(), off: int32(off), n: int32(n), dir: dir, fault: fault, cut: cut})
+}
+
+// envelopeCmd reports whether a command is MAIL FROM or RCPT TO.
+func envelopeCmd(b []byte, str string) bool {
+	if b == nil {
+		return len(str) >= 8 && (strings.EqualFold(str[:min(10, len(str))], "MAIL FROM:") || strings.EqualFold(str[:8], "RCPT TO:"))
+	}
+	return len(b) >= 8 && (bytes.EqualFold(b[:min(10, len(b))], []byte("MAIL FROM:")) || bytes.EqualFold(b[:8], []byte("RCPT TO:")))
 }
 
 // envelope notes the addresses of MAIL FROM and RCPT TO, for filters.
-func (s *Session) envelope(cmd string) {
+func (s *Session) envelope(b []byte, str string) {
 	const maxAddrs = 100
-	up := strings.ToUpper(cmd)
+	if b == nil {
+		b = []byte(str) // the string API: notes and tests, not the hot path
+	}
 	var list *[]string
 	switch {
-	case strings.HasPrefix(up, "MAIL FROM:"):
-		list = &s.v.From
-	case strings.HasPrefix(up, "RCPT TO:"):
-		list = &s.v.To
+	case len(b) >= 10 && bytes.EqualFold(b[:10], []byte("MAIL FROM:")):
+		list, b = &s.from, b[10:]
+	case len(b) >= 8 && bytes.EqualFold(b[:8], []byte("RCPT TO:")):
+		list, b = &s.to, b[8:]
 	default:
 		return
 	}
-	_, arg, _ := strings.Cut(cmd, ":")
-	arg = strings.TrimSpace(arg)
-	if i := strings.IndexByte(arg, '>'); strings.HasPrefix(arg, "<") && i > 0 {
-		arg = arg[1:i]
-	} else if f := strings.Fields(arg); len(f) > 0 {
-		arg = f[0]
+	b = bytes.TrimSpace(b)
+	if i := bytes.IndexByte(b, '>'); len(b) > 0 && b[0] == '<' && i > 0 {
+		b = b[1:i]
+	} else if i := bytes.IndexAny(b, " \t"); i >= 0 {
+		b = b[:i]
+	}
+	// Filters only ask whether an address was seen: a repeat (a mailer
+	// sending many messages on one connection) is not kept again.
+	for i := len(*list) - 1; i >= 0; i-- {
+		if (*list)[i] == string(b) {
+			return
+		}
 	}
 	if len(*list) < maxAddrs {
-		*list = append(*list, arg)
+		*list = append(*list, string(b))
 	}
+}
+
+// view copies the session out; the caller holds s.mu.
+func (s *Session) view() View {
+	v := View{ID: s.id, Client: s.client, Local: s.local, Started: s.started, Faults: int(s.faults.Load()), Dropped: int(s.dropped.Load()),
+		From: append([]string{}, s.from...), To: append([]string{}, s.to...), Lines: make([]Line, len(s.lines))}
+	if !s.ended.IsZero() {
+		e := s.ended
+		v.Ended = &e
+	}
+	for i, e := range s.lines {
+		text := string(s.text[e.off : e.off+e.n])
+		if e.cut {
+			text += "…"
+		}
+		v.Lines[i] = Line{At: time.Unix(0, e.at), Dir: dirName(e.dir), Text: text, Fault: e.fault}
+	}
+	return v
+}
+
+func dirName(d byte) string {
+	switch d {
+	case 'C':
+		return "C"
+	case 'S':
+		return "S"
+	}
+	return "-"
 }
 
 // Filter selects sessions; zero fields match everything.
@@ -184,17 +288,10 @@ func (l *Log) List(f Filter) []View {
 	out := []View{}
 	for _, s := range ss {
 		s.mu.Lock()
-		ok := s.v.Started.Compare(f.Since) >= 0 && anyContains(s.v.From, f.From) && anyContains(s.v.To, f.To)
+		ok := s.started.Compare(f.Since) >= 0 && anyContains(s.from, f.From) && anyContains(s.to, f.To)
 		var v View
 		if ok {
-			v = s.v
-			v.From = append([]string(nil), s.v.From...)
-			v.To = append([]string(nil), s.v.To...)
-			v.Lines = append([]Line(nil), s.v.Lines...)
-			if s.v.Ended != nil {
-				e := *s.v.Ended
-				v.Ended = &e
-			}
+			v = s.view()
 		}
 		s.mu.Unlock()
 		if ok {
