@@ -1,19 +1,23 @@
 // Package webhook posts every new message to configured URLs, reliably.
 //
-// The queue lives in the store (store.Webhook rows): one row per message
-// and URL, inserted in the transaction that stores the message (the hook
-// from Options.Hook is the store's Options.Webhooks), with the payload built
-// then. A captured message therefore always has its webhook, even after a
-// SIGKILL, and SMTP's 250 waits for nothing but that row insert.
+// Capture does nothing for webhooks: the store keeps, per URL, a mark of
+// the last message handed over (store.ClaimNewWebhooks, webhookmarks.go in
+// the store). A Sender runs one stream per URL that wakes when mail
+// arrives, claims the messages after the mark under a lease (one small
+// UPDATE; on PostgreSQL only one instance wins it, so instances sharing a
+// store post each message once), posts them Concurrency at a time, and
+// records the batch in one transaction: the mark moves on, and each
+// delivery whose first attempt failed becomes a row of the retry queue
+// (store.Webhook). A SIGKILL loses nothing: the messages after the mark
+// are posted after a restart, once the dead sender's lease ends.
 //
-// A Sender runs one scheduler loop (Run) like the relay's: it wakes when
-// mail arrives, when a webhook is retried by hand or at the earliest due
-// time, claims due rows with a lease (on PostgreSQL with FOR UPDATE SKIP
-// LOCKED, so instances sharing a store post each webhook once) and hands
-// them to a fixed pool of Concurrency workers. Each attempt is one POST,
-// bounded by Timeout for the whole exchange (connect, headers and body), so
-// a receiver that never answers holds a worker for Timeout at most.
-// Outcomes are recorded in batches, one transaction for many.
+// Retries run like the relay's scheduler: one loop claims due rows with a
+// lease (FOR UPDATE SKIP LOCKED on PostgreSQL), at the earliest due time or
+// when a row is retried by hand, and hands them to a fixed pool of
+// Concurrency workers; outcomes are recorded in batches. Each attempt is
+// one POST, bounded by Timeout for the whole exchange (connect, headers and
+// body), so a receiver that never answers holds a worker for Timeout at
+// most.
 //
 // A 2xx response ends a delivery. Anything else (a connection error, a
 // timeout, any other status, a redirect) is retried after an exponential
@@ -21,11 +25,14 @@
 // was queued; then it is failed (given up). Redirects are never followed:
 // a webhook URL is configured by whoever runs the sandbox, and a 3xx is
 // reported as an error naming the Location, so the URL can be fixed.
-// Delivered and failed rows are deleted after Keep.
+// Delivered and failed rows are deleted after Keep. A delivery that
+// succeeded at its first attempt leaves no row, only a count in its mark
+// (store.WebhookCounts).
 //
 // Requests carry Content-Type application/json, User-Agent
-// "mailsandbox-webhook", X-Mailsandbox-Delivery (the row's DeliveryID,
-// the same on every attempt, for de-duplication), X-Mailsandbox-Attempt (1
+// "mailsandbox-webhook", X-Mailsandbox-Delivery (store.WebhookDeliveryID:
+// the message id and a hash of the URL, the same on every attempt, for
+// de-duplication), X-Mailsandbox-Attempt (1
 // for the first try) and, with a Secret, X-Mailsandbox-Signature:
 // "sha256=" followed by the lower-case hex HMAC-SHA256 of the exact body
 // bytes keyed with the secret.
@@ -46,6 +53,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -68,6 +76,8 @@ type Store interface {
 	NextWebhookDue(ctx context.Context) (time.Time, bool, error)
 	PruneWebhooks(ctx context.Context, cut time.Time) (int64, error)
 	Subscribe(ctx context.Context) <-chan store.Event
+	ClaimNewWebhooks(ctx context.Context, c store.NewWebhookClaim) (store.NewWebhookBatch, error)
+	FinishNewWebhooks(ctx context.Context, r store.NewWebhookResult) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -82,9 +92,11 @@ const (
 	DefaultKeep        = 7 * 24 * time.Hour
 )
 
-// Options configure a Sender and the ingest hook.
+// Options configure a Sender.
 type Options struct {
-	// URLs receive every new message; at least one is needed.
+	// URLs receive every new message; at least one is needed. The store
+	// must have been opened with them (store.Options.WebhookURLs), so that
+	// their marks exist before mail arrives.
 	URLs []string
 	// Secret signs each body (X-Mailsandbox-Signature); "" sends no
 	// signature.
@@ -99,7 +111,8 @@ type Options struct {
 	// Timeout bounds one attempt, from dialling to the end of the response
 	// body (0: 10s).
 	Timeout time.Duration
-	// Concurrency is the number of attempts in flight at once (0: 16).
+	// Concurrency is the number of attempts in flight at once per URL for
+	// first attempts, and for retries (0: 16).
 	Concurrency int
 	// Lease is how long a claimed row stays ours before another sender may
 	// take it (0: 5×Timeout + 10s: a claimed row waits behind at most three
@@ -183,30 +196,6 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Hook returns the store's Options.Webhooks: at ingest it builds the
-// payload once and asks for one row per URL. A payload that cannot be
-// built is logged and the message gets no webhook (the builders marshal
-// plain structs, so this does not happen in practice).
-func (o Options) Hook(log *slog.Logger) func(store.Message) []store.NewWebhook {
-	if log == nil {
-		log = slog.Default()
-	}
-	urls := append([]string(nil), o.URLs...)
-	build := o.Payload
-	return func(m store.Message) []store.NewWebhook {
-		body, err := build(m)
-		if err != nil {
-			log.Error("webhook: build payload", "message", m.ID, "err", err)
-			return nil
-		}
-		out := make([]store.NewWebhook, len(urls))
-		for i, u := range urls {
-			out[i] = store.NewWebhook{URL: u, Payload: body}
-		}
-		return out
-	}
-}
-
 // Backoff is the wait after the attempts-th failed attempt:
 // min × 2^(attempts−1), at most max.
 func Backoff(attempts int, minWait, maxWait time.Duration) time.Duration {
@@ -260,6 +249,14 @@ func New(st Store, opts Options, log *slog.Logger) (*Sender, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// One stream per URL: a URL given twice would race itself for its mark.
+	var urls []string
+	for _, u := range opts.URLs {
+		if !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	opts.URLs = urls
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	host, _ := os.Hostname()
@@ -334,10 +331,11 @@ func (s *Sender) poke() {
 	}
 }
 
-// Run is the scheduler; it returns when ctx ends, after recording the
-// outcome of everything it claimed.
+// Run runs the streams of new messages and the retry scheduler; it
+// returns when ctx ends, after recording the outcome of everything it
+// claimed.
 func (s *Sender) Run(ctx context.Context) error {
-	var workers, recorder sync.WaitGroup
+	var workers, recorder, streams sync.WaitGroup
 	for range s.opts.Concurrency {
 		workers.Add(1)
 		go func() {
@@ -350,7 +348,25 @@ func (s *Sender) Run(ctx context.Context) error {
 		defer recorder.Done()
 		s.record()
 	}()
+	wakes := make([]chan struct{}, len(s.opts.URLs))
+	for i, u := range s.opts.URLs {
+		wakes[i] = make(chan struct{}, 1)
+		streams.Add(1)
+		go func() {
+			defer streams.Done()
+			s.stream(ctx, u, wakes[i])
+		}()
+	}
+	newMail := func() {
+		for _, w := range wakes {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
 	defer func() {
+		streams.Wait()
 		workers.Wait()
 		// Rows claimed but never tried go back, due now.
 		for {
@@ -381,8 +397,8 @@ func (s *Sender) Run(ctx context.Context) error {
 			return nil
 		}
 		if gap := claimGap - time.Since(lastClaim); gap > 0 {
-			// Too soon after the last claim: wait out the gap (new mail
-			// keeps arriving meanwhile and is claimed in one go).
+			// Too soon after the last claim: wait out the gap (retries
+			// falling due meanwhile are claimed in one go).
 			select {
 			case <-ctx.Done():
 				return nil
@@ -417,29 +433,144 @@ func (s *Sender) Run(ctx context.Context) error {
 				wait = after(timer, time.Second)
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wait:
-		case <-s.wake:
-		case <-prune.C:
-			s.prune(ctx)
-		case ev, ok := <-events:
-			if !ok {
-				// Cut off for lagging (or the store is closing): catch up by
-				// claiming, and subscribe again after a pause.
-				events, resubscribe = nil, true
-				continue
+	idle:
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-wait:
+				break idle
+			case <-s.wake:
+				break idle
+			case <-prune.C:
+				s.prune(ctx)
+			case ev, ok := <-events:
+				if !ok {
+					// Cut off for lagging (or the store is closing): the
+					// streams and the queue catch up by reading, and we
+					// subscribe again after a pause.
+					events, resubscribe = nil, true
+					newMail()
+					break idle
+				}
+				switch ev.Kind {
+				case store.EventMessage:
+					// New mail is the streams' business; the retry queue
+					// has nothing new, so it is not read (nor written).
+					newMail()
+				case store.EventWebhook:
+					drain(events)
+					break idle
+				}
 			}
-			if ev.Kind != store.EventMessage && ev.Kind != store.EventWebhook {
-				continue
-			}
-			// A burst of arrivals makes one claim.
-			drain(events)
 		}
 		if resubscribe {
 			events, resubscribe = s.st.Subscribe(subCtx), false
 		}
+	}
+}
+
+// stream sends url every new message: it claims the messages after the
+// URL's mark, posts them, records the batch, and sleeps until new mail
+// arrives (or a second passes: mail another instance stored while our
+// events were cut off).
+func (s *Sender) stream(ctx context.Context, url string, wake <-chan struct{}) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var last time.Time
+	for ctx.Err() == nil {
+		b, err := s.st.ClaimNewWebhooks(ctx, store.NewWebhookClaim{URL: url, Owner: s.owner, Now: s.opts.Now(), Lease: s.opts.Lease, Limit: s.maxInFlight()})
+		last = time.Now()
+		var d time.Duration
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("webhook: claim new messages", "url", url, "err", err)
+			d = time.Second
+		case len(b.Messages) > 0:
+			s.sendBatch(ctx, b)
+			if len(b.Messages) == s.maxInFlight() {
+				continue // a backlog: on at once
+			}
+			// A small batch: let a few more messages gather, so a steady
+			// flow of mail costs a few small store writes a second.
+			d = claimGap - time.Since(last)
+			if d <= 0 {
+				continue
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-after(timer, d):
+			}
+			continue
+		case b.Busy:
+			d = 100 * time.Millisecond
+		default:
+			d = time.Second
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-after(timer, d):
+		}
+	}
+}
+
+// sendBatch posts a claimed batch, Concurrency at a time, and records it.
+// Attempts cut by ctx (the sender stopping) are recorded as failures due
+// at once, so a restart sends them first.
+func (s *Sender) sendBatch(ctx context.Context, b store.NewWebhookBatch) {
+	errs := make([]error, len(b.Messages))
+	bodies := make([][]byte, len(b.Messages))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.opts.Concurrency, len(b.Messages)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				body, err := s.opts.Payload(b.Messages[i])
+				if err != nil {
+					errs[i] = fmt.Errorf("build payload: %w", err)
+					continue
+				}
+				bodies[i] = body
+				errs[i] = s.post(ctx, store.Webhook{URL: b.URL, DeliveryID: b.DeliveryIDs[i], MessageID: b.Messages[i].ID, Attempts: 1, Payload: body})
+			}
+		}()
+	}
+	for i := range b.Messages {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	res := store.NewWebhookResult{URL: b.URL, Owner: s.owner, To: b.To}
+	for i, err := range errs {
+		if err == nil {
+			res.Delivered++
+			continue
+		}
+		m := b.Messages[i]
+		w := store.Webhook{ID: 0, URL: b.URL, MessageID: m.ID, DeliveryID: b.DeliveryIDs[i], Attempts: 1, QueuedAt: m.ReceivedAt}
+		o := s.outcome(ctx, w, err)
+		res.Failed = append(res.Failed, store.FailedWebhook{DeliveryID: w.DeliveryID, MessageID: m.ID, Payload: bodies[i],
+			Status: o.Status, NextAttemptAt: o.NextAttemptAt, LastError: o.LastError, ReceivedAt: m.ReceivedAt})
+	}
+	// Recorded even while stopping.
+	rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.st.FinishNewWebhooks(rctx, res); err != nil {
+		// The range stays claimed; once the lease ends it is posted again
+		// (at least once, under the same delivery ids).
+		s.log.Warn("webhook: record new deliveries", "url", b.URL, "count", len(b.Messages), "err", err)
+		return
+	}
+	if len(res.Failed) > 0 {
+		s.poke() // the retry queue has rows to schedule
 	}
 }
 
@@ -530,10 +661,16 @@ func (s *Sender) worker(ctx context.Context) {
 // attempt posts w once and says what to record.
 func (s *Sender) attempt(ctx context.Context, w store.Webhook) store.WebhookOutcome {
 	err := s.post(ctx, w)
-	now := s.opts.Now()
 	if err == nil {
 		return store.WebhookOutcome{ID: w.ID, Status: store.DeliveryDelivered}
 	}
+	return s.outcome(ctx, w, err)
+}
+
+// outcome is what to record after attempt number w.Attempts failed with err:
+// a retry after the backoff, or given up past the maximum age.
+func (s *Sender) outcome(ctx context.Context, w store.Webhook, err error) store.WebhookOutcome {
+	now := s.opts.Now()
 	if ctx.Err() != nil {
 		// Stopping: not the receiver's fault; try again at once after restart.
 		return store.WebhookOutcome{ID: w.ID, Status: store.DeliveryQueued, NextAttemptAt: now, LastError: "interrupted: sender stopped"}

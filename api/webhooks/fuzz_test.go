@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mailsandbox/mailsandbox/api/rest"
 	"github.com/mailsandbox/mailsandbox/api/webhooks"
@@ -25,15 +26,24 @@ func FuzzRoutes(f *testing.F) {
 	f.Add("", "-1")
 	f.Add("", "9223372036854775808")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(f.TempDir(), "f.db"), Logger: log,
-		Webhooks: func(m store.Message) []store.NewWebhook {
-			return []store.NewWebhook{{URL: "http://127.0.0.1:9/", Payload: []byte("{}")}}
-		}})
+	const hook = "http://127.0.0.1:9/"
+	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(f.TempDir(), "f.db"), Logger: log, WebhookURLs: []string{hook}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { st.Close() })
 	if _, err := st.Ingest(context.Background(), store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, []byte("Subject: x\r\n\r\nb\r\n")); err != nil {
+		f.Fatal(err)
+	}
+	// Its first attempt failed: a row to retry.
+	ctx := context.Background()
+	b, err := st.ClaimNewWebhooks(ctx, store.NewWebhookClaim{URL: hook, Owner: "fuzz", Now: time.Now(), Lease: time.Minute})
+	if err != nil || len(b.Messages) != 1 {
+		f.Fatalf("claim: %+v %v", b, err)
+	}
+	if err := st.FinishNewWebhooks(ctx, store.NewWebhookResult{URL: hook, Owner: "fuzz", To: b.To, Failed: []store.FailedWebhook{{
+		DeliveryID: b.DeliveryIDs[0], MessageID: b.Messages[0].ID, Payload: []byte("{}"), Status: store.DeliveryQueued,
+		NextAttemptAt: time.Now().Add(time.Hour), LastError: "refused", ReceivedAt: b.Messages[0].ReceivedAt}}}); err != nil {
 		f.Fatal(err)
 	}
 	srv := rest.New(st, rest.Options{Mounts: []rest.Mount{{Register: webhooks.New(st, true).Register}}}, log)

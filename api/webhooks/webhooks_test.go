@@ -93,6 +93,7 @@ func TestSMTPToWebhookAndRoutes(t *testing.T) {
 		}
 		var m map[string]any
 		_ = json.Unmarshal(b, &m)
+		m["delivery"] = r.Header.Get("X-Mailsandbox-Delivery")
 		bodies = append(bodies, m)
 	})}
 	go srv.Serve(l)
@@ -148,8 +149,16 @@ func TestSMTPToWebhookAndRoutes(t *testing.T) {
 	call(t, http.MethodPost, api+"/"+ls.Deliveries[0].ID+"/retry", 400) // already delivered
 	mu.Lock()
 	defer mu.Unlock()
-	if len(bodies) != 2 {
-		t.Fatalf("receiver got %d bodies", len(bodies))
+	// The dropped delivery may have had an attempt in flight when it was
+	// dropped (claimed before, answered after the receiver recovered).
+	kept := bodies[:0:0]
+	for _, b := range bodies {
+		if b["delivery"] != one.DeliveryID {
+			kept = append(kept, b)
+		}
+	}
+	if len(kept) != 2 || len(bodies) > 3 {
+		t.Fatalf("receiver got %d bodies, %d of kept deliveries", len(bodies), len(kept))
 	}
 	for _, b := range bodies {
 		// The native summary, as REST lists it.

@@ -36,9 +36,6 @@ func (s *Store) hotQueries() []string {
 	q := []string{qInsertMessage, qInsertBody, qInsertEntry, qNextUIDs}
 	if !s.pg {
 		q = append(q, qInsertIndex)
-		if s.opts.Webhooks != nil {
-			q = append(q, qInsertWebhook)
-		}
 	}
 	return q
 }
@@ -75,7 +72,6 @@ type msgRow struct {
 	flags      []string
 	internal   time.Time
 	deliveries []NewDelivery
-	webhooks   []pendingWebhook
 	tags       []string // cleaned and capped
 	// results, filled by the writer
 	seq     int64
@@ -103,7 +99,6 @@ func (s *Store) Ingest(ctx context.Context, env Envelope, raw []byte) (string, e
 	if s.opts.Tagger != nil {
 		row.tags = autoTags(s.opts.Tagger(env, row.p, raw))
 	}
-	s.planWebhooks(row)
 	if err := s.submit(ctx, row); err != nil {
 		return "", err
 	}
@@ -343,10 +338,7 @@ func (s *Store) insertRow(ctx context.Context, tx *sql.Tx, r *msgRow, runs map[u
 			return fmt.Errorf("ingest: %w", err)
 		}
 	}
-	if err := s.queueDeliveries(ctx, tx, r); err != nil {
-		return err
-	}
-	return s.queueWebhooks(ctx, tx, r)
+	return s.queueDeliveries(ctx, tx, r)
 }
 
 // queueDeliveries puts the row's relay deliveries on the queue, in the

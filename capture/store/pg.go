@@ -572,10 +572,7 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 			return err
 		}
 	}
-	if err := s.insertBatchTags(ctx, tx, batch); err != nil {
-		return err
-	}
-	return s.queueWebhooksPG(ctx, tx, batch)
+	return s.insertBatchTags(ctx, tx, batch)
 }
 
 // openPGDB opens a pool whose connections make every string argument fit

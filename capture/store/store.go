@@ -65,11 +65,11 @@ type Options struct {
 	// leave the sandbox; the deliveries it returns are queued in the same
 	// transaction as the message, so a crash cannot separate the two.
 	Enqueue func(env Envelope) []NewDelivery
-	// Webhooks, when set, is asked at ingest what to post about a new
-	// message (its summary as Get would return it); the webhooks it returns
-	// are queued in the same transaction as the message. It runs in the
-	// ingesting goroutine, never in the single writer.
-	Webhooks func(m Message) []NewWebhook
+	// WebhookURLs are the webhook URLs this instance posts new messages
+	// to. Open gives each one it has never seen a mark at the newest
+	// message, so every message stored from then on is announced (see
+	// webhookmarks.go); ingest itself does nothing for webhooks.
+	WebhookURLs []string
 	// Tagger, when set, gives the tags of a message at ingest (X-Tags,
 	// plus-addresses, rules), from the parsed message, in memory; they are
 	// cleaned (CleanTag), de-duplicated and capped (MaxTagsPerMessage),
@@ -95,6 +95,11 @@ type Store struct {
 	events eventHub
 	locks  lockTable
 	pgs    *pgState // cross-instance events and locks; nil on SQLite
+
+	// hookGaps: per webhook URL, the hole in the seqs being waited for
+	// (PostgreSQL, webhookmarks.go).
+	hookGapMu sync.Mutex
+	hookGaps  map[string]hookGap
 
 	// closeMu orders Close after every in-flight hand-over to the writer.
 	closeMu sync.RWMutex
@@ -145,6 +150,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.EnsureWebhookMarks(ctx, opts.WebhookURLs); err != nil {
 		s.closeDBs()
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,9 +11,9 @@ import (
 	"time"
 )
 
-// The webhook queue: one row per new message and webhook URL, added in the
-// transaction that stores the message (Options.Webhooks), so a crash can
-// never keep the message and lose its webhook. It follows the relay queue's
+// The webhook retry queue: one row per delivery whose first attempt failed
+// (new messages are handed to senders by the marks of webhookmarks.go,
+// which write nothing per message). It follows the relay queue's
 // pattern: a sender claims due rows with ClaimDueWebhooks (a lease: status
 // "sending", an owner, a deadline, one more attempt counted), posts them and
 // records the outcomes with RecordWebhookAttempts. A sender that dies
@@ -23,15 +22,8 @@ import (
 // DeliveryID). On PostgreSQL claims skip rows locked by another instance's
 // claim, so instances sharing a store post each webhook once.
 //
-// The payload is built when the message arrives, not when it is sent: a
-// message deleted (or pruned) before its webhook went out is still
-// announced, and sending needs no read of the message.
-
-// NewWebhook asks for a message to be posted to URL with Payload as body.
-type NewWebhook struct {
-	URL     string
-	Payload []byte
-}
+// A row keeps the payload of its first attempt: a message deleted (or
+// pruned) after that is still announced by its retries.
 
 // Webhook is one webhook delivery: a message's payload on its way to one URL.
 // Its statuses are the relay's: DeliveryQueued, DeliverySending,
@@ -81,7 +73,7 @@ const webhookCols = `id, delivery_id, message_id, url, status, attempts, next_at
 	created_at, queued_at, updated_at, lease_owner, lease_until`
 
 const qInsertWebhook = `INSERT INTO webhooks (delivery_id, message_id, url, payload, status, attempts, next_attempt_at,
-	created_at, queued_at, updated_at) VALUES (?,?,?,?,?,0,?,?,?,?)`
+	last_error, created_at, queued_at, updated_at) VALUES `
 
 func scanWebhook(sc rowScanner, extra ...any) (Webhook, error) {
 	var w Webhook
@@ -92,72 +84,6 @@ func scanWebhook(sc rowScanner, extra ...any) (Webhook, error) {
 	}
 	w.NextAttemptAt, w.CreatedAt, w.QueuedAt, w.UpdatedAt, w.LeaseUntil = fromMicros(next), fromMicros(created), fromMicros(queued), fromMicros(updated), fromMicros(lease)
 	return w, nil
-}
-
-// pendingWebhook is a webhook row about to be inserted at ingest.
-type pendingWebhook struct {
-	deliveryID string
-	NewWebhook
-}
-
-// summary is the message as Get would return it right after ingest.
-func (r *msgRow) summary() Message {
-	p := r.p
-	var bcc []Address
-	_ = json.Unmarshal([]byte(r.bccJSON), &bcc)
-	return Message{
-		Bcc: nonNil(bcc), ReplyTo: nonNil(p.ReplyTo), Attachments: r.attachments, Inlines: r.inlines,
-		ID: r.id, Mailboxes: nonNilS(append([]string(nil), r.mailboxes...)), From: p.From, To: nonNil(p.To), Cc: nonNil(p.Cc),
-		Subject: p.Subject, Date: p.Date, ReceivedAt: r.received, Size: int64(len(r.raw)),
-		HasAttachments: p.HasAttachments, Snippet: p.Snippet, MessageID: p.MessageID,
-		Envelope: Envelope{From: r.env.From, To: nonNilS(r.env.To), Username: r.env.Username, ClientIP: r.env.ClientIP, Helo: r.env.Helo}, ParseError: p.ParseError(),
-		Tags: sortedTags(r.tags),
-	}
-}
-
-// planWebhooks asks Options.Webhooks what to post for a new row; it runs in
-// the ingesting goroutine, so the single writer only inserts.
-func (s *Store) planWebhooks(r *msgRow) {
-	if s.opts.Webhooks == nil {
-		return
-	}
-	for _, w := range s.opts.Webhooks(r.summary()) {
-		r.webhooks = append(r.webhooks, pendingWebhook{deliveryID: newID(r.received), NewWebhook: w})
-	}
-}
-
-// queueWebhooks inserts a row's webhooks in the transaction storing it
-// (SQLite; PostgreSQL inserts a batch's at once, queueWebhooksPG).
-func (s *Store) queueWebhooks(ctx context.Context, tx *sql.Tx, r *msgRow) error {
-	for _, w := range r.webhooks {
-		t := micros(r.received)
-		if err := s.txExec(ctx, tx, qInsertWebhook, w.deliveryID, r.id, w.URL, w.Payload, DeliveryQueued, t, t, t, t); err != nil {
-			return fmt.Errorf("ingest: queue webhook of %s: %w", r.id, err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) queueWebhooksPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq) error {
-	var dids, mids, urls []string
-	var payloads [][]byte
-	var times []int64
-	for _, req := range batch {
-		for _, w := range req.row.webhooks {
-			dids, mids, urls = append(dids, w.deliveryID), append(mids, req.row.id), append(urls, w.URL)
-			payloads, times = append(payloads, w.Payload), append(times, micros(req.row.received))
-		}
-	}
-	if len(dids) == 0 {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO webhooks (delivery_id, message_id, url, payload, status, attempts,
-		next_attempt_at, created_at, queued_at, updated_at)
-		SELECT d, m, u, p, 'queued', 0, t, t, t, t FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::bigint[]) AS k(d, m, u, p, t)`,
-		dids, mids, urls, payloads, times); err != nil {
-		return fmt.Errorf("ingest: queue webhooks: %w", err)
-	}
-	return nil
 }
 
 // ClaimDueWebhooks leases up to limit webhooks due at now: "sending" ones
@@ -365,7 +291,17 @@ func (s *Store) WebhookCounts(ctx context.Context) (WebhookStats, error) {
 			st.Failed = n
 		}
 	}
-	return st, rows.Err()
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("count webhooks: %w", err)
+	}
+	// Deliveries that succeeded at their first attempt have no row: their
+	// marks count them.
+	var first int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(SUM(delivered), 0) FROM webhook_marks`).Scan(&first); err != nil {
+		return st, fmt.Errorf("count webhooks: %w", err)
+	}
+	st.Delivered += int(first)
+	return st, nil
 }
 
 // GetWebhook returns one webhook delivery.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,16 +13,28 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-// summaryHook queues one webhook per URL with the summary as JSON.
-func summaryHook(urls ...string) func(store.Message) []store.NewWebhook {
-	return func(m store.Message) []store.NewWebhook {
-		b, _ := json.Marshal(m)
-		var out []store.NewWebhook
-		for _, u := range urls {
-			out = append(out, store.NewWebhook{URL: u, Payload: b})
-		}
-		return out
+// failFirst claims the new messages for url and records every first
+// attempt as failed, due at due, with the summary as payload: the way rows
+// reach the retry queue.
+func failFirst(t *testing.T, st *store.Store, url string, now, due time.Time) store.NewWebhookBatch {
+	t.Helper()
+	ctx := context.Background()
+	b, err := st.ClaimNewWebhooks(ctx, store.NewWebhookClaim{URL: url, Owner: "first", Now: now, Lease: time.Minute, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
 	}
+	res := store.NewWebhookResult{URL: url, Owner: "first", To: b.To}
+	for i, m := range b.Messages {
+		payload, _ := json.Marshal(m)
+		res.Failed = append(res.Failed, store.FailedWebhook{DeliveryID: b.DeliveryIDs[i], MessageID: m.ID, Payload: payload,
+			Status: store.DeliveryQueued, NextAttemptAt: due, LastError: "refused", ReceivedAt: m.ReceivedAt})
+	}
+	if len(b.Messages) > 0 {
+		if err := st.FinishNewWebhooks(ctx, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
 }
 
 func TestWebhookQueueLifecycle(t *testing.T) { backends(t, testWebhookQueueLifecycle) }
@@ -32,11 +45,17 @@ func testWebhookQueueLifecycle(t *testing.T) {
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	st := openTest(t, store.Options{Now: clock, Webhooks: summaryHook("http://a.test/hook", "http://b.test/hook")})
+	st := openTest(t, store.Options{Now: clock, WebhookURLs: []string{"http://a.test/hook", "http://b.test/hook"}})
 	id, err := st.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"B@y.test", "c@y.test"}}, msg("a@x.test", "b@y.test", "", "Hi", "body"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Ingest queues nothing; failed first attempts do.
+	if _, total, err := st.Webhooks(ctx, store.WebhookFilter{}); err != nil || total != 0 {
+		t.Fatalf("rows after ingest: %d %v", total, err)
+	}
+	failFirst(t, st, "http://a.test/hook", clock(), clock())
+	failFirst(t, st, "http://b.test/hook", clock(), clock())
 	ws, total, err := st.Webhooks(ctx, store.WebhookFilter{})
 	if err != nil || total != 2 || len(ws) != 2 {
 		t.Fatalf("webhooks = %+v %d %v", ws, total, err)
@@ -57,15 +76,15 @@ func testWebhookQueueLifecycle(t *testing.T) {
 		len(payload.Mailboxes) != 2 || payload.Mailboxes[0] != "b@y.test" || payload.Size == 0 {
 		t.Fatalf("payload = %s (%v)", claimed[0].Payload, err)
 	}
-	if claimed[0].Attempts != 1 || claimed[0].Status != store.DeliverySending {
+	if claimed[0].Attempts != 2 || claimed[0].Status != store.DeliverySending {
 		t.Fatalf("claimed = %+v", claimed[0])
 	}
 	// Held rows are not claimed again until the lease ends.
 	if again, err := st.ClaimDueWebhooks(ctx, clock(), "w2", time.Minute, 10); err != nil || len(again) != 0 {
 		t.Fatalf("second claim = %+v, %v", again, err)
 	}
-	// Deleting the message does not lose its webhooks: the payload was
-	// taken at ingest.
+	// Deleting the message does not lose its retries: the payload was
+	// kept from the first attempt.
 	if err := st.DeleteMessage(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -90,13 +109,13 @@ func testWebhookQueueLifecycle(t *testing.T) {
 	}
 	advance(time.Second)
 	c, err := st.ClaimDueWebhooks(ctx, clock(), "w1", time.Minute, 10)
-	if err != nil || len(c) != 1 || c[0].Attempts != 2 || len(c[0].Payload) == 0 {
+	if err != nil || len(c) != 1 || c[0].Attempts != 3 || len(c[0].Payload) == 0 {
 		t.Fatalf("due claim = %+v, %v", c, err)
 	}
 	// The owner dies: after the lease another sender takes it.
 	advance(time.Minute)
 	c2, err := st.ClaimDueWebhooks(ctx, clock(), "w2", time.Minute, 10)
-	if err != nil || len(c2) != 1 || c2[0].Attempts != 3 {
+	if err != nil || len(c2) != 1 || c2[0].Attempts != 4 {
 		t.Fatalf("claim after lease = %+v, %v", c2, err)
 	}
 	if kept, err := st.RecordWebhookAttempts(ctx, "w1", []store.WebhookOutcome{{ID: c[0].ID, Status: store.DeliveryDelivered}}); err != nil || len(kept) != 0 {
@@ -145,23 +164,40 @@ func testWebhookQueueLifecycle(t *testing.T) {
 	}
 }
 
-// Ingested in one group commit, every message gets its own rows (the
-// PostgreSQL batch insert included), and none without the hook.
-func TestWebhookQueueBatchIngest(t *testing.T) { backends(t, testWebhookQueueBatchIngest) }
+// Marks hand every message stored after a URL was configured to one
+// sender at a time, in order, each once; ingest writes no webhook rows; a
+// dead sender's range is sent again under the same delivery ids once its
+// lease ends, and its late outcome is refused.
+func TestWebhookMarks(t *testing.T) { backends(t, testWebhookMarks) }
 
-func testWebhookQueueBatchIngest(t *testing.T) {
+func testWebhookMarks(t *testing.T) {
 	ctx := context.Background()
-	st := openTest(t, store.Options{Webhooks: summaryHook("http://a.test/")})
+	now := time.Now()
+	const a, b = "http://a.test/", "http://b.test/"
+	dsn := testDSN(t)
+	// Mail stored before the URL was configured is not announced.
+	pre, err := store.Open(ctx, store.Options{DSN: dsn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pre.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", "before", "b")); err != nil {
+		t.Fatal(err)
+	}
+	pre.Close()
+	st := openTest(t, store.Options{DSN: dsn, WebhookURLs: []string{a, b}})
 	const n = 200
 	var wg sync.WaitGroup
-	ids := make([]string, n)
 	errs := make(chan error, n)
+	ids := map[string]bool{}
+	var mu sync.Mutex
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			id, err := st.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{fmt.Sprintf("r%d@y.test", i)}}, msg("a@x.test", "r@y.test", "", fmt.Sprint(i), "b"))
-			ids[i] = id
+			mu.Lock()
+			ids[id] = true
+			mu.Unlock()
 			errs <- err
 		}()
 	}
@@ -172,25 +208,76 @@ func testWebhookQueueBatchIngest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ws, total, err := st.Webhooks(ctx, store.WebhookFilter{Limit: store.MaxLimit})
-	if err != nil || total != n {
-		t.Fatalf("total = %d, %v", total, err)
+	if _, total, err := st.Webhooks(ctx, store.WebhookFilter{}); err != nil || total != 0 {
+		t.Fatalf("rows after ingest: %d %v", total, err)
 	}
-	got := map[string]int{}
-	for _, w := range ws {
-		got[w.MessageID]++
+	claim := func(url, owner string, at time.Time) store.NewWebhookBatch {
+		t.Helper()
+		bt, err := st.ClaimNewWebhooks(ctx, store.NewWebhookClaim{URL: url, Owner: owner, Now: at, Lease: time.Minute, Limit: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bt
 	}
-	for _, id := range ids {
-		if got[id] != 1 {
-			t.Fatalf("message %s has %d webhooks", id, got[id])
+	// A dies holding its first batch; W2 waits for the lease, then gets the
+	// same range under the same delivery ids.
+	dead := claim(a, "w1", now)
+	if len(dead.Messages) != 7 {
+		t.Fatalf("first batch: %d messages", len(dead.Messages))
+	}
+	if bt := claim(a, "w2", now); len(bt.Messages) != 0 || !bt.Busy {
+		t.Fatalf("claimed a held range: %+v", bt)
+	}
+	later := now.Add(2 * time.Minute)
+	again := claim(a, "w2", later)
+	if again.To != dead.To || strings.Join(again.DeliveryIDs, ",") != strings.Join(dead.DeliveryIDs, ",") {
+		t.Fatalf("taken over: %v, want %v", again.DeliveryIDs, dead.DeliveryIDs)
+	}
+	if err := st.FinishNewWebhooks(ctx, store.NewWebhookResult{URL: a, Owner: "w1", To: dead.To, Delivered: 7}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Fatalf("late finish by the dead sender: %v", err)
+	}
+	seen := map[string]map[string]bool{a: {}, b: {}}
+	dids := map[string]bool{}
+	finish := func(url string, bt store.NewWebhookBatch, owner string) {
+		t.Helper()
+		for i, m := range bt.Messages {
+			if seen[url][m.ID] {
+				t.Fatalf("%s: message %s handed out twice", url, m.ID)
+			}
+			seen[url][m.ID] = true
+			if dids[bt.DeliveryIDs[i]] || bt.DeliveryIDs[i] != store.WebhookDeliveryID(m.ID, url) {
+				t.Fatalf("delivery id %q", bt.DeliveryIDs[i])
+			}
+			dids[bt.DeliveryIDs[i]] = true
+		}
+		if err := st.FinishNewWebhooks(ctx, store.NewWebhookResult{URL: url, Owner: owner, To: bt.To, Delivered: len(bt.Messages)}); err != nil {
+			t.Fatal(err)
 		}
 	}
-	plain := openTest(t, store.Options{})
-	if _, err := plain.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", "s", "b")); err != nil {
-		t.Fatal(err)
+	finish(a, again, "w2")
+	for _, url := range []string{a, b} {
+		for {
+			bt := claim(url, "w2", later)
+			if len(bt.Messages) == 0 {
+				break
+			}
+			finish(url, bt, "w2")
+		}
+		if len(seen[url]) != n {
+			t.Fatalf("%s: %d messages handed out, want %d", url, len(seen[url]), n)
+		}
+		for id := range seen[url] {
+			if !ids[id] {
+				t.Fatalf("%s: message %s was stored before the URL was configured", url, id)
+			}
+		}
 	}
-	if _, total, err := plain.Webhooks(ctx, store.WebhookFilter{}); err != nil || total != 0 {
-		t.Fatalf("without hook: %d %v", total, err)
+	if c, err := st.WebhookCounts(ctx); err != nil || c.Delivered != 2*n {
+		t.Fatalf("counts %+v %v", c, err)
+	}
+	// A URL the store was not opened with has no mark.
+	if _, err := st.ClaimNewWebhooks(ctx, store.NewWebhookClaim{URL: "http://other.test/", Owner: "w", Now: now}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown URL: %v", err)
 	}
 }
 
@@ -202,17 +289,62 @@ func TestWebhookClaimsDisjointAcrossInstances(t *testing.T) {
 func testWebhookClaimsDisjointAcrossInstances(t *testing.T) {
 	ctx := context.Background()
 	dsn := testDSN(t)
-	a := openTest(t, store.Options{DSN: dsn, Webhooks: summaryHook("http://a.test/")})
-	b := openTest(t, store.Options{DSN: dsn})
+	const hook = "http://a.test/"
+	a := openTest(t, store.Options{DSN: dsn, WebhookURLs: []string{hook}})
+	b := openTest(t, store.Options{DSN: dsn, WebhookURLs: []string{hook}})
 	const n = 300
 	for i := range n {
 		if _, err := a.Ingest(ctx, store.Envelope{From: "a@x.test", To: []string{"b@y.test"}}, msg("a@x.test", "b@y.test", "", fmt.Sprint(i), "b")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	seen := map[int64]string{}
+	// First attempts: four senders on two instances race for the mark;
+	// each message is handed to one.
+	handed := map[string]string{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	for _, side := range []struct {
+		name string
+		st   *store.Store
+	}{{"a1", a}, {"a2", a}, {"b1", b}, {"b2", b}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for idle := 0; idle < 20; {
+				bt, err := side.st.ClaimNewWebhooks(ctx, store.NewWebhookClaim{URL: hook, Owner: side.name, Now: time.Now(), Lease: time.Minute, Limit: 7})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(bt.Messages) == 0 {
+					idle++
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				res := store.NewWebhookResult{URL: hook, Owner: side.name, To: bt.To}
+				mu.Lock()
+				for i, m := range bt.Messages {
+					if other, dup := handed[m.ID]; dup {
+						t.Errorf("message %s handed to %s and %s", m.ID, other, side.name)
+					}
+					handed[m.ID] = side.name
+					res.Failed = append(res.Failed, store.FailedWebhook{DeliveryID: bt.DeliveryIDs[i], MessageID: m.ID, Payload: []byte("{}"),
+						Status: store.DeliveryQueued, NextAttemptAt: time.Now(), LastError: "refused", ReceivedAt: m.ReceivedAt})
+				}
+				mu.Unlock()
+				if err := side.st.FinishNewWebhooks(ctx, res); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if len(handed) != n {
+		t.Fatalf("handed out %d of %d", len(handed), n)
+	}
+	// Retries: claims of due rows are disjoint too.
+	seen := map[int64]string{}
 	for _, side := range []struct {
 		name string
 		st   *store.Store

@@ -116,7 +116,7 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 	}
 	s.hooks = newWebhookRunner(cfg.Webhook, log.With("component", "webhook"))
 	if s.hooks != nil {
-		stOpts.Webhooks = s.hooks.hook()
+		stOpts.WebhookURLs = s.hooks.opts.URLs
 	}
 	tagger, err := cfg.Tags.tagger()
 	if err != nil {

@@ -57,7 +57,8 @@ func (w WebhookConfig) validate() error {
 }
 
 // webhookRunner owns the webhook sender's lifetime; like the relay, the
-// store gets its ingest hook first and the sender is built on the store.
+// store is opened with the URLs (so their marks exist before mail comes)
+// and the sender is built on the store.
 type webhookRunner struct {
 	opts webhook.Options
 	log  *slog.Logger
@@ -77,8 +78,6 @@ func newWebhookRunner(cfg WebhookConfig, log *slog.Logger) *webhookRunner {
 		RetryMin: cfg.RetryMin, RetryMax: cfg.RetryMax, MaxAge: cfg.MaxAge, Timeout: cfg.Timeout,
 	}}
 }
-
-func (r *webhookRunner) hook() func(store.Message) []store.NewWebhook { return r.opts.Hook(r.log) }
 
 func (r *webhookRunner) start(st *store.Store) error {
 	s, err := webhook.New(st, r.opts, r.log)
