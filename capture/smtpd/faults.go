@@ -3,6 +3,8 @@ package smtpd
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -87,7 +89,7 @@ func (s *Server) wrapSession(c net.Conn, tlsUnder bool) *sessionConn {
 	if s.opts.SessionLog != nil {
 		sc.rec = s.opts.SessionLog.Start(c.RemoteAddr().String(), c.LocalAddr().String())
 		if tlsUnder {
-			sc.rec.Note("implicit TLS: the transcript is encrypted and not recorded", false)
+			sc.rec.Note("implicit TLS: "+tlsNote, false)
 		}
 	}
 	sc.opaque.Store(tlsUnder)
@@ -571,7 +573,7 @@ func (c *sessionConn) Write(p []byte) (int, error) {
 		if c.lastCmd == "STARTTLS" && string(code) == "220" {
 			c.opaque.Store(true)
 			if c.rec != nil {
-				c.rec.Note("STARTTLS: the rest of the session is encrypted and not recorded", false)
+				c.rec.Note(tlsNote, false)
 			}
 		}
 	}
@@ -692,6 +694,45 @@ func (se *session) fault(ev faults.Event) error {
 		return se.reject(&smtp.SMTPError{Code: o.Reply.Code, EnhancedCode: ec, Message: o.Reply.Text})
 	}
 	return nil
+}
+
+// tlsNote explains the transcript of an encrypted session: the bytes are
+// not seen, so it is recorded from the session's side (tlsCommand).
+const tlsNote = "TLS: from here the transcript shows the mail commands the server acted on (EHLO, AUTH, MAIL, RCPT, DATA) and its replies; other commands and protocol errors are not shown"
+
+// tlsCommand records a command and its reply when the session conn sees
+// only ciphertext: go-smtp hands the command to the session, and the reply
+// is err (fault says a rule produced it) or go-smtp's own success text.
+func (se *session) tlsCommand(cmd string, err error, fault bool, ok string) {
+	sc := se.sc
+	if sc == nil || sc.rec == nil || !sc.opaque.Load() {
+		return
+	}
+	sc.rec.Command(cmd)
+	se.tlsReply(err, fault, ok)
+}
+
+// tlsReply is tlsCommand's reply half.
+func (se *session) tlsReply(err error, fault bool, ok string) {
+	sc := se.sc
+	if sc == nil || sc.rec == nil || !sc.opaque.Load() {
+		return
+	}
+	var serr *smtp.SMTPError
+	switch {
+	case err == errFaultDisconnect:
+		return // hangUpNow noted it
+	case errors.As(err, &serr):
+		line := fmt.Sprintf("%d %s", serr.Code, serr.Message)
+		if serr.EnhancedCode != smtp.NoEnhancedCode && serr.EnhancedCode != (smtp.EnhancedCode{}) {
+			line = fmt.Sprintf("%d %d.%d.%d %s", serr.Code, serr.EnhancedCode[0], serr.EnhancedCode[1], serr.EnhancedCode[2], serr.Message)
+		}
+		sc.rec.Reply(line, fault)
+	case err != nil:
+		sc.rec.Reply("451 4.0.0 "+err.Error(), fault)
+	case ok != "":
+		sc.rec.Reply(ok, false)
+	}
 }
 
 // errFaultDisconnect ends a command whose connection a fault dropped; its

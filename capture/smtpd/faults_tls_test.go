@@ -2,14 +2,18 @@ package smtpd_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/smtp"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/faults"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/smtplog"
+	"github.com/mailsandbox/mailsandbox/internal/need"
 )
 
 // Under TLS the session conn sees ciphertext: the stages go-smtp reports
@@ -51,8 +55,30 @@ func TestFaultsUnderTLS(t *testing.T) {
 	if len(ss) != 3 {
 		t.Fatalf("%d sessions", len(ss))
 	}
-	if !strings.Contains(ss[0].Lines[len(ss[0].Lines)-1].Text, "STARTTLS") {
-		t.Fatalf("no STARTTLS note: %+v", ss[0].Lines)
+	// After STARTTLS the transcript goes on from the session's side: the
+	// commands acted on and their replies, a fault's marked, and the
+	// envelope for filters.
+	transcript := func(v smtplog.View) string {
+		var b strings.Builder
+		for _, l := range v.Lines {
+			fmt.Fprintf(&b, "%s %s fault=%v\n", l.Dir, l.Text, l.Fault)
+		}
+		return b.String()
+	}
+	for i, want := range [][]string{
+		{"C STARTTLS", "- TLS: from here", "C EHLO localhost", "C MAIL FROM:<a@ok.test>", "S 250 2.0.0 Roger", "C RCPT TO:<b@ok.test>", "C DATA", "S 354 ", "S 250 2.0.0 Ok: queued as"},
+		{"C STARTTLS", "- TLS: from here", "C MAIL FROM:<a@ok.test>", "C RCPT TO:<b@data.test>", "S 250 2.0.0 I'll make sure <b@data.test>", "C DATA", "S 452 4.3.1 Full fault=true"},
+		{"C STARTTLS", "- TLS: from here", "C MAIL FROM:<a@refused.test>", "S 451 4.7.1 Not now fault=true"},
+	} {
+		got := transcript(ss[i])
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("session %d lacks %q:\n%s", i, w, got)
+			}
+		}
+	}
+	if got := lg.List(smtplog.Filter{To: "b@data.test"}); len(got) != 1 || got[0].Faults != 1 {
+		t.Fatalf("filter on a recipient sent under TLS: %+v", got)
 	}
 
 	// Implicit TLS: the same server on a TLS listener.
@@ -73,7 +99,46 @@ func TestFaultsUnderTLS(t *testing.T) {
 	if err := cl.Mail("a@refused.test"); err == nil || !strings.Contains(err.Error(), "451") {
 		t.Fatalf("mail under implicit TLS: %v", err)
 	}
-	if got := lg.List(smtplog.Filter{Limit: 1}); !strings.Contains(got[0].Lines[0].Text, "implicit TLS") || got[0].Faults != 0 {
-		t.Fatalf("implicit TLS session: %+v", got[0])
+	if got := lg.List(smtplog.Filter{Limit: 1}); !strings.Contains(got[0].Lines[0].Text, "implicit TLS") || got[0].Faults != 1 ||
+		!strings.Contains(transcript(got[0]), "C MAIL FROM:<a@refused.test>") || !strings.Contains(transcript(got[0]), "S 451 4.7.1 Not now fault=true") {
+		t.Fatalf("implicit TLS session: %s", transcript(got[0]))
+	}
+}
+
+// swaks, a real client, over STARTTLS with AUTH: the session log shows
+// what it did after the upgrade, its secret masked.
+func TestSessionLogUnderSTARTTLSWithSwaks(t *testing.T) {
+	swaks := need.SwaksTLS(t)
+	cfg, _ := selfSigned(t)
+	lg := smtplog.New(smtplog.Options{})
+	ts := newTestServer(t, func(o *smtpd.Options) { o.TLSConfig = cfg; o.SessionLog = lg })
+	host, port, _ := net.SplitHostPort(ts.addr)
+	out, err := exec.Command(swaks, "--server", host, "--port", port, "--from", "app@shop.test", "--to", "bob@example.com",
+		"-tls", "--auth", "PLAIN", "--auth-user", "u", "--auth-password", "hunter2secret").CombinedOutput()
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s", err, out)
+	}
+	var ss []smtplog.View
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if ss = lg.List(smtplog.Filter{From: "app@shop.test", To: "bob@"}); len(ss) == 1 && ss[0].Ended != nil {
+			break
+		}
+	}
+	if len(ss) != 1 {
+		t.Fatalf("no session with the envelope sent under TLS:\n%s", out)
+	}
+	var b strings.Builder
+	for _, l := range ss[0].Lines {
+		fmt.Fprintf(&b, "%s %s\n", l.Dir, l.Text)
+	}
+	got := b.String()
+	for _, w := range []string{"C STARTTLS", "S 220 2.0.0 Ready to start TLS", "- TLS: from here", "C AUTH PLAIN ***", "S 235 2.0.0 Authentication succeeded",
+		"C MAIL FROM:<app@shop.test>", "C RCPT TO:<bob@example.com>", "C DATA", "S 250 2.0.0 Ok: queued as "} {
+		if !strings.Contains(got, w) {
+			t.Errorf("transcript lacks %q:\n%s", w, got)
+		}
+	}
+	if strings.Contains(got, "hunter2") || strings.Contains(got, "aHVudGVy") {
+		t.Errorf("secret in the transcript:\n%s", got)
 	}
 }

@@ -211,6 +211,7 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	if se.sc != nil {
 		se.sc.se = se
+		se.tlsCommand("EHLO "+c.Hostname(), nil, false, "")
 	}
 	b.s.mu.Lock()
 	defer b.s.mu.Unlock()
@@ -270,20 +271,14 @@ func (se *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.
 
 func (se *session) Auth(mech string) (sasl.Server, error) {
 	if err := se.fault(faults.Event{Stage: faults.StageAuth}); err != nil {
+		se.tlsCommand("AUTH "+mech+" ***", err, true, "")
 		return nil, err
 	}
+	se.tlsCommand("AUTH "+mech+" ***", nil, false, "")
 	check := func(identity, user, pass string) error {
-		if identity != "" && identity != user {
-			return se.reject(smtp.ErrAuthFailed)
-		}
-		if se.s.opts.Auth != nil {
-			if err := se.s.opts.Auth.Check(context.Background(), user, pass); err != nil {
-				return se.reject(smtp.ErrAuthFailed)
-			}
-		}
-		se.authed = true
-		se.user = user
-		return nil
+		err := se.checkAuth(identity, user, pass)
+		se.tlsReply(err, false, "235 2.0.0 Authentication succeeded")
+		return err
 	}
 	switch mech {
 	case sasl.Plain:
@@ -294,15 +289,37 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 	return nil, se.reject(smtp.ErrAuthUnknownMechanism)
 }
 
-func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+// checkAuth checks credentials (any, without an Authenticator).
+func (se *session) checkAuth(identity, user, pass string) error {
+	if identity != "" && identity != user {
+		return se.reject(smtp.ErrAuthFailed)
+	}
+	if se.s.opts.Auth != nil {
+		if err := se.s.opts.Auth.Check(context.Background(), user, pass); err != nil {
+			return se.reject(smtp.ErrAuthFailed)
+		}
+	}
+	se.authed = true
+	se.user = user
+	return nil
+}
+
+func (se *session) Mail(from string, opts *smtp.MailOptions) error {
+	fault, err := se.mail(from)
+	se.tlsCommand("MAIL FROM:<"+from+">", err, fault, "250 2.0.0 Roger, accepting mail from <"+from+">")
+	return err
+}
+
+// mail is Mail; fault says the error came from a fault rule.
+func (se *session) mail(from string) (bool, error) {
 	if err := se.requireTLS(); err != nil {
-		return se.reject(err)
+		return false, se.reject(err)
 	}
 	if se.s.opts.Auth != nil && !se.authed {
-		return se.reject(errAuthRequired)
+		return false, se.reject(errAuthRequired)
 	}
 	if err := se.fault(faults.Event{Stage: faults.StageMail, From: from}); err != nil {
-		return err
+		return true, err
 	}
 	se.s.mu.Lock()
 	draining := se.s.draining
@@ -310,54 +327,69 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	se.s.mu.Unlock()
 	if draining {
 		se.hangUp()
-		return errShuttingDown
+		return false, errShuttingDown
 	}
 	se.from = from
 	se.rcpts = se.rcpts[:0]
-	return nil
+	return false, nil
 }
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	fault, err := se.rcpt(to)
+	se.tlsCommand("RCPT TO:<"+to+">", err, fault, "250 2.0.0 I'll make sure <"+to+"> gets this")
+	return err
+}
+
+// rcpt is Rcpt; fault says the error came from a fault rule.
+func (se *session) rcpt(to string) (bool, error) {
 	if len(se.rcpts) >= se.s.opts.MaxRecipients {
-		return se.reject(&smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+		return false, se.reject(&smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
 			Message: fmt.Sprintf("Too many recipients (at most %d per message)", se.s.opts.MaxRecipients)})
 	}
 	if store.NormalizeAddress(to) == "" {
-		return se.reject(&smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Empty recipient address"})
+		return false, se.reject(&smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Empty recipient address"})
 	}
 	if err := se.allowedRecipient(to); err != nil {
-		return se.reject(err)
+		return false, se.reject(err)
 	}
 	if se.s.hook() != nil {
 		if err := se.fault(faults.Event{Stage: faults.StageRcpt, From: se.from, To: []string{to}}); err != nil {
-			return err
+			return true, err
 		}
 	}
 	se.rcpts = append(se.rcpts, to)
-	return nil
+	return false, nil
 }
 
 func (se *session) Data(r io.Reader) error {
+	se.tlsCommand("DATA", nil, false, "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	fault, err := se.data(r)
+	se.tlsReply(err, fault, "")
+	return err
+}
+
+// data is Data; fault says the error came from a fault rule.
+func (se *session) data(r io.Reader) (bool, error) {
 	if se.s.hook() != nil && (se.sc == nil || se.sc.passive || se.sc.opaque.Load()) {
 		// Encrypted, or the connection predates every rule: DATA was not
 		// seen before its 354, so its fault answers after the message
 		// instead.
 		if err := se.fault(faults.Event{Stage: faults.StageData, From: se.from, To: se.rcpts}); err != nil {
-			return err
+			return true, err
 		}
 	}
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
 		var serr *smtp.SMTPError
 		if errors.As(err, &serr) {
-			return se.reject(serr)
+			return false, se.reject(serr)
 		}
-		return fmt.Errorf("read message: %w", err)
+		return false, fmt.Errorf("read message: %w", err)
 	}
 	if se.s.hook() != nil {
 		// A refusal here, or a 2xx (acknowledged and lost), stores nothing.
 		if err := se.fault(faults.Event{Stage: faults.StageMessage, From: se.from, To: se.rcpts}); err != nil {
-			return err
+			return true, err
 		}
 	}
 	env := store.Envelope{From: se.from, To: append([]string(nil), se.rcpts...), Username: se.user,
@@ -367,7 +399,7 @@ func (se *session) Data(r io.Reader) error {
 	id, err := se.s.st.Ingest(ctx, env, buf.Bytes())
 	if err != nil {
 		se.s.log.Error("store message", "err", err, "from", se.from, "rcpts", len(se.rcpts))
-		return se.reject(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+		return false, se.reject(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "Message not stored, try again later"})
 	}
 	se.s.metrics.messages.Inc()
@@ -375,7 +407,7 @@ func (se *session) Data(r io.Reader) error {
 	se.s.log.Debug("message stored", "id", id, "from", se.from, "rcpts", len(se.rcpts), "size", buf.Len())
 	// The reply names the stored id, as Mailpit's does: clients log it and
 	// look the message up by it. go-smtp writes a 250 "error" as it is.
-	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
+	return false, &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}
 }
 
 func (se *session) Reset() {
