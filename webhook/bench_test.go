@@ -1,11 +1,14 @@
 package webhook_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -104,13 +107,19 @@ func BenchmarkIngestWebhook(b *testing.B) {
 	for _, c := range []struct {
 		name           string
 		hooked, sender bool
-	}{{"none", false, false}, {"configured", true, false}, {"webhook", true, true}} {
+		remote         bool // the receiver in a process of its own
+	}{{"none", false, false, false}, {"configured", true, false, false}, {"webhook", true, true, false}, {"webhook-remote", true, true, true}} {
 		hooked := c.hooked
 		b.Run(c.name, func(b *testing.B) {
 			so := store.Options{DSN: benchDSN(b), Logger: quietLog()}
 			var opts webhook.Options
 			if hooked {
-				_, url := newFastReceiver(b, -1)
+				var url string
+				if c.remote {
+					url = remoteReceiver(b)
+				} else {
+					_, url = newFastReceiver(b, -1)
+				}
 				opts = benchOpts(url)
 				so.WebhookURLs = opts.URLs
 			}
@@ -135,6 +144,46 @@ func BenchmarkIngestWebhook(b *testing.B) {
 			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 		})
 	}
+}
+
+// receiverEnv makes the test binary a receiver answering 204 to every
+// request, printing its address (remoteReceiver).
+const receiverEnv = "MAILSANDBOX_BENCH_RECEIVER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(receiverEnv) == "1" {
+		l, err := netListen()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(l.Addr().String())
+		_ = http.Serve(l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// remoteReceiver starts a fast receiver in a child process, so that its
+// CPU is not counted as the sandbox's, and returns its URL.
+func remoteReceiver(b *testing.B) string {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), receiverEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	return "http://" + strings.TrimSpace(addr)
 }
 
 // BenchmarkDrain: b.N webhooks queued while no sender ran, then drained to
