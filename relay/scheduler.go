@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/internal/sched"
 )
 
 // destState is the in-memory work of one destination: claimed deliveries
@@ -42,29 +43,14 @@ func (q *Queue) Run(ctx context.Context) error {
 		q.claim(ctx)
 		var wait <-chan time.Time
 		next, ok, err := q.st.NextDue(ctx)
-		switch {
-		case err != nil:
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			q.log.Warn("relay: read queue", "err", err)
-			wait = after(timer, time.Second)
-		case ok:
-			d := next.Sub(q.opts.Now())
-			if d <= 0 {
-				if q.full() {
-					break // a finishing delivery wakes us
-				}
-				d = 10 * time.Millisecond // committed after our claim: look again soon
-			}
-			if resubscribe {
-				d = min(d, time.Second)
-			}
-			wait = after(timer, d)
-		default:
-			if resubscribe {
-				wait = after(timer, time.Second)
-			}
+			wait = sched.After(timer, time.Second)
+		} else if d, sleep := sched.Wait(next, ok, q.opts.Now(), q.full(), resubscribe); sleep {
+			wait = sched.After(timer, d)
 		}
 		select {
 		case <-ctx.Done():
@@ -92,11 +78,6 @@ func (q *Queue) Run(ctx context.Context) error {
 			events, gotEvent, resubscribe = q.st.Subscribe(subCtx), false, false
 		}
 	}
-}
-
-func after(t *time.Timer, d time.Duration) <-chan time.Time {
-	t.Reset(d)
-	return t.C
 }
 
 func (q *Queue) full() bool {

@@ -59,6 +59,7 @@ import (
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/internal/sched"
 )
 
 // Header names sent with every webhook.
@@ -402,36 +403,21 @@ func (s *Sender) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-after(timer, gap):
+			case <-sched.After(timer, gap):
 			}
 		}
 		lastClaim = time.Now()
 		s.claim(ctx)
 		var wait <-chan time.Time
 		next, ok, err := s.st.NextWebhookDue(ctx)
-		switch {
-		case err != nil:
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			s.log.Warn("webhook: read queue", "err", err)
-			wait = after(timer, time.Second)
-		case ok:
-			d := next.Sub(s.opts.Now())
-			if d <= 0 {
-				if s.full() {
-					break // a recorded outcome wakes us
-				}
-				d = 10 * time.Millisecond // held by another sender, or committed after our claim
-			}
-			if resubscribe {
-				d = min(d, time.Second)
-			}
-			wait = after(timer, d)
-		default:
-			if resubscribe {
-				wait = after(timer, time.Second)
-			}
+			wait = sched.After(timer, time.Second)
+		} else if d, sleep := sched.Wait(next, ok, s.opts.Now(), s.full(), resubscribe); sleep {
+			wait = sched.After(timer, d)
 		}
 	idle:
 		for {
@@ -503,7 +489,7 @@ func (s *Sender) stream(ctx context.Context, url string, wake <-chan struct{}) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-after(timer, d):
+			case <-sched.After(timer, d):
 			}
 			continue
 		case b.Busy:
@@ -515,7 +501,7 @@ func (s *Sender) stream(ctx context.Context, url string, wake <-chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-wake:
-		case <-after(timer, d):
+		case <-sched.After(timer, d):
 		}
 	}
 }
@@ -585,11 +571,6 @@ func drain(ch <-chan store.Event) {
 			return
 		}
 	}
-}
-
-func after(t *time.Timer, d time.Duration) <-chan time.Time {
-	t.Reset(d)
-	return t.C
 }
 
 func (s *Sender) maxInFlight() int { return s.opts.Concurrency * maxInFlightPerWorker }
