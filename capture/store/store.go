@@ -96,11 +96,6 @@ type Store struct {
 	locks  lockTable
 	pgs    *pgState // cross-instance events and locks; nil on SQLite
 
-	// hookGaps: per webhook URL, the hole in the seqs being waited for
-	// (PostgreSQL, webhookmarks.go).
-	hookGapMu sync.Mutex
-	hookGaps  map[string]hookGap
-
 	// closeMu orders Close after every in-flight hand-over to the writer.
 	closeMu sync.RWMutex
 	closing bool

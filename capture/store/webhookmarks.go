@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -31,15 +32,16 @@ import (
 // A message deleted before its first attempt is not announced.
 //
 // On PostgreSQL a message can commit after one with a higher seq (another
-// instance's ingest, or another writer): a hole in the seqs after done_seq
-// is waited for (webhookGapWait) before the mark passes it. On SQLite the
-// single writer commits in seq order, so a hole is a deleted message.
+// instance's ingest): every ingest transaction holds the seq lock shared,
+// and a sender takes it exclusively for a moment to read the highest seq
+// stored (settledSeqPG). Any seq at or below it is then settled: a hole
+// there is a message deleted or a transaction rolled back, never one still
+// to come, so the mark can pass it without waiting or guessing. On SQLite
+// the single writer commits in seq order, so a hole is a deleted message.
 
-// webhookGapWait is how long a hole in the seqs is waited for on
-// PostgreSQL: far longer than an ingest transaction takes to commit once
-// its seq is taken, short enough that a deleted message holds webhooks
-// back only briefly.
-const webhookGapWait = 2 * time.Second
+// seqLockKey is the advisory lock that orders ingest before webhook
+// claims, one per schema (instances sharing a schema share the lock).
+const seqLockKey = `hashtextextended(current_schema() || '/messages/seq', 0)`
 
 // EnsureWebhookMarks gives each URL without a mark one at the newest
 // message stored: it is announced every message stored from now on.
@@ -75,7 +77,7 @@ type NewWebhookBatch struct {
 	// attempt and after a crash, unique across stores.
 	DeliveryIDs []string
 	// Busy: nothing was claimed, but there may be soon (another sender
-	// holds the URL, or a hole in the seqs is being waited for).
+	// holds the URL).
 	Busy bool
 }
 
@@ -106,13 +108,16 @@ func (s *Store) ClaimNewWebhooks(ctx context.Context, c NewWebhookClaim) (NewWeb
 		b.Busy = true
 		return b, nil
 	}
-	ms, err := queryList(ctx, s, "claim new webhooks", `SELECT `+summaryCols+` FROM messages m WHERE m.seq > ? ORDER BY m.seq LIMIT ?`,
-		func(sc rowScanner) (Message, error) { return scanSummary(sc) }, done, c.Limit)
+	upto := int64(math.MaxInt64)
+	if s.pg {
+		if upto, err = s.settledSeqPG(ctx); err != nil {
+			return b, fmt.Errorf("claim new webhooks for %s: %w", c.URL, err)
+		}
+	}
+	ms, err := queryList(ctx, s, "claim new webhooks", `SELECT `+summaryCols+` FROM messages m WHERE m.seq > ? AND m.seq <= ? ORDER BY m.seq LIMIT ?`,
+		func(sc rowScanner) (Message, error) { return scanSummary(sc) }, done, upto, c.Limit)
 	if err != nil {
 		return b, err
-	}
-	if s.pg {
-		ms, b.Busy = s.settledWebhookRange(c.URL, done, ms, c.Now)
 	}
 	if len(ms) == 0 {
 		return b, nil
@@ -139,36 +144,26 @@ func (s *Store) ClaimNewWebhooks(ctx context.Context, c NewWebhookClaim) (NewWeb
 	return b, nil
 }
 
-// settledWebhookRange keeps the messages after done up to the first hole
-// in the seqs that has not been seen for webhookGapWait yet; busy when it
-// held some back.
-func (s *Store) settledWebhookRange(url string, done int64, ms []Message, now time.Time) ([]Message, bool) {
-	want := done + 1
-	for i, m := range ms {
-		if m.seq != want {
-			s.hookGapMu.Lock()
-			g, ok := s.hookGaps[url]
-			if !ok || g.seq != want {
-				g = hookGap{seq: want, seen: now}
-				if s.hookGaps == nil {
-					s.hookGaps = map[string]hookGap{}
-				}
-				s.hookGaps[url] = g
-			}
-			s.hookGapMu.Unlock()
-			if now.Sub(g.seen) < webhookGapWait {
-				return ms[:i], true
-			}
-		}
-		want = m.seq + 1
+// settledSeqPG is the highest seq stored once no ingest transaction is in
+// flight: it waits for those holding the seq lock (new ones queue behind
+// it) and lets them go at once.
+func (s *Store) settledSeqPG(ctx context.Context) (int64, error) {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("settled seq: %w", err)
 	}
-	return ms, false
-}
-
-// hookGap is the first missing seq seen after a URL's mark, and when.
-type hookGap struct {
-	seq  int64
-	seen time.Time
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(`+seqLockKey+`)`); err != nil {
+		return 0, fmt.Errorf("settled seq: take the seq lock: %w", err)
+	}
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM messages`).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("settled seq: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("settled seq: %w", err)
+	}
+	return seq, nil
 }
 
 // FailedWebhook is a first attempt that did not get a 2xx: it goes to the
