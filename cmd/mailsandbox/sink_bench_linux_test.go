@@ -28,7 +28,9 @@ import (
 //
 //	go test -run '^$' -bench VsSmtpSink -benchtime 1x -count 5 ./cmd/mailsandbox/
 //
-// MAILSANDBOX_SINK_MESSAGES sets the messages per cell and target (2000).
+// MAILSANDBOX_SINK_MESSAGES sets the messages per cell and target (2000);
+// MAILSANDBOX_SINK_BASELINE=/path/to/an/older/mailsandbox runs that binary
+// alongside too (base-ratio), for a before/after in the same run.
 func BenchmarkVsSmtpSink(b *testing.B) {
 	source := postfixTool(b, "smtp-source")
 	sink := postfixTool(b, "smtp-sink")
@@ -49,18 +51,34 @@ func BenchmarkVsSmtpSink(b *testing.B) {
 			dir := b.TempDir()
 			sinkAddr := startSink(b, sink)
 			ours := startChild(b, bin, "--db", filepath.Join(dir, "bench.db"))
-			sync := fdatasyncTime(b, dir)
-			var sinkT, oursT time.Duration
-			// Alternate in tenths, so a burst of load from elsewhere on
-			// the machine falls on both sides alike.
+			var base *child // an older binary, run alongside for a before/after
+			if p := os.Getenv("MAILSANDBOX_SINK_BASELINE"); p != "" {
+				base = startChild(b, p, "--db", filepath.Join(dir, "base.db"))
+			}
+			var sinkT, oursT, baseT time.Duration
+			var syncs []time.Duration
+			// Alternate in tenths, each side first in turn, with a few
+			// syncs between, so a burst of load from elsewhere on the
+			// machine falls on both sides (and the sync) alike.
 			chunk := max(msgs/10, min(msgs, 50))
 			for i := 0; i < b.N; i++ {
-				for left := msgs; left > 0; left -= chunk {
+				for left, k := msgs, 0; left > 0; left, k = left-chunk, k+1 {
 					m := min(chunk, left)
-					sinkT += runSource(b, source, sinkAddr, c.kb, c.conns, m)
+					if k%2 == 0 {
+						sinkT += runSource(b, source, sinkAddr, c.kb, c.conns, m)
+					}
 					oursT += runSource(b, source, ours.addrs["smtp"], c.kb, c.conns, m)
+					if base != nil {
+						baseT += runSource(b, source, base.addrs["smtp"], c.kb, c.conns, m)
+					}
+					if k%2 == 1 {
+						sinkT += runSource(b, source, sinkAddr, c.kb, c.conns, m)
+					}
+					syncs = append(syncs, fdatasyncTimes(b, dir, 20)...)
 				}
 			}
+			sort.Slice(syncs, func(i, j int) bool { return syncs[i] < syncs[j] })
+			sync := syncs[len(syncs)/2]
 			n := float64(msgs * b.N)
 			sinkRate, oursRate := n/sinkT.Seconds(), n/oursT.Seconds()
 			b.ReportMetric(sinkRate, "sink-msgs/s")
@@ -71,6 +89,11 @@ func BenchmarkVsSmtpSink(b *testing.B) {
 				floor := 1 / (sinkT.Seconds()/n + sync.Seconds())
 				b.ReportMetric(oursRate/floor, "ratio-vs-sink+sync")
 				b.ReportMetric(float64(sync.Microseconds()), "fdatasync-µs")
+			}
+			if base != nil {
+				baseRate := n / baseT.Seconds()
+				b.ReportMetric(baseRate/sinkRate, "base-ratio")
+				b.ReportMetric(float64(peakRSS(b, base.cmd.Process.Pid))/(1<<20), "base-peak-RSS-MB")
 			}
 			b.ReportMetric(c.target, "target")
 			b.ReportMetric(float64(peakRSS(b, ours.cmd.Process.Pid))/(1<<20), "peak-RSS-MB")
@@ -146,9 +169,9 @@ func runSource(b *testing.B, source, addr string, kb, conns, msgs int) time.Dura
 	return d
 }
 
-// fdatasyncTime is the median time of one small write plus fdatasync in
-// dir: what a durable commit must wait for at least.
-func fdatasyncTime(b *testing.B, dir string) time.Duration {
+// fdatasyncTimes times n small writes, each followed by fdatasync, in dir:
+// what a durable commit must wait for at least.
+func fdatasyncTimes(b *testing.B, dir string, n int) []time.Duration {
 	f, err := os.CreateTemp(dir, "sync")
 	if err != nil {
 		b.Fatal(err)
@@ -157,7 +180,7 @@ func fdatasyncTime(b *testing.B, dir string) time.Duration {
 	defer f.Close()
 	page := make([]byte, 4096)
 	var ds []time.Duration
-	for i := 0; i < 200; i++ {
+	for i := 0; i < n; i++ {
 		start := time.Now()
 		if _, err := f.WriteAt(page, int64(i%16)*4096); err != nil {
 			b.Fatal(err)
@@ -167,8 +190,7 @@ func fdatasyncTime(b *testing.B, dir string) time.Duration {
 		}
 		ds = append(ds, time.Since(start))
 	}
-	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
-	return ds[len(ds)/2]
+	return ds
 }
 
 // peakRSS reads a process's peak resident set (VmHWM) in bytes.
