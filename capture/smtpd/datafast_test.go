@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mailsandbox/mailsandbox/capture/smtplog"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
+	"github.com/mailsandbox/mailsandbox/capture/smtplog"
 )
 
 // dataPair is a server with the DATA fast path and one reading every body
