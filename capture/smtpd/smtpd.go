@@ -128,6 +128,7 @@ type Server struct {
 	// comparing it with go-smtp's reader; fastData counts bodies it took.
 	noFastData bool
 	fastData   atomic.Int64
+	scratch    *sync.Pool // DATA bodies are read into these
 
 	mu       sync.Mutex
 	sessions map[*session]struct{} // open sessions, for Shutdown
@@ -141,7 +142,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{st: st, opts: opts, log: log, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer),
-		sessions: map[*session]struct{}{}}
+		sessions: map[*session]struct{}{}, scratch: newScratchPool()}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
