@@ -99,7 +99,7 @@ func (p dataPair) same(t testing.TB, body []byte, chunk int) {
 	// A body go-smtp never sees the end of times out on either server.
 	fr, sr = connAddrs.ReplaceAllString(fr, "ADDRS"), connAddrs.ReplaceAllString(sr, "ADDRS")
 	if fr != sr || !bytes.Equal(fraw, sraw) {
-		t.Fatalf("body %q (writes of %d):\nfast path: %s %q\ngo-smtp:   %s %q", body, chunk, fr, fraw, sr, sraw)
+		t.Fatalf("body %q (%d bytes, writes of %d):\nfast path: %s %q\ngo-smtp:   %s %q", cut(body), len(body), chunk, fr, cut(fraw), sr, cut(sraw))
 	}
 }
 
@@ -129,6 +129,9 @@ func TestDataFastPathStoresWhatGoSMTPReads(t *testing.T) {
 		p := newDataPair(t, withLog)
 		for _, b := range bodies {
 			for _, chunk := range []int{0, 1, 5, 4096} {
+				if chunk > 0 && chunk < 100 && len(b) > 4096 {
+					chunk *= 1000 // tiny writes of a large body outlast the read timeout
+				}
 				p.same(t, []byte(b), chunk)
 			}
 		}
@@ -156,4 +159,11 @@ func FuzzDataFastPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, chunk uint16) {
 		p.same(t, append(body, "\r\n.\r\n"...), int(chunk))
 	})
+}
+
+func cut(b []byte) []byte {
+	if len(b) > 300 {
+		return append(b[:150:150], append([]byte("…"), b[len(b)-150:]...)...)
+	}
+	return b
 }
