@@ -91,8 +91,9 @@ func (c *replyBuffer) captureBody() error {
 	// garbage, and the peak RSS of many concurrent large messages.
 	sp := f.scratch.Get().(*[]byte)
 	raw := (*sp)[:0]
+	keep := true // false once raw is handed up as it is
 	defer func() {
-		if cap(raw) <= maxPooledScratch {
+		if keep && cap(raw) <= maxPooledScratch {
 			*sp = raw[:0]
 			f.scratch.Put(sp)
 		}
@@ -113,17 +114,17 @@ func (c *replyBuffer) captureBody() error {
 				f.pending = append([]byte(".\r\n"), raw[tail:]...)
 				return nil
 			}
-			f.pending = bytes.Clone(raw)
+			f.pending, keep = raw, false
 			return nil
 		}
 		scanned = max(0, len(raw)-4)
 		if err != nil || len(raw) >= f.maxMsg {
 			// go-smtp reads what came and meets the error (or refuses
 			// the size) itself.
-			f.pending = bytes.Clone(raw)
 			if len(raw) == 0 {
 				return err
 			}
+			f.pending, keep = raw, false
 			return nil
 		}
 	}
