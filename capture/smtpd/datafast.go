@@ -98,15 +98,25 @@ func (c *replyBuffer) captureBody() error {
 			f.scratch.Put(sp)
 		}
 	}()
-	scanned := 0 // raw[:scanned] holds no end of data
+	scanned := 0   // raw[:scanned] holds no end of data
+	lineStart := 0 // where the last line read so far begins
 	for {
 		if len(raw) == cap(raw) {
 			raw = slices.Grow(raw, len(raw))
 		}
+		prev := len(raw)
 		n, err := c.Conn.Read(raw[len(raw):cap(raw)])
 		raw = raw[:len(raw)+n]
+		// A line near the line limit goes to go-smtp, which refuses it
+		// (and hangs up) as soon as it is too long: waiting for the end
+		// of data here would let a client stream an endless line.
+		var tooLong bool
+		if lineStart, tooLong = checkLines(raw, prev, lineStart, f.maxLn-8); tooLong {
+			f.pending, keep = raw, false
+			return nil
+		}
 		if end, tail, ok := findDataEnd(raw, scanned); ok {
-			if body, ok := unstuff(raw[:end], f.maxMsg, f.maxLn); ok {
+			if body, ok := unstuff(raw[:end], f.maxMsg); ok {
 				f.msg, f.got = bytes.Clone(body), true
 				if f.msg == nil {
 					f.msg = []byte{}
@@ -154,22 +164,11 @@ func findDataEnd(raw []byte, from int) (end, tail int, ok bool) {
 
 // unstuff removes the dot of each line starting with one, in place, as
 // go-smtp's reader does; ok is false when the body holds anything that
-// reader treats unusually, or is near a limit, so go-smtp must read it.
-func unstuff(body []byte, maxMsg, maxLn int) ([]byte, bool) {
+// reader treats unusually, or is near the size limit, so go-smtp must read
+// it (captureBody has checked the line lengths).
+func unstuff(body []byte, maxMsg int) ([]byte, bool) {
 	if len(body) >= maxMsg-8 || bytes.Contains(body, []byte("\r\r")) {
 		return nil, false
-	}
-	if len(body) > maxLn-8 {
-		for rest := body; len(rest) > 0; {
-			i := bytes.IndexByte(rest, '\n')
-			if i < 0 {
-				i = len(rest)
-			}
-			if i > maxLn-8 {
-				return nil, false
-			}
-			rest = rest[min(i+1, len(rest)):]
-		}
 	}
 	// Line starts with a dot: the first byte, and after each CRLF.
 	out, w, r := body, 0, 0
@@ -193,6 +192,28 @@ func unstuff(body []byte, maxMsg, maxLn int) ([]byte, bool) {
 	}
 	w += copy(out[w:], body[r:])
 	return out[:w], true
+}
+
+// checkLines looks at the bytes read since prev for a line longer than
+// lim, and returns where the last line begins. Only when the last line
+// and the new bytes together could be too long is every line measured.
+func checkLines(raw []byte, prev, lineStart, lim int) (int, bool) {
+	if len(raw)-lineStart <= lim {
+		if k := bytes.LastIndexByte(raw[prev:], '\n'); k >= 0 {
+			lineStart = prev + k + 1
+		}
+		return lineStart, false
+	}
+	for i := lineStart; ; {
+		j := bytes.IndexByte(raw[i:], '\n')
+		if j < 0 {
+			return i, len(raw)-i > lim
+		}
+		if j+1 > lim {
+			return i, true
+		}
+		i += j + 1
+	}
 }
 
 // endsWithLoneDATA reports whether p's last line is "DATA\r\n" and every

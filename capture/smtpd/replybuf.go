@@ -38,7 +38,7 @@ func (l replyListener) Accept() (net.Conn, error) {
 		}
 		return tls.Server(under, l.tls), nil
 	}
-	rb := &replyBuffer{Conn: c, fast: dataFast{on: !l.s.noFastData, maxMsg: int(min(l.s.opts.MaxMessageBytes, 1<<40)), maxLn: l.s.opts.MaxLineBytes, scratch: l.s.scratch}}
+	rb := &replyBuffer{Conn: c, fast: dataFast{on: !l.s.noFastData.Load(), maxMsg: int(min(l.s.opts.MaxMessageBytes, 1<<40)), maxLn: l.s.opts.MaxLineBytes, scratch: l.s.scratch}}
 	if l.s.wrapsSessions() {
 		return l.s.wrapSession(rb, false), nil
 	}

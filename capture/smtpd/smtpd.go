@@ -126,7 +126,7 @@ type Server struct {
 
 	// noFastData turns off the DATA fast path (datafast.go), for tests
 	// comparing it with go-smtp's reader; fastData counts bodies it took.
-	noFastData bool
+	noFastData atomic.Bool
 	fastData   atomic.Int64
 	scratch    *sync.Pool // DATA bodies are read into these
 
