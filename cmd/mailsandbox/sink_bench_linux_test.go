@@ -57,22 +57,25 @@ func BenchmarkVsSmtpSink(b *testing.B) {
 			}
 			var sinkT, oursT, baseT time.Duration
 			var syncs []time.Duration
-			// Alternate in tenths, each side first in turn, with a few
-			// syncs between, so a burst of load from elsewhere on the
-			// machine falls on both sides (and the sync) alike.
+			// Alternate in tenths, with a few syncs between, so a burst of
+			// load from elsewhere on the machine falls on every side (and
+			// the sync) alike.
 			chunk := max(msgs/10, min(msgs, 50))
 			for i := 0; i < b.N; i++ {
 				for left, k := msgs, 0; left > 0; left, k = left-chunk, k+1 {
 					m := min(chunk, left)
-					if k%2 == 0 {
-						sinkT += runSource(b, source, sinkAddr, c.kb, c.conns, m)
+					// Each side goes first, second (and third) in turn: in
+					// a run of the same binary twice, the one that always
+					// went second measured 0.05-0.1 better.
+					sides := []func(){
+						func() { sinkT += runSource(b, source, sinkAddr, c.kb, c.conns, m) },
+						func() { oursT += runSource(b, source, ours.addrs["smtp"], c.kb, c.conns, m) },
 					}
-					oursT += runSource(b, source, ours.addrs["smtp"], c.kb, c.conns, m)
 					if base != nil {
-						baseT += runSource(b, source, base.addrs["smtp"], c.kb, c.conns, m)
+						sides = append(sides, func() { baseT += runSource(b, source, base.addrs["smtp"], c.kb, c.conns, m) })
 					}
-					if k%2 == 1 {
-						sinkT += runSource(b, source, sinkAddr, c.kb, c.conns, m)
+					for j := range sides {
+						sides[(j+k)%len(sides)]()
 					}
 					syncs = append(syncs, fdatasyncTimes(b, dir, 20)...)
 				}
