@@ -147,7 +147,8 @@ func TestDataFastPathStoresWhatGoSMTPReads(t *testing.T) {
 }
 
 // FuzzDataFastPath compares the DATA fast path with go-smtp's reader on
-// arbitrary bodies (ended by an end-of-data line), written in pieces.
+// arbitrary bodies (ended by "x" and an end-of-data line), written in
+// pieces.
 //
 //	go test -run '^$' -fuzz '^FuzzDataFastPath$' -fuzztime 5m ./capture/smtpd/
 func FuzzDataFastPath(f *testing.F) {
@@ -157,7 +158,9 @@ func FuzzDataFastPath(f *testing.F) {
 	}
 	p := newDataPair(f, false)
 	f.Fuzz(func(t *testing.T, body []byte, chunk uint16) {
-		p.same(t, append(body, "\r\n.\r\n"...), int(chunk))
+		// After "x" go-smtp's reader is mid-line whatever came before, so
+		// the end line always ends the body for both readers.
+		p.same(t, append(body, "x\r\n.\r\n"...), int(chunk))
 	})
 }
 
