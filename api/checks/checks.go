@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -70,21 +71,19 @@ type Handler struct {
 	st    Store
 	opts  Options
 	log   *slog.Logger
-	html  *htmlcheck.Checker
+	html  func() (*htmlcheck.Checker, error) // parsed on first use
 	links *linkcheck.Checker
 	spam  *spamcheck.Client
 }
 
-// New builds the handler; it parses the embedded caniemail data once.
+// New builds the handler. The embedded caniemail data is parsed on the
+// first HTML check, not at start-up: parsed, it holds 4 MB of heap that a
+// sandbox which never runs the check would carry (issue #20's peak RSS).
 func New(st Store, opts Options, log *slog.Logger) (*Handler, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	hc, err := htmlcheck.New()
-	if err != nil {
-		return nil, err
-	}
-	h := &Handler{st: st, opts: opts, log: log, html: hc,
+	h := &Handler{st: st, opts: opts, log: log, html: sync.OnceValues(htmlcheck.New),
 		links: linkcheck.New(linkcheck.Options{AllowInternal: opts.AllowInternalLinks, Timeout: opts.LinkTimeout})}
 	if opts.SpamAssassin != "" {
 		h.spam = spamcheck.New(spamcheck.Options{Addr: opts.SpamAssassin, Timeout: opts.SpamTimeout})
@@ -179,7 +178,11 @@ func (h *Handler) nativeHTML(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, HTMLAnswer{HasHTML: l.parsed.HTML != "", Result: h.html.Check(l.parsed.HTML, htmlOptions(c))})
+	hc, err := h.html()
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, HTMLAnswer{HasHTML: l.parsed.HTML != "", Result: hc.Check(l.parsed.HTML, htmlOptions(c))})
 }
 
 func (h *Handler) nativeLinks(c echo.Context) error {

@@ -64,7 +64,11 @@ func (h *Handler) mailpitHTML(c echo.Context) error {
 	if l.parsed.HTML == "" {
 		return mailpitText(c, http.StatusBadRequest, "message does not contain HTML")
 	}
-	r := h.html.Check(l.parsed.HTML, htmlOptions(c))
+	hc, err := h.html()
+	if err != nil {
+		return err
+	}
+	r := hc.Check(l.parsed.HTML, htmlOptions(c))
 	out := mpHTMLResponse{
 		Platforms: r.Platforms,
 		Total: mpHTMLTotal{Nodes: r.Nodes, Tests: r.Tests, Supported: float32(r.Score.Supported),
@@ -81,7 +85,7 @@ func (h *Handler) mailpitHTML(c echo.Context) error {
 			w.NotesByNumber = map[string]string{}
 		}
 		for _, s := range f.Stats {
-			res := mpHTMLResult{Name: fmt.Sprintf("%s %s (%s)", h.html.FamilyName(s.Family), h.html.PlatformName(s.Platform), s.Version),
+			res := mpHTMLResult{Name: fmt.Sprintf("%s %s (%s)", hc.FamilyName(s.Family), hc.PlatformName(s.Platform), s.Version),
 				Platform: s.Platform, Family: s.Family, Version: s.Version}
 			switch s.Support {
 			case "y":

@@ -106,7 +106,7 @@ func Parse(raw []byte) *Message {
 		return m
 	}
 	m.readHeader(e.Header)
-	w := walker{m: m}
+	w := walker{m: m, size: len(raw)}
 	w.walk(e, "", 0)
 	if m.Text != "" {
 		m.Snippet = snippet(m.Text)
@@ -275,6 +275,7 @@ func salvageAddress(piece string) Address {
 type walker struct {
 	m     *Message
 	parts int
+	size  int // of the raw message: a bound on a single part's body
 }
 
 func (w *walker) walk(e *message.Entity, path string, depth int) {
@@ -320,10 +321,19 @@ func (w *walker) walk(e *message.Entity, path string, depth int) {
 		}
 	}
 	cid := strings.Trim(strings.TrimSpace(e.Header.Get("Content-Id")), "<>")
-	body, err := io.ReadAll(io.LimitReader(e.Body, maxPartBytes))
+	// Read into a string builder, sized for the body of a single-part
+	// message: the text becomes a string without another copy, and a large
+	// body is not regrown on the way (ingest parses every message).
+	var sb strings.Builder
+	if depth == 0 {
+		sb.Grow(min(w.size, maxPartBytes))
+	}
+	// io.Copy would take a 32 KiB buffer even for a 1 KB body.
+	_, err = io.CopyBuffer(&sb, io.LimitReader(e.Body, maxPartBytes), make([]byte, min(32<<10, max(512, w.size))))
 	if err != nil {
 		w.m.Problems = append(w.m.Problems, fmt.Sprintf("part %s body: %v", id, err))
 	}
+	body := sb.String()
 	isAttachment := disp == "attachment" || filename != ""
 	switch {
 	case ct == "text/plain" && !isAttachment && w.m.Text == "":
@@ -473,11 +483,11 @@ func join(path string, i int) string {
 	return path + "." + strconv.Itoa(i)
 }
 
-func toUTF8(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
+func toUTF8(b string) string {
+	if utf8.ValidString(b) {
+		return b
 	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
+	return strings.ToValidUTF8(b, "\uFFFD")
 }
 
 // snippet collapses white space and keeps the first snippetRunes runes,

@@ -38,16 +38,19 @@ func (l replyListener) Accept() (net.Conn, error) {
 		}
 		return tls.Server(under, l.tls), nil
 	}
+	rb := &replyBuffer{Conn: c, fast: dataFast{on: !l.s.noFastData.Load(), maxMsg: int(min(l.s.opts.MaxMessageBytes, 1<<40)), maxLn: l.s.opts.MaxLineBytes, scratch: l.s.scratch}}
 	if l.s.wrapsSessions() {
-		return l.s.wrapSession(&replyBuffer{Conn: c}, false), nil
+		return l.s.wrapSession(rb, false), nil
 	}
-	return &replyBuffer{Conn: c}, nil
+	return rb, nil
 }
 
 type replyBuffer struct {
 	net.Conn
 	mu  sync.Mutex // Close may come from the server's goroutine
 	buf []byte
+
+	fast dataFast // read side, see datafast.go
 }
 
 func (c *replyBuffer) Write(p []byte) (int, error) {
@@ -65,6 +68,9 @@ func (c *replyBuffer) Write(p []byte) (int, error) {
 func (c *replyBuffer) Read(p []byte) (int, error) {
 	if err := c.flush(); err != nil {
 		return 0, err
+	}
+	if c.fast.on {
+		return c.readFast(p)
 	}
 	return c.Conn.Read(p)
 }

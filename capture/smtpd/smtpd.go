@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -123,6 +124,12 @@ type Server struct {
 	closing chan struct{}
 	once    sync.Once
 
+	// noFastData turns off the DATA fast path (datafast.go), for tests
+	// comparing it with go-smtp's reader; fastData counts bodies it took.
+	noFastData atomic.Bool
+	fastData   atomic.Int64
+	scratch    *sync.Pool // DATA bodies are read into these
+
 	mu       sync.Mutex
 	sessions map[*session]struct{} // open sessions, for Shutdown
 	draining bool                  // Shutdown began: sessions end at their next rest
@@ -135,7 +142,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{st: st, opts: opts, log: log, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer),
-		sessions: map[*session]struct{}{}}
+		sessions: map[*session]struct{}{}, scratch: newScratchPool()}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -378,13 +385,30 @@ func (se *session) data(r io.Reader) (bool, error) {
 			return true, err
 		}
 	}
+	rb := replyBufferOf(se.conn.Conn())
+	fast := rb != nil && !isBdat(r) && rb.armData()
 	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r); err != nil {
+		if fast {
+			rb.takeMessage()
+		}
 		var serr *smtp.SMTPError
 		if errors.As(err, &serr) {
 			return false, se.reject(serr)
 		}
 		return false, fmt.Errorf("read message: %w", err)
+	}
+	raw := buf.Bytes()
+	if fast {
+		// The reply buffer took the body off the socket (datafast.go);
+		// go-smtp read only the end-of-data line.
+		if m, ok := rb.takeMessage(); ok {
+			if buf.Len() > 0 {
+				return false, fmt.Errorf("read message: %d bytes both captured and read", buf.Len())
+			}
+			raw = m
+			se.s.fastData.Add(1)
+		}
 	}
 	if se.s.hook() != nil {
 		// A refusal here, or a 2xx (acknowledged and lost), stores nothing.
@@ -396,15 +420,15 @@ func (se *session) data(r io.Reader) (bool, error) {
 		ClientIP: remoteIP(se.conn.Conn()), Helo: se.conn.Hostname()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	id, err := se.s.st.Ingest(ctx, env, buf.Bytes())
+	id, err := se.s.st.Ingest(ctx, env, raw)
 	if err != nil {
 		se.s.log.Error("store message", "err", err, "from", se.from, "rcpts", len(se.rcpts))
 		return false, se.reject(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 			Message: "Message not stored, try again later"})
 	}
 	se.s.metrics.messages.Inc()
-	se.s.metrics.bytes.Add(float64(buf.Len()))
-	se.s.log.Debug("message stored", "id", id, "from", se.from, "rcpts", len(se.rcpts), "size", buf.Len())
+	se.s.metrics.bytes.Add(float64(len(raw)))
+	se.s.log.Debug("message stored", "id", id, "from", se.from, "rcpts", len(se.rcpts), "size", len(raw))
 	// The reply names the stored id, as Mailpit's does: clients log it and
 	// look the message up by it. go-smtp writes a 250 "error" as it is.
 	return false, &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id}

@@ -81,7 +81,7 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 
 // binPath is the binary TestMain builds for the tests that run it as a
 // child process.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	if builtBin == "" {
 		t.Fatal("binary was not built")
@@ -132,7 +132,7 @@ type child struct {
 	addrs map[string]string
 }
 
-func startChild(t *testing.T, bin string, args ...string) *child {
+func startChild(t testing.TB, bin string, args ...string) *child {
 	t.Helper()
 	args = append([]string{"--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--pop3-addr", "127.0.0.1:0", "--imap-addr", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(bin, args...)

@@ -33,6 +33,7 @@ var (
 	Mbsync   = Group{"mbsync", "apt-get install isync", ""}
 	Corpus   = Group{"MIME corpus", "put the team's corpus at ../shared/mime-corpus beside the checkout", ""}
 	Root     = Group{"tmpfs (disk-full, read-only store)", "sudo go test ./capture/smtpd/  # root mounts a small tmpfs", ""}
+	Postfix  = Group{"Postfix's smtp-source and smtp-sink (ingest benchmark)", "apt-get install postfix  # its daemon need not run", ""}
 )
 
 // CI reports whether missing needs fail instead of skipping.
