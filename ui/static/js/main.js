@@ -28,6 +28,10 @@ const state = {
   listSeq: 0,         // guards against out-of-order list responses
   msgSeq: 0,
   viewSeq: 0,         // bumps on every route change; stale async views drop out
+  // The last id of each loaded page, keyed by the page after it: "next"
+  // asks for the mail after what was shown (before=<id>), as fast however
+  // deep, and new mail does not shift it.
+  cursors: new Map(),
 };
 
 // ---------------------------------------------------------------- routing
@@ -222,10 +226,13 @@ async function loadList(scope, offset, quiet) {
   const ul = $('message-list');
   if (!quiet) setBusy(ul, true);
   let data;
+  const filter = scope.type === 'search' ? parseSearch(scope.q) : {};
+  // A search with before: (a time) pages by offset: before takes one value.
+  const before = offset > 0 && !filter.before ? state.cursors.get(key) : undefined;
+  const from = before ? 0 : offset;
   try {
-    if (scope.type === 'mailbox') data = await api.mailboxMessages(scope.address, PAGE, offset);
-    else if (scope.type === 'search') data = await api.search(parseSearch(scope.q), PAGE, offset);
-    else data = await api.search({}, PAGE, offset);
+    if (scope.type === 'mailbox') data = await api.mailboxMessages(scope.address, PAGE, from, before);
+    else data = await api.search(filter, PAGE, from, before);
   } catch (err) {
     if (seq !== state.listSeq) return;
     setBusy(ul, false);
@@ -246,6 +253,7 @@ async function loadList(scope, offset, quiet) {
   state.listKey = key;
   state.list = (data && data.messages) || [];
   state.total = (data && data.total) || 0;
+  if (state.list.length) state.cursors.set(scopeKey(scope, offset + PAGE), state.list[state.list.length - 1].id);
   state.offset = offset;
   state.scope = scope;
   renderList();
@@ -687,7 +695,11 @@ function start() {
     location.hash = scopeHref(state.scope || { type: 'all' }, Math.max(0, state.offset - PAGE));
   });
   $('page-next').addEventListener('click', () => {
-    location.hash = scopeHref(state.scope || { type: 'all' }, state.offset + PAGE);
+    const scope = state.scope || { type: 'all' };
+    // The next page is what follows the last message on screen, whatever
+    // a live refresh did to the cursor map meanwhile.
+    if (state.list.length) state.cursors.set(scopeKey(scope, state.offset + PAGE), state.list[state.list.length - 1].id);
+    location.hash = scopeHref(scope, state.offset + PAGE);
   });
   $('list-clear').addEventListener('click', async () => {
     const scope = state.scope || { type: 'all' };
