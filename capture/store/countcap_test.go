@@ -73,3 +73,85 @@ func subjectOf(ms []store.Message) string {
 	}
 	return ms[0].Subject
 }
+
+// TestFindBeyondRecentWindow: Find first looks among the newest messages;
+// matches older than that window, or a page only partly inside it, are
+// still found, in order, and a tag on many recent messages (checked row by
+// row) lists the same as a rare one.
+func TestFindBeyondRecentWindow(t *testing.T) {
+	backends(t, testFindBeyondRecentWindow)
+}
+
+func testFindBeyondRecentWindow(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, store.Options{})
+	const n = 1300
+	ids := make([]string, n)
+	ingest := func(i int) {
+		to := "bulk@x.test"
+		if i == 0 || i == n-5 {
+			to = "rare@x.test"
+		}
+		id, err := st.Ingest(ctx, store.Envelope{From: "s@x.test", To: []string{to}}, []byte(fmt.Sprintf("To: %s\r\nSubject: Message %d\r\n\r\nx\r\n", to, i)))
+		if err != nil {
+			t.Error(err)
+		}
+		ids[i] = id
+	}
+	for i := 0; i < n; i += 100 {
+		// Concurrent ingests share group commits; the order of seq within a
+		// batch of 100 does not matter to this test, only across batches.
+		done := make(chan struct{})
+		for j := i; j < i+100; j++ {
+			go func() { ingest(j); done <- struct{}{} }()
+		}
+		for j := 0; j < 100; j++ {
+			<-done
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	// rare@ twice: once among the newest, once far below the window.
+	got, err := st.Find(ctx, store.Query{To: "rare@x.test", Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != ids[n-5] || got[1].ID != ids[0] {
+		t.Errorf("rare@: %v, want %s then %s", subjects(got), "Message 1295", "Message 0")
+	}
+	// Only the oldest, below a cursor that skips the newer one.
+	got, err = st.Find(ctx, store.Query{To: "rare@x.test", Limit: 1, BeforeID: ids[n-5]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != ids[0] {
+		t.Errorf("rare@ below the cursor: %v, want Message 0", subjects(got))
+	}
+	// A tag on the newest 40 and on the oldest: recent enough to be checked
+	// row by row.
+	if err := st.EditTags(ctx, append(append([]string{}, ids[n-40:]...), ids[0]), store.TagsAdd, []string{"Hot"}); err != nil {
+		t.Fatal(err)
+	}
+	page, total, err := st.Search(ctx, store.Query{Tag: "hot", Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 41 || len(page) != 41 || page[40].ID != ids[0] {
+		t.Errorf("tag hot: total %d, %d listed, last %v; want 41, 41, Message 0", total, len(page), subjects(page[len(page)-1:]))
+	}
+	if got, err := st.Find(ctx, store.Query{Tag: "hot", Limit: 1, BeforeID: page[39].ID}); err != nil || len(got) != 1 || got[0].ID != ids[0] {
+		t.Errorf("tag hot below the 40th: %v %v, want Message 0", subjects(got), err)
+	}
+	if _, total, err := st.Search(ctx, store.Query{Tag: "nosuchtag"}); err != nil || total != 0 {
+		t.Errorf("unknown tag: %d %v", total, err)
+	}
+}
+
+func subjects(ms []store.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Subject
+	}
+	return out
+}
