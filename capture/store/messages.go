@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -537,51 +535,12 @@ func (s *Store) textCandidates(ctx context.Context, v string, cols ...string) (i
 	return ids, len(ids) <= maxCandidates
 }
 
-// splitScan is how many bodies make bodyMatches read the store in parts
-// at once.
-const splitScan = 20_000
-
 // bodyMatches lists (SQLite) the messages whose body text matches the
-// LIKE pattern, stopping past limit. Reading every body is CPU-bound:
-// a large store is read in one part per CPU (at most 4) at once, each
-// on a connection of its own.
+// LIKE pattern, stopping at limit.
 func (s *Store) bodyMatches(ctx context.Context, pat string, limit int) ([]any, error) {
-	var lo, hi int64
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM bodies`).Scan(&lo, &hi); err != nil {
-		return nil, fmt.Errorf("search bodies: %w", err)
-	}
-	parts := 1
-	if hi-lo >= splitScan {
-		parts = max(1, min(runtime.GOMAXPROCS(0), 4))
-	}
-	step := (hi-lo)/int64(parts) + 1
-	found := make([][]any, parts)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for i := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			from := lo + int64(i)*step
-			found[i], errs[i] = s.bodyRange(ctx, pat, from, from+step, limit)
-		}()
-	}
-	wg.Wait()
-	var out []any
-	for i := range parts {
-		if errs[i] != nil {
-			return nil, errs[i]
-		}
-		out = append(out, found[i]...)
-	}
-	return out, nil
-}
-
-// bodyRange is bodyMatches over the bodies with lo <= seq < hi.
-func (s *Store) bodyRange(ctx context.Context, pat string, lo, hi int64, limit int) ([]any, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies WHERE seq >= ? AND seq < ?
-		AND (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
-		lo, hi, pat, limit)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies
+		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
+		pat, limit)
 	if err != nil {
 		return nil, fmt.Errorf("search bodies: %w", err)
 	}
