@@ -69,10 +69,15 @@ func (s *Server) page(c echo.Context, q store.Query, filtered bool) error {
 		if total, err = s.st.Count(ctx, store.Query{}); err != nil {
 			return s.fail(c, err)
 		}
-		rq := q
-		rq.Conds = append(append([]store.Cond{}, q.Conds...), readOnly...)
-		if matchRead, err = s.st.Count(ctx, rq); err != nil {
-			return s.fail(c, err)
+		// With nothing read, no match is: the store need not walk the
+		// matches looking for read ones (PostgreSQL did, for seconds).
+		matchRead = 0
+		if read > 0 {
+			rq := q
+			rq.Conds = append(append([]store.Cond{}, q.Conds...), readOnly...)
+			if matchRead, err = s.st.Count(ctx, rq); err != nil {
+				return s.fail(c, err)
+			}
 		}
 	}
 	tags, err := s.allTags(ctx)
