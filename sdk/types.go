@@ -51,8 +51,12 @@ type Summary struct {
 // MessageList is a page of summaries, newest first, with the total number
 // of matches.
 type MessageList struct {
-	Total    int       `json:"total"`
-	Messages []Summary `json:"messages"`
+	// Total counts the matches: exactly when TotalExact, else at least
+	// this many (a filter matching more than the server counts, 1,000;
+	// Filter.ExactTotal asks for every match to be counted).
+	Total      int       `json:"total"`
+	TotalExact bool      `json:"total_exact"`
+	Messages   []Summary `json:"messages"`
 }
 
 // Envelope is the SMTP envelope a message arrived with.
@@ -163,6 +167,10 @@ type Filter struct {
 	// message (older than it), so a deep page costs what the first did.
 	// It takes Before's place on the wire; see [MessageList.NextFilter].
 	BeforeID string
+	// ExactTotal makes [Client.Search] count every match: without it a
+	// filter matching more than 1,000 reports Total 1,000 and TotalExact
+	// false, so the page costs what it shows.
+	ExactTotal bool
 }
 
 func (f Filter) values() url.Values {
@@ -191,6 +199,9 @@ func (f Filter) values() url.Values {
 		v.Set("offset", strconv.Itoa(f.Offset))
 	}
 	set("before", f.BeforeID)
+	if f.ExactTotal {
+		v.Set("total", "exact")
+	}
 	return v
 }
 

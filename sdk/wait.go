@@ -76,6 +76,7 @@ func (c *Client) waitSummaries(ctx context.Context, f Filter, n int) ([]Summary,
 	// limit and offset on a wait.
 	q.Del("limit")
 	q.Del("offset")
+	q.Del("total")
 	q.Set("count", strconv.Itoa(n))
 	for {
 		d := maxWaitRequest

@@ -75,7 +75,9 @@ func TestListScrollsToTopOnNewPage(t *testing.T) {
 		e.send(t, "load@example.com", []string{"paging@example.com"}, fmt.Sprintf("From: load@example.com\nTo: paging@example.com\nSubject: Paging %02d\n\nbody %d\n", i, i))
 	}
 	b.do("mailbox", chromedp.Navigate(e.http+"/#/mailbox/paging%40example.com"))
-	b.waitJS("first page", `document.querySelectorAll('#message-list a.msg-item').length === 50`)
+	// The mailbox's own list, not All mail's still on screen (it may hold
+	// 50 of these messages too while the mailbox's list loads).
+	b.waitJS("first page", `document.getElementById('list-title').textContent === 'paging@example.com' && !document.getElementById('message-list').hasAttribute('aria-busy') && document.querySelectorAll('#message-list a.msg-item').length === 50`)
 	b.do("scroll down", chromedp.Evaluate[chromedp.Void](`document.getElementById('message-list').scrollTop = 1e6`))
 	b.waitJS("scrolled", `document.getElementById('message-list').scrollTop > 0`)
 	b.do("next page", chromedp.Click(chromedp.ID("page-next")))

@@ -29,6 +29,7 @@ import (
 // Store is what this API needs from the mail store (*store.Store).
 type Store interface {
 	Search(ctx context.Context, q store.Query) ([]store.Message, int, error)
+	SearchCapped(ctx context.Context, q store.Query, limit int) ([]store.Message, int, bool, error)
 	Find(ctx context.Context, q store.Query) ([]store.Message, error)
 	Count(ctx context.Context, q store.Query) (int, error)
 	Unread(ctx context.Context) (int, error)

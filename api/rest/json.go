@@ -44,8 +44,11 @@ type messageJSON struct {
 }
 
 type listJSON struct {
-	Total    int           `json:"total"`
-	Messages []summaryJSON `json:"messages"`
+	Total int `json:"total"`
+	// TotalExact is false when a filter matched more than the store
+	// counts (store.CountCap): Total is then a lower bound.
+	TotalExact bool          `json:"total_exact"`
+	Messages   []summaryJSON `json:"messages"`
 }
 
 type mailboxJSON struct {

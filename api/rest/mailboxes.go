@@ -49,11 +49,7 @@ func (s *Server) mailboxMessages(c echo.Context) error {
 	if q.Folder == "" || strings.EqualFold(q.Folder, store.InboxName) {
 		q.Folder = store.InboxName
 	}
-	msgs, total, err := s.st.Search(c.Request().Context(), q)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, listJSON{Total: total, Messages: toSummaries(msgs)})
+	return s.listPage(c, q)
 }
 
 // DELETE /mailboxes/{address}: other recipients' copies stay. Emptying a

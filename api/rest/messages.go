@@ -24,11 +24,26 @@ func (s *Server) searchMessages(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	msgs, total, err := s.st.Search(c.Request().Context(), q)
+	return s.listPage(c, q)
+}
+
+// listPage answers one page of q with its total: exact up to
+// store.CountCap matches (beyond, total_exact is false), or always with
+// ?total=exact, which counts every match.
+func (s *Server) listPage(c echo.Context, q store.Query) error {
+	limit := 0
+	switch v := c.QueryParam("total"); v {
+	case "":
+	case "exact":
+		limit = 1<<31 - 1
+	default:
+		return errBadRequest("total: want exact, got %q", v)
+	}
+	msgs, total, exact, err := s.st.SearchCapped(c.Request().Context(), q, limit)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, listJSON{Total: total, Messages: toSummaries(msgs)})
+	return c.JSON(http.StatusOK, listJSON{Total: total, TotalExact: exact, Messages: toSummaries(msgs)})
 }
 
 // DELETE /messages: everything, or with Mailpit's {"IDs":[…]} just those

@@ -29,6 +29,7 @@ import (
 type Store interface {
 	Mailboxes(ctx context.Context) ([]store.MailboxInfo, error)
 	Search(ctx context.Context, q store.Query) ([]store.Message, int, error)
+	SearchCapped(ctx context.Context, q store.Query, limit int) ([]store.Message, int, bool, error)
 	Find(ctx context.Context, q store.Query) ([]store.Message, error)
 	Get(ctx context.Context, id string) (store.Message, error)
 	Raw(ctx context.Context, id string) ([]byte, error)

@@ -75,20 +75,40 @@ func (s *Store) Raw(ctx context.Context, id string) ([]byte, error) {
 // Search returns the page of messages matching q, newest first, and the
 // number of all matches.
 func (s *Store) Search(ctx context.Context, q Query) ([]Message, int, error) {
-	return s.search(ctx, q, true)
+	msgs, total, _, err := s.search(ctx, q, countExact)
+	return msgs, total, err
+}
+
+// SearchCapped is Search with the count of matches stopped at limit
+// (CountCap when 0): total is exact when exact is true, else at least
+// limit. Listings whose counts are kept (all mail, a mailbox, a folder,
+// without filters) are always exact. The count walks the matches in the
+// page's order, so a filter matching many costs about limit rows.
+func (s *Store) SearchCapped(ctx context.Context, q Query, limit int) (msgs []Message, total int, exact bool, err error) {
+	if limit <= 0 {
+		limit = CountCap
+	}
+	return s.search(ctx, q, limit)
 }
 
 // Find returns the page of messages matching q, newest first, without
 // counting every match: its cost follows the page asked for (and, for a
 // filter matching few, the index lookup), never the number of matches.
 func (s *Store) Find(ctx context.Context, q Query) ([]Message, error) {
-	msgs, _, err := s.search(ctx, q, false)
+	msgs, _, _, err := s.search(ctx, q, countNone)
 	return msgs, err
 }
 
-func (s *Store) search(ctx context.Context, q Query, wantTotal bool) ([]Message, int, error) {
+// search's counting modes; a positive value counts up to that many.
+const (
+	countExact = 0
+	countNone  = -1
+)
+
+func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message, int, bool, error) {
+	wantTotal := countLimit != countNone
 	if q.Limit < 0 || q.Offset < 0 {
-		return nil, 0, fmt.Errorf("search: %w: negative limit or offset", ErrInvalid)
+		return nil, 0, false, fmt.Errorf("search: %w: negative limit or offset", ErrInvalid)
 	}
 	if q.Limit == 0 {
 		q.Limit = DefaultLimit
@@ -108,10 +128,10 @@ func (s *Store) search(ctx context.Context, q Query, wantTotal bool) ([]Message,
 		var fid int64
 		err := s.rdb.QueryRowContext(ctx, s.q(`SELECT id FROM folders WHERE mailbox = ? AND name = ?`), mailbox, q.Folder).Scan(&fid)
 		if errors.Is(err, sql.ErrNoRows) {
-			return []Message{}, 0, nil
+			return []Message{}, 0, true, nil
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("search: find folder: %w", err)
+			return nil, 0, false, fmt.Errorf("search: find folder: %w", err)
 		}
 		// Walks entries_folder_seq backwards: no sort, no temporary table.
 		// A folder may hold two copies of one message (IMAP COPY): the
@@ -145,46 +165,80 @@ func (s *Store) search(ctx context.Context, q Query, wantTotal bool) ([]Message,
 		where = append(where, `+m.copies > 0`)
 		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
 	}
+	key := `m.seq`
+	if mailbox != "" {
+		key = `e.msg_seq`
+	}
+	var cursor int64
+	if q.BeforeID != "" {
+		var err error
+		if cursor, err = s.cursorSeq(ctx, q.BeforeID); err != nil {
+			return nil, 0, false, err
+		}
+	}
+	if !wantTotal && (q.To != "" || q.From != "" || q.Subject != "" || q.Tag != "" || len(q.Conds) > 0) {
+		out, ok, err := s.recentPage(ctx, q, where, args, from, cols, order, key, mailbox, cursor)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if ok {
+			return out, 0, true, nil
+		}
+	}
 	filters, filterArgs, noMatch := s.filters(ctx, q)
 	if noMatch {
-		return []Message{}, 0, nil
+		return []Message{}, 0, true, nil
 	}
 	where, args = append(where, filters...), append(args, filterArgs...)
 	cond := ` WHERE ` + strings.Join(where, ` AND `)
+	capped := false
 	if len(filters) > 0 {
 		count, countArgs = `SELECT COUNT(*) FROM `+from+cond, args
-	}
-	var total int
-	if wantTotal {
-		if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
-			return nil, 0, fmt.Errorf("search: count: %w", err)
+		if countLimit > 0 {
+			// Walks the matches in the page's order and stops one past
+			// the cap: a filter matching many costs about countLimit rows.
+			count = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + from + cond + ` ORDER BY ` + order + ` LIMIT ?) capped`
+			countArgs = append(append([]any{}, args...), countLimit+1)
+			capped = true
 		}
 	}
-	out := []Message{}
-	if wantTotal && total <= q.Offset {
-		return out, total, nil
+	var total int
+	exact := true
+	if wantTotal {
+		if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
+			return nil, 0, false, fmt.Errorf("search: count: %w", err)
+		}
+		if capped && total > countLimit {
+			total, exact = countLimit, false
+		}
+	}
+	if wantTotal && exact && total <= q.Offset {
+		return []Message{}, total, exact, nil
 	}
 	// The cursor bounds the key the page walks, so a deep page costs what
 	// the first does; it is not part of the count (total stays "all
 	// matches", as with offset).
 	pageCond, pageArgs := cond, args
-	if q.BeforeID != "" {
-		seq, err := s.cursorSeq(ctx, q.BeforeID)
-		if err != nil {
-			return nil, 0, err
-		}
-		key := `m.seq`
-		if mailbox != "" {
-			key = `e.msg_seq`
-		}
-		pageCond, pageArgs = cond+` AND `+key+` < ?`, append(append([]any{}, args...), seq)
+	if cursor != 0 {
+		pageCond, pageArgs = cond+` AND `+key+` < ?`, append(append([]any{}, args...), cursor)
 	}
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+cols+` FROM `+from+pageCond+` ORDER BY `+order+` LIMIT ? OFFSET ?`),
-		append(pageArgs, q.Limit, q.Offset)...)
+	out, err := s.page(ctx, `SELECT `+cols+` FROM `+from+pageCond+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		append(pageArgs, q.Limit, q.Offset), mailbox)
 	if err != nil {
-		return nil, 0, fmt.Errorf("search: %w", err)
+		return nil, 0, false, err
+	}
+	return out, total, exact, nil
+}
+
+// page runs a listing's query and reads its summaries, with their
+// mailboxes (and that mailbox's seen state when mailbox is set).
+func (s *Store) page(ctx context.Context, query string, args []any, mailbox string) ([]Message, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(query), args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
 	}
 	defer rows.Close()
+	out := []Message{}
 	for rows.Next() {
 		var seen int
 		var extra []any
@@ -193,18 +247,85 @@ func (s *Store) search(ctx context.Context, q Query, wantTotal bool) ([]Message,
 		}
 		m, err := scanSummary(rows, extra...)
 		if err != nil {
-			return nil, 0, fmt.Errorf("search: scan: %w", err)
+			return nil, fmt.Errorf("search: scan: %w", err)
 		}
 		m.Seen = seen != 0
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("search: %w", err)
+		return nil, fmt.Errorf("search: %w", err)
 	}
+	rows.Close()
 	if err := s.fillMailboxes(ctx, out, mailbox); err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return out, total, nil
+	return out, nil
+}
+
+// recentWindow is how many of the newest messages (below the cursor) a
+// page without a count first looks in: the mail a test waits for has
+// usually just arrived, and checking a thousand rows' columns costs less
+// than asking the trigram index about every match.
+const recentWindow = 1000
+
+// recentPage looks for q's page among the newest recentWindow messages
+// below cursor (0: none), checking each row's columns. ok is false when
+// the window does not hold a whole page, or q's filters need an index
+// (body text) to be cheap.
+func (s *Store) recentPage(ctx context.Context, q Query, base []string, baseArgs []any, from, cols, order, key, mailbox string, cursor int64) (_ []Message, ok bool, _ error) {
+	if q.ID != "" || q.Text != "" {
+		return nil, false, nil
+	}
+	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
+	where, args := append([]string{}, base...), append([]any{}, baseArgs...)
+	add := func(f string, a ...any) { where, args = append(where, f), append(args, a...) }
+	if q.To != "" {
+		add(`m.search_to LIKE ? ESCAPE '\'`, pattern(q.To))
+	}
+	if q.From != "" {
+		add(`m.search_from LIKE ? ESCAPE '\'`, pattern(q.From))
+	}
+	if q.Subject != "" {
+		add(`m.search_subject LIKE ? ESCAPE '\'`, pattern(q.Subject))
+	}
+	if q.Tag != "" {
+		add(tagRowSQL, strings.ToLower(strings.TrimSpace(q.Tag)))
+	}
+	if !q.Since.IsZero() {
+		add(`m.received_at >= ?`, micros(q.Since))
+	}
+	if !q.Before.IsZero() {
+		add(`m.received_at < ?`, micros(q.Before))
+	}
+	for _, c := range q.Conds {
+		switch c.Field {
+		case CondText:
+			return nil, false, nil // reads bodies: the full path resolves it once
+		case CondTag:
+			f := tagRowSQL
+			if c.Not {
+				f = `NOT ` + f
+			}
+			add(f, strings.ToLower(strings.TrimSpace(c.Text)))
+			continue
+		}
+		f, a := s.condSQL(c)
+		add(f, a...)
+	}
+	top := cursor
+	if top == 0 {
+		if err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) + 1 FROM messages`).Scan(&top); err != nil {
+			return nil, false, fmt.Errorf("search: newest message: %w", err)
+		}
+	}
+	add(key+` < ?`, top)
+	add(key+` >= ?`, top-recentWindow)
+	out, err := s.page(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+strings.Join(where, ` AND `)+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		append(args, q.Limit, q.Offset), mailbox)
+	if err != nil || len(out) < q.Limit {
+		return nil, false, err
+	}
+	return out, true, nil
 }
 
 // filters compiles q's conditions (all but mailbox, folder and paging)
@@ -274,8 +395,11 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		}
 	}
 	if q.Tag != "" {
-		filters = append(filters, tagSQL)
-		filterArgs = append(filterArgs, strings.ToLower(strings.TrimSpace(q.Tag)))
+		f, a, none := s.tagCond(ctx, q.Tag)
+		if none {
+			return nil, nil, true
+		}
+		filters, filterArgs = append(filters, f), append(filterArgs, a...)
 	}
 	if q.ID != "" {
 		// One row: reading its columns beats any index of all rows.
@@ -323,6 +447,13 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 				if !narrowed {
 					like(`search_to`, c.Text)
 				}
+			case CondTag:
+				f, a, none := s.tagCond(ctx, c.Text)
+				if none {
+					noMatch = true
+				}
+				filters, filterArgs = append(filters, f), append(filterArgs, a...)
+				continue
 			case CondText:
 				if narrowed {
 					break
@@ -342,6 +473,29 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		filters, filterArgs = append(filters, f), append(filterArgs, a...)
 	}
 	return filters, filterArgs, noMatch
+}
+
+// tagCond is the condition "message m has tag". A tag on many of the
+// newest messages is checked row by row as the page walks newest first
+// (a page is found within a few rows); a rarer one lists its messages
+// once. none is true when no message has the tag.
+func (s *Store) tagCond(ctx context.Context, tag string) (cond string, args []any, none bool) {
+	key := strings.ToLower(strings.TrimSpace(tag))
+	var id int64
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT id FROM tag_names WHERE key = ?`), key).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return `1 = 0`, nil, true
+	}
+	if err != nil {
+		return tagSQL, []any{key}, false // the page's query reports the error
+	}
+	var recent int
+	err = s.rdb.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM message_tags
+		WHERE tag_id = ? AND msg_seq > (SELECT COALESCE(MAX(seq), 0) FROM messages) - ?`), id, denseProbe).Scan(&recent)
+	if err == nil && recent >= denseShare {
+		return `EXISTS (SELECT 1 FROM message_tags mt WHERE mt.msg_seq = m.seq AND mt.tag_id = ?)`, []any{id}, false
+	}
+	return `m.seq IN (SELECT mt.msg_seq FROM message_tags mt WHERE mt.tag_id = ?)`, []any{id}, false
 }
 
 // textCandidates resolves a word of Mailpit's search (sender, recipients,
@@ -373,26 +527,36 @@ func (s *Store) textCandidates(ctx context.Context, v string, cols ...string) (i
 		}
 		add(list)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies
-		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
-		pat, maxCandidates+1)
-	if err != nil {
-		return nil, false
-	}
-	defer rows.Close()
-	var body []any
-	for rows.Next() {
-		var seq int64
-		if err := rows.Scan(&seq); err != nil {
-			return nil, false
-		}
-		body = append(body, seq)
-	}
-	if rows.Err() != nil || len(body) > maxCandidates {
+	body, err := s.bodyMatches(ctx, pat, maxCandidates+1)
+	if err != nil || len(body) > maxCandidates {
 		return nil, false
 	}
 	add(body)
 	return ids, len(ids) <= maxCandidates
+}
+
+// bodyMatches lists (SQLite) the messages whose body text matches the
+// LIKE pattern, stopping at limit.
+func (s *Store) bodyMatches(ctx context.Context, pat string, limit int) ([]any, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies
+		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
+		pat, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search bodies: %w", err)
+	}
+	defer rows.Close()
+	var out []any
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return nil, fmt.Errorf("search bodies: %w", err)
+		}
+		out = append(out, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search bodies: %w", err)
+	}
+	return out, nil
 }
 
 // textCond matches the subject or the decoded body text.

@@ -489,6 +489,10 @@ func (s *Store) DeleteTag(ctx context.Context, tag string) error {
 // tagSQL is the condition "message m has the tag with this key".
 const tagSQL = `m.seq IN (SELECT mt.msg_seq FROM message_tags mt JOIN tag_names t ON t.id = mt.tag_id WHERE t.key = ?)`
 
+// tagRowSQL is tagSQL checked on one row (by the message_tags key),
+// for a walk over few rows.
+const tagRowSQL = `EXISTS (SELECT 1 FROM message_tags mt JOIN tag_names t ON t.id = mt.tag_id WHERE mt.msg_seq = m.seq AND t.key = ?)`
+
 // taggedSQL is the condition "message m has a tag".
 const taggedSQL = `m.seq IN (SELECT msg_seq FROM message_tags)`
 

@@ -96,6 +96,12 @@ const (
 	MaxLimit     = 1000
 )
 
+// CountCap is how many matches SearchCapped counts before it stops: a
+// filter matching more reports CountCap and "not exact". Counting every
+// match of a filter that matches most of the store reads every row; the
+// cap keeps that cost near the page's (issue #22).
+const CountCap = 1000
+
 // MailboxInfo summarises one mailbox.
 type MailboxInfo struct {
 	Address  string    `json:"address"`

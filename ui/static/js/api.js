@@ -52,10 +52,11 @@ function qs(params) {
 }
 
 export const mailboxes = () => call('GET', '/mailboxes');
-export const mailboxMessages = (address, limit, offset) =>
-  call('GET', '/mailboxes/' + enc(address) + '/messages' + qs({ folder: 'INBOX', limit, offset }));
+// before is a cursor (a message id): the page after that message.
+export const mailboxMessages = (address, limit, offset, before) =>
+  call('GET', '/mailboxes/' + enc(address) + '/messages' + qs({ folder: 'INBOX', limit, offset, before }));
 export const emptyMailbox = (address) => call('DELETE', '/mailboxes/' + enc(address));
-export const search = (filter, limit, offset) => call('GET', '/messages/search' + qs({ ...filter, limit, offset }));
+export const search = (filter, limit, offset, before) => call('GET', '/messages/search' + qs({ ...filter, limit, offset, ...(before ? { before } : {}) }));
 export const deleteAll = () => call('DELETE', '/messages');
 export const message = (id) => call('GET', '/messages/' + enc(id));
 export const setSeen = (id, seen, mailbox) => call('PATCH', '/messages/' + enc(id) + qs({ mailbox }), { seen });

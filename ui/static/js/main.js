@@ -21,6 +21,7 @@ const state = {
   listKey: '',        // scope+offset of the loaded list
   list: [],           // summaries on the current page
   total: 0,
+  totalExact: true,   // false: a search matched more than the server counts
   offset: 0,
   mailboxes: [],
   msg: null,          // open message (whole)
@@ -28,6 +29,10 @@ const state = {
   listSeq: 0,         // guards against out-of-order list responses
   msgSeq: 0,
   viewSeq: 0,         // bumps on every route change; stale async views drop out
+  // The last id of each loaded page, keyed by the page after it: "next"
+  // asks for the mail after what was shown (before=<id>), as fast however
+  // deep, and new mail does not shift it.
+  cursors: new Map(),
 };
 
 // ---------------------------------------------------------------- routing
@@ -220,12 +225,21 @@ async function loadList(scope, offset, quiet) {
   state.scope = scope;
   state.offset = offset;
   const ul = $('message-list');
-  if (!quiet) setBusy(ul, true);
+  if (!quiet) {
+    setBusy(ul, true);
+    // The buttons belong to the list on screen, which is not the one
+    // loading: paging from it now would follow the wrong list.
+    $('page-prev').disabled = true;
+    $('page-next').disabled = true;
+  }
   let data;
+  const filter = scope.type === 'search' ? parseSearch(scope.q) : {};
+  // A search with before: (a time) pages by offset: before takes one value.
+  const before = offset > 0 && !filter.before ? state.cursors.get(key) : undefined;
+  const from = before ? 0 : offset;
   try {
-    if (scope.type === 'mailbox') data = await api.mailboxMessages(scope.address, PAGE, offset);
-    else if (scope.type === 'search') data = await api.search(parseSearch(scope.q), PAGE, offset);
-    else data = await api.search({}, PAGE, offset);
+    if (scope.type === 'mailbox') data = await api.mailboxMessages(scope.address, PAGE, from, before);
+    else data = await api.search(filter, PAGE, from, before);
   } catch (err) {
     if (seq !== state.listSeq) return;
     setBusy(ul, false);
@@ -235,6 +249,7 @@ async function loadList(scope, offset, quiet) {
     state.listKey = '';
     state.list = [];
     state.total = 0;
+    state.totalExact = true;
     renderList();
     const p = $('list-empty');
     p.classList.add('failed');
@@ -246,6 +261,8 @@ async function loadList(scope, offset, quiet) {
   state.listKey = key;
   state.list = (data && data.messages) || [];
   state.total = (data && data.total) || 0;
+  state.totalExact = !data || data.total_exact !== false;
+  if (state.list.length) state.cursors.set(scopeKey(scope, offset + PAGE), state.list[state.list.length - 1].id);
   state.offset = offset;
   state.scope = scope;
   renderList();
@@ -257,6 +274,13 @@ async function loadList(scope, offset, quiet) {
 }
 
 let firstListMarked = false;
+
+// hasMore: a page follows the one on screen. A search's total may be a
+// lower bound (total_exact false): then a full page says there may be more.
+function hasMore() {
+  const last = state.offset + state.list.length;
+  return state.totalExact ? last < state.total : state.list.length >= PAGE;
+}
 
 let renderedSig = '';
 let renderedKey = '';
@@ -277,9 +301,9 @@ function renderList() {
 
   const first = state.total ? state.offset + 1 : 0;
   const last = state.offset + state.list.length;
-  $('list-range').textContent = state.total ? num(first) + '–' + num(last) + ' of ' + num(state.total) : '';
+  $('list-range').textContent = state.total ? num(first) + '–' + num(last) + ' of ' + num(state.total) + (state.totalExact ? '' : '+') : '';
   $('page-prev').disabled = state.offset <= 0;
-  $('page-next').disabled = last >= state.total;
+  $('page-next').disabled = !hasMore();
 
   // Live refreshes often return the same page: leave the DOM alone then,
   // so focus, hover and anything the user is about to click stay put.
@@ -602,7 +626,7 @@ function move(delta) {
     location.hash = messageHref(scope, state.list[j].id, state.offset);
     const a = $('message-list').querySelector('a[data-id="' + CSS.escape(state.list[j].id) + '"]');
     if (a) a.scrollIntoView({ block: 'nearest' });
-  } else if (j >= state.list.length && state.offset + state.list.length < state.total) {
+  } else if (j >= state.list.length && hasMore()) {
     pageThenOpen(state.offset + PAGE, 'first');
   } else if (j < 0 && state.offset > 0) {
     pageThenOpen(Math.max(0, state.offset - PAGE), 'last');
@@ -687,7 +711,15 @@ function start() {
     location.hash = scopeHref(state.scope || { type: 'all' }, Math.max(0, state.offset - PAGE));
   });
   $('page-next').addEventListener('click', () => {
-    location.hash = scopeHref(state.scope || { type: 'all' }, state.offset + PAGE);
+    const scope = state.scope || { type: 'all' };
+    // While another list loads (state.scope and state.offset already name
+    // it), the list on screen is not the one "next" would follow: its last
+    // message would be the wrong cursor (it skipped or repeated mail).
+    if (state.listKey !== scopeKey(scope, state.offset)) return;
+    // The next page is what follows the last message on screen, whatever
+    // a live refresh did to the cursor map meanwhile.
+    if (state.list.length) state.cursors.set(scopeKey(scope, state.offset + PAGE), state.list[state.list.length - 1].id);
+    location.hash = scopeHref(scope, state.offset + PAGE);
   });
   $('list-clear').addEventListener('click', async () => {
     const scope = state.scope || { type: 'all' };
