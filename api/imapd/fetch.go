@@ -53,7 +53,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 					fl := append(slices.Clone(t.entry.Flags), store.FlagSeen)
 					slices.Sort(fl)
 					targets[i].entry.Flags = fl
-					sel.known[t.seq-1].entry.Flags = fl
+					sel.known[t.seq-1].flags = fl
 				}
 			}
 		}

@@ -3,7 +3,10 @@ package imapd
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"net"
+	"sync"
+	"time"
 )
 
 // The library answers a command it could not decode for a reason other
@@ -12,29 +15,201 @@ import (
 // UTF-7 (RFC 3501 5.1.3) or not UTF-8: the name is decoded before any
 // session method runs, so the session cannot answer it. replyConn rewrites
 // that answer on its way out into what Dovecot answers. (Our own failures
-// say "internal error" after what failed, so they pass unchanged.) Over
-// TLS the library's answer stays as it is: it tells a TLS connection by
-// its type (implicit TLS), or wraps this one in TLS itself (STARTTLS).
+// say "internal error" after what failed, so they pass unchanged.) TLS
+// connections get the same through a relay (see tlsrelay.go).
 
 var (
 	libServerBug  = []byte(" NO [SERVERBUG] Internal server error\r\n")
 	badMailboxMsg = []byte(" NO Mailbox name is not valid mUTF-7\r\n")
 )
 
-type replyConn struct{ net.Conn }
-
-func (c replyConn) Write(p []byte) (int, error) {
+// rewriteReplies rewrites the library's answer to an undecodable mailbox
+// name in p (whole response lines: the library writes every response in
+// one piece).
+func rewriteReplies(p []byte) []byte {
 	if !bytes.Contains(p, libServerBug) {
-		return c.Conn.Write(p)
+		return p
 	}
-	if _, err := c.Conn.Write(bytes.ReplaceAll(p, libServerBug, badMailboxMsg)); err != nil {
-		return 0, err
+	return bytes.ReplaceAll(p, libServerBug, badMailboxMsg)
+}
+
+const (
+	// coalesceMax is how much output is held before it is written anyway.
+	coalesceMax = 64 << 10
+	// flushTimeout bounds a write of held output that the library is not
+	// timing itself (it clears its deadline after each response).
+	flushTimeout = 30 * time.Second
+)
+
+// replyConn rewrites replies (above) and gathers the library's output into
+// fewer writes: the library flushes after every response line, which is a
+// system call per message in a FETCH of a whole folder (Dovecot writes
+// such output in large blocks). Output is held until the library next
+// reads (it always reads after a command's tagged reply, and while in IDLE
+// a read is pending, so updates then go out at once), until coalesceMax is
+// held, or until Close.
+type replyConn struct {
+	net.Conn
+
+	// tls and inner, when set, take over the connection at STARTTLS (see
+	// tlsrelay.go); relay is then the library's end of the relay, and
+	// every call goes there.
+	tls   *tls.Config
+	inner *innerTLS
+	relay net.Conn
+
+	mu       sync.Mutex
+	held     []byte
+	reading  bool      // a Read is pending: write at once
+	deadline time.Time // the library's write deadline
+	err      error     // a failed write: every later write fails too
+}
+
+func newReplyConn(c net.Conn, cfg *tls.Config, inner *innerTLS) *replyConn {
+	return &replyConn{Conn: c, tls: cfg, inner: inner}
+}
+
+// startTLSReply is the library's answer to STARTTLS, the whole of one write
+// after the tag; no other command's answer has this text.
+var startTLSReply = []byte(" OK Begin TLS negotiation now\r\n")
+
+func isStartTLSReply(p []byte) bool {
+	tag, ok := bytes.CutSuffix(p, startTLSReply)
+	return ok && len(tag) > 0 && !bytes.ContainsAny(tag, " \r\n")
+}
+
+// to returns the relay once STARTTLS handed the connection over, else nil.
+func (c *replyConn) to() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.relay
+}
+
+func (c *replyConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.relay != nil {
+		return c.relay.Write(p)
+	}
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.held = append(c.held, rewriteReplies(p)...)
+	if c.inner != nil && isStartTLSReply(p) {
+		// The client's TLS handshake follows this answer: it goes to the
+		// relay, and the library's handshake to the relay's inner end.
+		if err := c.flushLocked(true); err != nil {
+			return 0, err
+		}
+		c.relay = startRelay(tls.Server(c.Conn, c.tls), c.inner)
+		return len(p), nil
+	}
+	if c.reading || len(c.held) >= coalesceMax {
+		if err := c.flushLocked(false); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }
 
-// replyListener wraps every accepted connection in a replyConn.
-type replyListener struct{ net.Listener }
+// flushLocked writes the held output: under the library's deadline, or
+// (own) under flushTimeout, restoring the library's afterwards.
+func (c *replyConn) flushLocked(own bool) error {
+	if len(c.held) == 0 || c.err != nil {
+		return c.err
+	}
+	if own {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(flushTimeout))
+		defer func() { _ = c.Conn.SetWriteDeadline(c.deadline) }()
+	}
+	_, err := c.Conn.Write(c.held)
+	c.held = c.held[:0]
+	if cap(c.held) > 4*coalesceMax {
+		c.held = nil // a large literal went by: do not keep its buffer
+	}
+	if err != nil {
+		c.err = fmt.Errorf("write imap output: %w", err)
+	}
+	return c.err
+}
+
+func (c *replyConn) Read(p []byte) (int, error) {
+	if r := c.to(); r != nil {
+		return r.Read(p)
+	}
+	c.mu.Lock()
+	err := c.flushLocked(true)
+	c.reading = true
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	c.reading = false
+	c.mu.Unlock()
+	return n, err
+}
+
+func (c *replyConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.relay != nil {
+		return c.relay.SetWriteDeadline(t)
+	}
+	c.deadline = t
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *replyConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.deadline = t
+	r := c.relay
+	c.mu.Unlock()
+	if r != nil {
+		return r.SetDeadline(t)
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *replyConn) SetReadDeadline(t time.Time) error {
+	if r := c.to(); r != nil {
+		return r.SetReadDeadline(t)
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Close writes what is held (a LOGOUT's BYE and OK), briefly, then
+// closes. When a write is under way (a client not reading), it closes at
+// once: that ends the write.
+func (c *replyConn) Close() error {
+	if !c.mu.TryLock() {
+		return c.Conn.Close()
+	}
+	if r := c.relay; r != nil {
+		c.mu.Unlock()
+		return r.Close() // the relay closes the connection
+	}
+	if len(c.held) > 0 && c.err == nil {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Conn.Write(c.held)
+		c.held = nil
+	}
+	if c.err == nil {
+		c.err = net.ErrClosed
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// replyListener wraps every accepted connection in a replyConn, and puts
+// a TLS connection (implicit TLS) behind a relay (tlsrelay.go) when inner
+// is set.
+type replyListener struct {
+	net.Listener
+	tls   *tls.Config
+	inner *innerTLS
+}
 
 func (l replyListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
@@ -42,7 +217,10 @@ func (l replyListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if _, isTLS := c.(*tls.Conn); isTLS {
-		return c, nil // the library tells TLS by the type; keep it visible
+		if l.inner == nil {
+			return c, nil // the library tells TLS by the type; keep it visible
+		}
+		return tls.Server(startRelay(c, l.inner), l.inner.server), nil
 	}
-	return replyConn{c}, nil
+	return newReplyConn(c, l.tls, l.inner), nil
 }

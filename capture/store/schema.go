@@ -14,11 +14,13 @@ func migrations(pg bool) []string {
 		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsPG,
 			countsPG(), // 8: folder counts (reads at scale, counts.go)
 			migration9Client,
+			migration13ModSeqPG, // 13: folder change counters (modseq.go)
 		}
 	}
 	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite,
 		countsSQLite, // 8: folder counts (reads at scale, counts.go)
 		migration9Client,
+		migration13ModSeqSQLite, // 13: folder change counters (modseq.go)
 	}
 }
 
