@@ -171,6 +171,8 @@ type Server struct {
 	// inner is the TLS between the library and the TLS relay
 	// (tlsrelay.go); nil without TLSConfig.
 	inner *innerTLS
+	// routes carries ENVELOPE source routes past the library (routes.go).
+	routes routeMark
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -212,6 +214,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel, maxAppend: maxAppend,
+		routes:    newRouteMark(),
 		views:     map[int64]*folderView{},
 		summaries: newSummaryCache(summaryCacheSize),
 		listeners: map[net.Listener]struct{}{},
@@ -296,7 +299,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	err := s.srv.Serve(replyListener{Listener: s.limits.Listen(ln), tls: s.opts.TLSConfig, inner: s.inner})
+	err := s.srv.Serve(replyListener{Listener: s.limits.Listen(ln), tls: s.opts.TLSConfig, inner: s.inner, routes: s.routes})
 	s.mu.Lock()
 	delete(s.listeners, ln)
 	closed := s.closed

@@ -23,14 +23,31 @@ var (
 	badMailboxMsg = []byte(" NO Mailbox name is not valid mUTF-7\r\n")
 )
 
-// rewriteReplies rewrites the library's answer to an undecodable mailbox
-// name in p (whole response lines: the library writes every response in
-// one piece).
-func rewriteReplies(p []byte) []byte {
-	if !bytes.Contains(p, libServerBug) {
-		return p
+// rewriteReplies rewrites, in p (whole response lines), the library's
+// answer to an undecodable mailbox name, and puts ENVELOPE source routes
+// in place (routes.go).
+func rewriteReplies(p []byte, routes routeMark) []byte {
+	if bytes.Contains(p, libServerBug) {
+		p = bytes.ReplaceAll(p, libServerBug, badMailboxMsg)
 	}
-	return bytes.ReplaceAll(p, libServerBug, badMailboxMsg)
+	return routes.restore(p)
+}
+
+// tailKeep: output with no line end for longer than twice this (a
+// literal) is written but for its last tailKeep bytes, which could hold
+// the start of a line to rewrite (a marked route is far shorter).
+const tailKeep = 8 << 10
+
+// lineCut is how much of b may be rewritten and written now: up to its
+// last line end; with none, all but tailKeep bytes of a long run; else 0.
+func lineCut(b []byte) int {
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return i + 1
+	}
+	if len(b) > 2*tailKeep {
+		return len(b) - tailKeep
+	}
+	return 0
 }
 
 const (
@@ -54,9 +71,10 @@ type replyConn struct {
 	// tls and inner, when set, take over the connection at STARTTLS (see
 	// tlsrelay.go); relay is then the library's end of the relay, and
 	// every call goes there.
-	tls   *tls.Config
-	inner *innerTLS
-	relay net.Conn
+	tls    *tls.Config
+	inner  *innerTLS
+	relay  net.Conn
+	routes routeMark
 
 	mu       sync.Mutex
 	held     []byte
@@ -65,8 +83,8 @@ type replyConn struct {
 	err      error     // a failed write: every later write fails too
 }
 
-func newReplyConn(c net.Conn, cfg *tls.Config, inner *innerTLS) *replyConn {
-	return &replyConn{Conn: c, tls: cfg, inner: inner}
+func newReplyConn(c net.Conn, cfg *tls.Config, inner *innerTLS, routes routeMark) *replyConn {
+	return &replyConn{Conn: c, tls: cfg, inner: inner, routes: routes}
 }
 
 // startTLSReply is the library's answer to STARTTLS, the whole of one write
@@ -94,36 +112,45 @@ func (c *replyConn) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	c.held = append(c.held, rewriteReplies(p)...)
+	c.held = append(c.held, p...)
 	if c.inner != nil && isStartTLSReply(p) {
 		// The client's TLS handshake follows this answer: it goes to the
 		// relay, and the library's handshake to the relay's inner end.
-		if err := c.flushLocked(true); err != nil {
+		if err := c.flushLocked(true, true); err != nil {
 			return 0, err
 		}
-		c.relay = startRelay(tls.Server(c.Conn, c.tls), c.inner)
+		c.relay = startRelay(tls.Server(c.Conn, c.tls), c.inner, c.routes)
 		return len(p), nil
 	}
 	if c.reading || len(c.held) >= coalesceMax {
-		if err := c.flushLocked(false); err != nil {
+		if err := c.flushLocked(false, false); err != nil {
 			return 0, err
 		}
 	}
 	return len(p), nil
 }
 
-// flushLocked writes the held output: under the library's deadline, or
-// (own) under flushTimeout, restoring the library's afterwards.
-func (c *replyConn) flushLocked(own bool) error {
+// flushLocked writes the held output, rewritten: all of it when all (the
+// library is about to read, so it wrote whole responses), else as lineCut
+// allows (a long response line comes in several writes, and is rewritten
+// whole). It writes under the library's deadline, or (own) under
+// flushTimeout, restoring the library's afterwards.
+func (c *replyConn) flushLocked(own, all bool) error {
 	if len(c.held) == 0 || c.err != nil {
 		return c.err
+	}
+	cut := len(c.held)
+	if !all {
+		if cut = lineCut(c.held); cut == 0 {
+			return nil
+		}
 	}
 	if own {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(flushTimeout))
 		defer func() { _ = c.Conn.SetWriteDeadline(c.deadline) }()
 	}
-	_, err := c.Conn.Write(c.held)
-	c.held = c.held[:0]
+	_, err := c.Conn.Write(rewriteReplies(c.held[:cut], c.routes))
+	c.held = append(c.held[:0], c.held[cut:]...)
 	if cap(c.held) > 4*coalesceMax {
 		c.held = nil // a large literal went by: do not keep its buffer
 	}
@@ -138,7 +165,7 @@ func (c *replyConn) Read(p []byte) (int, error) {
 		return r.Read(p)
 	}
 	c.mu.Lock()
-	err := c.flushLocked(true)
+	err := c.flushLocked(true, true)
 	c.reading = true
 	c.mu.Unlock()
 	if err != nil {
@@ -192,7 +219,7 @@ func (c *replyConn) Close() error {
 	}
 	if len(c.held) > 0 && c.err == nil {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.Conn.Write(c.held)
+		_, _ = c.Conn.Write(rewriteReplies(c.held, c.routes))
 		c.held = nil
 	}
 	if c.err == nil {
@@ -207,8 +234,9 @@ func (c *replyConn) Close() error {
 // is set.
 type replyListener struct {
 	net.Listener
-	tls   *tls.Config
-	inner *innerTLS
+	tls    *tls.Config
+	inner  *innerTLS
+	routes routeMark
 }
 
 func (l replyListener) Accept() (net.Conn, error) {
@@ -220,7 +248,7 @@ func (l replyListener) Accept() (net.Conn, error) {
 		if l.inner == nil {
 			return c, nil // the library tells TLS by the type; keep it visible
 		}
-		return tls.Server(startRelay(c, l.inner), l.inner.server), nil
+		return tls.Server(startRelay(c, l.inner, l.routes), l.inner.server), nil
 	}
-	return newReplyConn(c, l.tls, l.inner), nil
+	return newReplyConn(c, l.tls, l.inner, l.routes), nil
 }

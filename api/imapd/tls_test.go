@@ -30,6 +30,9 @@ func TestNoServerBugOnAnyConnection(t *testing.T) {
 	raw := textMsg("big", big)
 	ts.ingest(t, "bob@example.com", raw)
 	_, text, _ := strings.Cut(raw, "\r\n\r\n")
+	// A source route, put in place on the way out (routes.go).
+	ts.ingest(t, "bob@example.com", "From: \"A \\\"B\\\"\" <@r1.test,@r2.test:u@h.test>\r\nSubject: routed\r\n\r\nx\r\n")
+	const routed = `(("A \"B\"" "@r1.test,@r2.test" "u" "h.test"))`
 	client := &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -88,6 +91,9 @@ func TestNoServerBugOnAnyConnection(t *testing.T) {
 			u := c.ok("FETCH 1 (BODY.PEEK[TEXT])")
 			if want := fmt.Sprintf("* 1 FETCH (BODY[TEXT] {%d}%s)", len(text), text); len(u) != 1 || u[0] != want {
 				t.Errorf("large fetch: %d lines, %d bytes, want %d", len(u), len(strings.Join(u, "")), len(want))
+			}
+			if u := c.ok("FETCH 2 (ENVELOPE)"); len(u) != 1 || !strings.Contains(u[0], `(NIL "routed" `+routed+" "+routed+" "+routed+" NIL") {
+				t.Errorf("envelope %q", u)
 			}
 			c.send("z LOGOUT")
 			if l := c.line(); !strings.HasPrefix(l, "* BYE") {

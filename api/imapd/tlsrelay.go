@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -62,7 +61,7 @@ const relayWriteTimeout = 5 * time.Minute
 // be handshaken) to a new pipe and returns the library's end of it, in
 // plaintext; the caller puts the library's tls.Conn with inner.server on
 // it. The relay ends, closing outer, when either side closes.
-func startRelay(outer net.Conn, inner *innerTLS) net.Conn {
+func startRelay(outer net.Conn, inner *innerTLS, routes routeMark) net.Conn {
 	libEnd, relayEnd := net.Pipe()
 	ic := tls.Client(relayEnd, inner.client)
 	var once sync.Once
@@ -78,10 +77,7 @@ func startRelay(outer net.Conn, inner *innerTLS) net.Conn {
 		defer closeAll()
 		_, _ = io.Copy(ic, outer)
 	}()
-	// Library to client, rewritten. The library writes each response in
-	// one piece, and one TLS record carries at most 16 KiB of it, so a
-	// response line split across reads is rare; a partial is held until
-	// its line ends.
+	// Library to client, rewritten: whole lines (see lineCut).
 	go func() {
 		defer closeAll()
 		buf := make([]byte, 32<<10)
@@ -90,18 +86,10 @@ func startRelay(outer net.Conn, inner *innerTLS) net.Conn {
 			n, err := ic.Read(buf)
 			if n > 0 {
 				pending = append(pending, buf[:n]...)
-				// Whole lines go on; bytes with no line end for a buffer's
-				// worth (a literal) go on as they are: no such run holds
-				// the one-line answer that is rewritten.
-				cut := 0
-				if i := bytes.LastIndexByte(pending, '\n'); i >= 0 {
-					cut = i + 1
-				} else if len(pending) >= len(buf) {
-					cut = len(pending)
-				}
+				cut := lineCut(pending)
 				if cut > 0 {
 					_ = outer.SetWriteDeadline(time.Now().Add(relayWriteTimeout))
-					if _, werr := outer.Write(rewriteReplies(pending[:cut])); werr != nil {
+					if _, werr := outer.Write(rewriteReplies(pending[:cut], routes)); werr != nil {
 						return
 					}
 					pending = append(pending[:0], pending[cut:]...)
@@ -110,7 +98,7 @@ func startRelay(outer net.Conn, inner *innerTLS) net.Conn {
 			if err != nil {
 				if len(pending) > 0 && !errors.Is(err, net.ErrClosed) {
 					_ = outer.SetWriteDeadline(time.Now().Add(time.Second))
-					_, _ = outer.Write(rewriteReplies(pending))
+					_, _ = outer.Write(rewriteReplies(pending, routes))
 				}
 				return
 			}
