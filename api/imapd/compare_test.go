@@ -205,7 +205,6 @@ var compareScenarios = map[string][]step{
 		{0, "SELECT INBOX"},
 		{0, `STORE 1 +FLAGS (\Seen \Deleted)`},
 		{1, "STATUS INBOX (MESSAGES UNSEEN RECENT SIZE)"},
-		{0, "EXPUNGE"},
 		{1, "STATUS INBOX (MESSAGES UNSEEN RECENT UIDNEXT SIZE)"},
 		{0, `STORE 1 -FLAGS (\Seen)`},
 		{1, "STATUS INBOX (MESSAGES UNSEEN)"},

@@ -321,9 +321,9 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 			return err
 		}
 	}
-	// RECENT goes with EXISTS or EXPUNGE, when the count changed (as
-	// Dovecot).
-	if len(added) > 0 || (expunged && allowExpunge) {
+	// RECENT goes with EXISTS, when the count changed. (Dovecot also
+	// sends it after an EXPUNGE that changed the count.)
+	if len(added) > 0 {
 		if n := sel.recentCount(); n != sel.sentRecent {
 			sel.sentRecent = n
 			if err := w.WriteNumRecent(uint32(n)); err != nil {
