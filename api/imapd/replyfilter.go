@@ -58,13 +58,10 @@ const (
 	flushTimeout = 30 * time.Second
 )
 
-// replyConn rewrites replies (above) and gathers the library's output into
-// fewer writes: the library flushes after every response line, which is a
-// system call per message in a FETCH of a whole folder (Dovecot writes
-// such output in large blocks). Output is held until the library next
-// reads (it always reads after a command's tagged reply, and while in IDLE
-// a read is pending, so updates then go out at once), until coalesceMax is
-// held, or until Close.
+// replyConn rewrites replies (above) by whole lines: the library writes a
+// long response line in several pieces (its buffer is 4 KiB), and a line
+// is held until its end has been written. It was built to also gather the
+// library's output into fewer writes (see Write).
 type replyConn struct {
 	net.Conn
 
@@ -122,10 +119,12 @@ func (c *replyConn) Write(p []byte) (int, error) {
 		c.relay = startRelay(tls.Server(c.Conn, c.tls), c.inner, c.routes)
 		return len(p), nil
 	}
-	if c.reading || len(c.held) >= coalesceMax {
-		if err := c.flushLocked(false, false); err != nil {
-			return 0, err
-		}
+	// Whole lines go out at once. (Holding them until the library next
+	// reads saved a system call per FETCH response, but made
+	// TestHardeningSlowClientIsCutOff fail now and then under -race and
+	// load, cause not yet found: left for later.)
+	if err := c.flushLocked(false, false); err != nil {
+		return 0, err
 	}
 	return len(p), nil
 }
