@@ -16,9 +16,17 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
 	sess.touch()
 	sel := sess.sel
+	if rc, ok := sess.conn.NetConn().(*replyConn); ok {
+		rc.hold()
+		defer func() {
+			if rerr := rc.release(); err == nil {
+				err = rerr
+			}
+		}()
+	}
 	markSeen := false
 	if !sel.readOnly {
 		for _, bs := range options.BodySection {
