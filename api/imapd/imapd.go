@@ -38,7 +38,7 @@
 // UTF-7 fails in the library's decoder, before any session method, with
 // "NO [SERVERBUG]"; replyConn rewrites that answer (see replyfilter.go),
 // over TLS through a relay that keeps the library's TLS in-process
-// (tlsrelay.go). replyConn also gathers the library's many small writes
+// (tlsrelay.go). During a FETCH, replyConn gathers the library's small writes
 // (one per response) into few.
 // The library's MailboxTracker is not used (see above). EXAMINE is
 // enforced here (STORE, EXPUNGE, MOVE answer NO, FETCH never sets \Seen),
