@@ -219,7 +219,9 @@ func indexSpecial(toks []addrToken, c byte) int {
 	return -1
 }
 
-func imapAddresses(items []addrItem) []imap.Address {
+// imapAddresses converts parsed addresses; a source route is carried in
+// the name (see routes.go).
+func imapAddresses(items []addrItem, mark routeMark) []imap.Address {
 	var out []imap.Address
 	for _, it := range items {
 		switch {
@@ -228,7 +230,7 @@ func imapAddresses(items []addrItem) []imap.Address {
 		case it.group != "":
 			out = append(out, imap.Address{Mailbox: it.group})
 		default:
-			out = append(out, imap.Address{Name: it.name, Mailbox: it.local, Host: it.domain})
+			out = append(out, imap.Address{Name: mark.carry(it.route, it.name), Mailbox: it.local, Host: it.domain})
 		}
 	}
 	return out

@@ -111,28 +111,39 @@ func BenchmarkIMAP(b *testing.B) {
 		benchOK(b, c, "UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)")
 		c.conn.Close()
 	}
-	for _, s := range servers {
-		c := benchLogin(b, s.addr)
-		benchOK(b, c, "SELECT INBOX") // each sub-benchmark may run alone (-bench filter)
-		b.Run("select/"+s.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				benchOK(b, c, "SELECT INBOX")
+	// Each operation runs on one server right after the other, so that
+	// both see the same load (the machine is shared).
+	conns := make([]*imapConn, len(servers))
+	for i, s := range servers {
+		conns[i] = benchLogin(b, s.addr)
+		benchOK(b, conns[i], "SELECT INBOX") // each sub-benchmark may run alone (-bench filter)
+	}
+	ops := []struct {
+		name string
+		run  func(b *testing.B, c *imapConn)
+	}{
+		{"select", func(b *testing.B, c *imapConn) { benchOK(b, c, "SELECT INBOX") }},
+		{"fetch-all", func(b *testing.B, c *imapConn) {
+			if u := benchOK(b, c, "UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)"); len(u) < n {
+				b.Fatalf("fetched %d", len(u))
 			}
-		})
-		b.Run("fetch-all/"+s.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				if u := benchOK(b, c, "UID FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)"); len(u) < n {
-					b.Fatalf("fetched %d", len(u))
+		}},
+		{"search-text", func(b *testing.B, c *imapConn) {
+			if u := benchOK(b, c, "UID SEARCH TEXT needle"); len(u) != 1 || len(strings.Fields(u[0])) != 2+n/100 {
+				b.Fatalf("search %q", u)
+			}
+		}},
+	}
+	for _, op := range ops {
+		for i, s := range servers {
+			b.Run(op.name+"/"+s.name, func(b *testing.B) {
+				for range b.N {
+					op.run(b, conns[i])
 				}
-			}
-		})
-		b.Run("search-text/"+s.name, func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				if u := benchOK(b, c, "UID SEARCH TEXT needle"); len(u) != 1 || len(strings.Fields(u[0])) != 2+n/100 {
-					b.Fatalf("search %q", u)
-				}
-			}
-		})
+			})
+		}
+	}
+	for _, c := range conns {
 		c.conn.Close()
 	}
 	for _, s := range servers {

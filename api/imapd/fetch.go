@@ -16,9 +16,17 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
-func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) (err error) {
 	sess.touch()
 	sel := sess.sel
+	if rc, ok := sess.conn.NetConn().(*replyConn); ok {
+		rc.hold()
+		defer func() {
+			if rerr := rc.release(); err == nil {
+				err = rerr
+			}
+		}()
+	}
 	markSeen := false
 	if !sel.readOnly {
 		for _, bs := range options.BodySection {
@@ -53,7 +61,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 					fl := append(slices.Clone(t.entry.Flags), store.FlagSeen)
 					slices.Sort(fl)
 					targets[i].entry.Flags = fl
-					sel.known[t.seq-1].entry.Flags = fl
+					sel.known[t.seq-1].flags = fl
 				}
 			}
 		}
@@ -86,7 +94,7 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 			raw = toCRLF(raw)
 			if needSummary {
 				if sum = sess.srv.summaries.get(t.entry.MessageID); sum == nil {
-					sum = summarize(raw)
+					sum = summarize(raw, sess.srv.routes)
 					sess.srv.summaries.put(t.entry.MessageID, sum)
 				}
 			}
@@ -178,13 +186,13 @@ func writeLiteral(wc io.WriteCloser, b []byte) error {
 // defaults the library leaves out: a part without a (valid) Content-Type
 // is text/plain; charset=us-ascii, or message/rfc822 inside
 // multipart/digest; a multipart without parts still has one (empty) body.
-func bodyStructure(raw []byte) imap.BodyStructure {
+func bodyStructure(raw []byte, mark routeMark) imap.BodyStructure {
 	br := bufio.NewReader(bytes.NewReader(raw))
 	h, _ := textproto.ReadHeader(br)
-	return partStructure(h, br, "")
+	return partStructure(h, br, "", mark)
 }
 
-func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) imap.BodyStructure {
+func partStructure(rawHeader textproto.Header, r io.Reader, parentType string, mark routeMark) imap.BodyStructure {
 	header := gomessage.Header{Header: rawHeader}
 	mediaType, params, err := header.ContentType()
 	if err != nil || !header.Has("Content-Type") || !strings.Contains(mediaType, "/") {
@@ -202,7 +210,7 @@ func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) i
 			if err != nil || p == nil {
 				break
 			}
-			bs.Children = append(bs.Children, partStructure(p.Header, p, mediaType))
+			bs.Children = append(bs.Children, partStructure(p.Header, p, mediaType, mark))
 		}
 		if len(bs.Children) == 0 {
 			bs.Children = []imap.BodyStructure{&imap.BodyStructureSinglePart{
@@ -233,8 +241,8 @@ func partStructure(rawHeader textproto.Header, r io.Reader, parentType string) i
 		cbr := bufio.NewReader(bytes.NewReader(body))
 		ch, _ := textproto.ReadHeader(cbr)
 		bs.MessageRFC822 = &imap.BodyStructureMessageRFC822{
-			Envelope:      envelope(ch),
-			BodyStructure: partStructure(ch, cbr, ""),
+			Envelope:      envelope(ch, mark),
+			BodyStructure: partStructure(ch, cbr, "", mark),
 			NumLines:      lines,
 		}
 	}
@@ -294,7 +302,7 @@ func (sess *session) summarizeBatch(ts []target) error {
 		return sess.imapError(err, "fetch")
 	}
 	for id, raw := range raws {
-		sess.srv.summaries.put(id, summarize(toCRLF(raw)))
+		sess.srv.summaries.put(id, summarize(toCRLF(raw), sess.srv.routes))
 	}
 	return nil
 }

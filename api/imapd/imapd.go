@@ -15,8 +15,9 @@
 // the difference: FLAGS (and PERMANENTFLAGS) for keywords new to the
 // client, EXPUNGE, FETCH FLAGS, EXISTS, RECENT. No queue of updates can be
 // lost or replayed out of order, so sessions cannot drift apart. Every
-// command end re-reads the selected folder, so clients never wait on the
-// event stream; several instances sharing one PostgreSQL store see each
+// command end reads the selected folder's change counter in the store
+// (store.FolderModSeq) and re-reads the folder only when it moved, so
+// clients never wait on the event stream; several instances sharing one PostgreSQL store see each
 // other's changes at every command, and during IDLE through the store's
 // cross-instance events. \Recent is claimed in the store (ClaimRecent): a
 // new message is recent in exactly the one session that first has the
@@ -35,7 +36,10 @@
 // poll that precedes the tagged OK. LSUB is told from LIST (SUBSCRIBED) by
 // the ListWriter's unexported field. A mailbox name that is not modified
 // UTF-7 fails in the library's decoder, before any session method, with
-// "NO [SERVERBUG]"; replyConn rewrites that answer (see replyfilter.go).
+// "NO [SERVERBUG]"; replyConn rewrites that answer (see replyfilter.go),
+// over TLS through a relay that keeps the library's TLS in-process
+// (tlsrelay.go). During a FETCH, replyConn gathers the library's small writes
+// (one per response) into few.
 // The library's MailboxTracker is not used (see above). EXAMINE is
 // enforced here (STORE, EXPUNGE, MOVE answer NO, FETCH never sets \Seen),
 // since the library only prints [READ-ONLY]. Keywords keep their case (the
@@ -81,6 +85,7 @@ type Store interface {
 	Folders(ctx context.Context, mailbox string) ([]store.Folder, error)
 	Entries(ctx context.Context, folderID int64) ([]store.Entry, error)
 	EntryFlags(ctx context.Context, folderID int64) ([]store.Entry, error)
+	FolderModSeq(ctx context.Context, folderID int64) (int64, error)
 	EntriesFrom(ctx context.Context, folderID int64, minUID uint32) ([]store.Entry, error)
 	Raw(ctx context.Context, id string) ([]byte, error)
 	RawMany(ctx context.Context, ids []string) (map[string][]byte, error)
@@ -163,6 +168,11 @@ type Server struct {
 	limits *connlimit.Limiter
 	// maxAppend is the caller's MaxLiteralBytes before the 4096 floor.
 	maxAppend int64
+	// inner is the TLS between the library and the TLS relay
+	// (tlsrelay.go); nil without TLSConfig.
+	inner *innerTLS
+	// routes carries ENVELOPE source routes past the library (routes.go).
+	routes routeMark
 
 	ctx    context.Context // ends on Close
 	cancel context.CancelFunc
@@ -204,6 +214,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		st: st, opts: opts, log: log, ctx: ctx, cancel: cancel, maxAppend: maxAppend,
+		routes:    newRouteMark(),
 		views:     map[int64]*folderView{},
 		summaries: newSummaryCache(summaryCacheSize),
 		listeners: map[net.Listener]struct{}{},
@@ -214,6 +225,17 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 			Refusal:             connlimit.IMAP(),
 			TLSConfig:           opts.TLSConfig,
 		}),
+	}
+	libTLS := opts.TLSConfig
+	if opts.TLSConfig != nil {
+		inner, err := newInnerTLS()
+		if err != nil {
+			// Served without the relay: TLS works, but an undecodable
+			// mailbox name gets the library's SERVERBUG over TLS.
+			log.Error("imap: TLS relay unavailable", "err", err)
+		} else {
+			s.inner, libTLS = inner, inner.server
+		}
 	}
 	io := &imapserver.Options{
 		NewSession: s.newSession,
@@ -237,7 +259,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 			imap.CapUnauthenticate:   {},
 		},
 		Logger:       slogPrintf{log},
-		TLSConfig:    opts.TLSConfig,
+		TLSConfig:    libTLS,
 		InsecureAuth: opts.Auth == nil || opts.AllowInsecureAuth || opts.TLSConfig == nil,
 	}
 	if opts.Debug != nil {
@@ -277,7 +299,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.listeners[ln] = struct{}{}
 	s.mu.Unlock()
-	err := s.srv.Serve(replyListener{s.limits.Listen(ln)})
+	err := s.srv.Serve(replyListener{Listener: s.limits.Listen(ln), tls: s.opts.TLSConfig, inner: s.inner, routes: s.routes})
 	s.mu.Lock()
 	delete(s.listeners, ln)
 	closed := s.closed
@@ -482,7 +504,8 @@ func (s *Server) acquireView(f store.Folder) (v *folderView, fresh bool, err err
 		v.refs++
 		return v, false, nil
 	}
-	v = &folderView{st: s.st, log: s.log, id: f.ID, refs: 1, entries: entries, claimed: f.RecentUID}
+	// f was read before entries: its change counter vouches for them.
+	v = &folderView{st: s.st, log: s.log, id: f.ID, refs: 1, entries: entries, claimed: f.RecentUID, modseq: f.ModSeq, modseqOK: true}
 	s.views[f.ID] = v
 	return v, true, nil
 }

@@ -36,27 +36,40 @@ import (
 // and \Recent must never be in two sessions.
 func TestModelConcurrentSessions(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		runModel(t, filepath.Join(t.TempDir(), "mail.db"), 1)
+		runModel(t, filepath.Join(t.TempDir(), "mail.db"), 1, 1)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		runModel(t, storetest.PostgresDSN(t), 2)
+		runModel(t, storetest.PostgresDSN(t), 2, 2)
 	})
 }
 
-func runModel(t *testing.T, dsn string, seed int64) {
+func runModel(t *testing.T, dsn string, seed int64, instances int) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, store.Options{DSN: dsn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := imapd.New(st, imapd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// On PostgreSQL, two instances share the database (each with its own
+	// store and server, as two processes would); clients alternate.
+	var addrs []string
+	for i := 0; i < instances; i++ {
+		ist := st
+		if i > 0 {
+			if ist, err = store.Open(ctx, store.Options{DSN: dsn}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ist.Close() })
+		}
+		srv := imapd.New(ist, imapd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		addrs = append(addrs, ln.Addr().String())
 	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 	const mb = "model@example.com"
 	for i := 0; i < 5; i++ {
 		if _, err := st.Ingest(ctx, store.Envelope{From: "a@b", To: []string{mb}}, []byte(textMsg(fmt.Sprint("seed ", i), "x"))); err != nil {
@@ -67,7 +80,7 @@ func runModel(t *testing.T, dsn string, seed int64) {
 	rnd := rand.New(rand.NewSource(seed))
 	var cs []*modelClient
 	for i := 0; i < clients; i++ {
-		c, err := dialModel(ln.Addr().String(), i)
+		c, err := dialModel(addrs[i%len(addrs)], i)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -143,7 +143,7 @@ func TestInvalidMailboxNames(t *testing.T) {
 
 // TestAddressSearchAndEnvelope: SEARCH FROM/TO/CC/BCC match addresses as
 // parsed (comments, display names, encoded words), header searches decode
-// RFC 2047, and ENVELOPE keeps groups and routed addresses.
+// RFC 2047, and ENVELOPE keeps groups and source routes (see routes.go).
 func TestAddressSearchAndEnvelope(t *testing.T) {
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", "From: <user (comment)@ (comment) example.org>\r\n"+
@@ -178,7 +178,7 @@ func TestAddressSearchAndEnvelope(t *testing.T) {
 	want := `* 1 FETCH (ENVELOPE (NIL "=?utf-8?q?=C3=84rger_mit_der_Bahn?=" ` +
 		`((NIL NIL "user" "example.org")) ((NIL NIL "user" "example.org")) ((NIL NIL "user" "example.org")) ` +
 		`((NIL NIL "team" NIL) (NIL NIL "a" "x.test") (NIL NIL "b" "y.test") (NIL NIL NIL NIL) (NIL NIL "other" NIL) (NIL NIL NIL NIL)) ` +
-		`(("=?utf-8?q?J=C3=BCrgen_M=C3=BCller?=" NIL "juergen" "example.de")) ((NIL NIL "routed" "example.net")) NIL NIL))`
+		`(("=?utf-8?q?J=C3=BCrgen_M=C3=BCller?=" NIL "juergen" "example.de")) ((NIL "@route.test" "routed" "example.net")) NIL NIL))`
 	if len(u) != 1 || u[0] != want {
 		t.Fatalf("envelope\n%q\nwant\n%q", u, want)
 	}

@@ -141,6 +141,10 @@ type candidate struct {
 	raw    []byte
 	loaded bool
 	gone   bool
+	// lower is raw lower-cased and plain whether it is searched as it is
+	// (see surelyLacks); worked out on first use.
+	lower []byte
+	plain bool
 }
 
 func (m *candidate) body() ([]byte, error) {
@@ -229,12 +233,20 @@ func (m *candidate) match(c *imap.SearchCriteria) (bool, error) {
 		return false, nil
 	}
 	if len(c.Header) > 0 || len(c.Body) > 0 || len(c.Text) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		ent, err := m.entity()
-		if err != nil {
+		if _, err := m.body(); err != nil {
 			return false, err
 		}
 		if m.gone {
 			return false, nil
+		}
+		for _, s := range append(c.Text[:len(c.Text):len(c.Text)], c.Body...) {
+			if m.surelyLacks(s) {
+				return false, nil
+			}
+		}
+		ent, err := m.entity()
+		if err != nil {
+			return false, err
 		}
 		h := mail.Header{Header: ent.Header}
 		for _, hf := range c.Header {
@@ -295,6 +307,48 @@ func (m *candidate) match(c *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// surelyLacks reports whether the message cannot hold pattern in the text
+// TEXT and BODY search (decoded headers and text parts): true only when
+// the raw message lacks it and nothing in the message is decoded on the
+// way (no encoded words, transfer encodings or charsets but UTF-8 and
+// US-ASCII), so the searched text is raw text. A pattern with white space
+// could span a folded header line, so it is never ruled out here. Most
+// mail is plain, and this spares parsing it.
+func (m *candidate) surelyLacks(pattern string) bool {
+	if pattern == "" || strings.ContainsAny(pattern, " \t\r\n") {
+		return false
+	}
+	if m.lower == nil {
+		m.lower = bytes.ToLower(m.raw)
+		m.plain = isPlain(m.lower)
+	}
+	return m.plain && !bytes.Contains(m.lower, []byte(strings.ToLower(pattern)))
+}
+
+// isPlain reports whether a lower-cased message is searched as it is (see
+// surelyLacks).
+func isPlain(lower []byte) bool {
+	if bytes.Contains(lower, []byte("=?")) || bytes.Contains(lower, []byte("base64")) || bytes.Contains(lower, []byte("quoted-printable")) {
+		return false
+	}
+	for rest := lower; ; {
+		i := bytes.Index(rest, []byte("charset"))
+		if i < 0 {
+			return true
+		}
+		rest = rest[i+len("charset"):]
+		ok := false
+		for _, cs := range []string{`=utf-8`, `="utf-8"`, `=us-ascii`, `="us-ascii"`} {
+			if bytes.HasPrefix(rest, []byte(cs)) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
 }
 
 // matchFields: an empty pattern matches any message with the field.

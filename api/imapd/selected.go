@@ -21,12 +21,24 @@ import (
 // client ends up with what the store holds. Only the session's goroutine
 // touches it.
 
-// known is one message as the client knows it.
+// known is one message as the client knows it. It points into a folder
+// snapshot (never changed in place) instead of copying the entry: a
+// SELECT of a large folder then copies little.
 type known struct {
-	entry store.Entry // Flags: as last sent to the client
-	gone  bool        // expunged, EXPUNGE not sent yet (not allowed then)
-	force bool        // send its FLAGS at the next poll even if unchanged (STORE)
-	noUID bool        // with force: the STORE was by sequence number, answer without UID
+	ent   *store.Entry // Flags there: as the store had them, maybe not as sent
+	flags []string     // as last sent to the client
+	gone  bool         // expunged, EXPUNGE not sent yet (not allowed then)
+	force bool         // send its FLAGS at the next poll even if unchanged (STORE)
+	noUID bool         // with force: the STORE was by sequence number, answer without UID
+}
+
+func (k *known) uid() uint32 { return k.ent.UID }
+
+// entry is the message with the flags the client knows.
+func (k *known) entry() store.Entry {
+	e := *k.ent
+	e.Flags = k.flags
+	return e
 }
 
 // selected is a session's view of its selected folder.
@@ -65,7 +77,7 @@ func (sel *selected) isRecent(uid uint32) bool {
 func (sel *selected) recentCount() int {
 	n := 0
 	for _, k := range sel.known {
-		if !k.gone && sel.isRecent(k.entry.UID) {
+		if !k.gone && sel.isRecent(k.uid()) {
 			n++
 		}
 	}
@@ -190,7 +202,7 @@ func (sel *selected) load(ents []store.Entry) {
 	sel.known = make([]known, len(ents))
 	sel.keywords = map[string]string{}
 	for i, e := range ents {
-		sel.known[i] = known{entry: e}
+		sel.known[i] = known{ent: &ents[i], flags: e.Flags}
 		sel.newKeywords(e.Flags)
 	}
 	sel.sentRecent = sel.recentCount()
@@ -219,7 +231,7 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 	}
 	var lastKnown uint32
 	if n := len(sel.known); n > 0 {
-		lastKnown = sel.known[n-1].entry.UID
+		lastKnown = sel.known[n-1].uid()
 	}
 	// Compare: gone, changed, new.
 	var changed []int // indexes into sel.known
@@ -233,11 +245,11 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 			expunged = true
 			continue
 		}
-		for j < len(ents) && ents[j].UID < k.entry.UID {
+		for j < len(ents) && ents[j].UID < k.uid() {
 			j++
 		}
-		if j < len(ents) && ents[j].UID == k.entry.UID {
-			if k.force || !slices.Equal(ents[j].Flags, k.entry.Flags) {
+		if j < len(ents) && ents[j].UID == k.uid() {
+			if k.force || !slices.Equal(ents[j].Flags, k.flags) {
 				changed = append(changed, i)
 				announce = sel.newKeywords(ents[j].Flags) || announce
 			}
@@ -266,7 +278,7 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 	newFlags := map[uint32][]string{}
 	j = 0
 	for _, i := range changed {
-		uid := sel.known[i].entry.UID
+		uid := sel.known[i].uid()
 		for j < len(ents) && ents[j].UID < uid {
 			j++
 		}
@@ -287,29 +299,30 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 	if len(changed) > 0 {
 		for i := range sel.known {
 			k := &sel.known[i]
-			fl, ok := newFlags[k.entry.UID]
+			fl, ok := newFlags[k.uid()]
 			if !ok || k.gone {
 				continue
 			}
-			uid := imap.UID(k.entry.UID)
+			uid := imap.UID(k.uid())
 			if k.force && k.noUID {
 				uid = 0
 			}
-			k.entry.Flags, k.force, k.noUID = fl, false, false
-			if err := w.WriteMessageFlags(uint32(i+1), uid, sel.flagsOf(k.entry)); err != nil {
+			k.flags, k.force, k.noUID = fl, false, false
+			if err := w.WriteMessageFlags(uint32(i+1), uid, sel.flagsOf(k.entry())); err != nil {
 				return err
 			}
 		}
 	}
 	if len(added) > 0 {
-		for _, e := range added {
-			sel.known = append(sel.known, known{entry: e})
+		for i := range added {
+			sel.known = append(sel.known, known{ent: &added[i], flags: added[i].Flags})
 		}
 		if err := w.WriteNumMessages(uint32(len(sel.known))); err != nil {
 			return err
 		}
 	}
-	// RECENT goes with EXISTS, when the count changed (as Dovecot).
+	// RECENT goes with EXISTS, when the count changed. (Dovecot also
+	// sends it after an EXPUNGE that changed the count.)
 	if len(added) > 0 {
 		if n := sel.recentCount(); n != sel.sentRecent {
 			sel.sentRecent = n

@@ -208,7 +208,7 @@ func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.Sel
 	}
 	ents := v.snapshot()
 	if !fresh {
-		ents = v.sync(sess.ctx())
+		ents = v.syncAt(sess.ctx(), f.ModSeq) // f was read just now
 	}
 	sel := &selected{folder: f, view: v, readOnly: options.ReadOnly, recentAbove: f.RecentUID}
 	if err := sel.claim(sess.ctx(), lastUID(ents)); err != nil {
@@ -494,7 +494,7 @@ type target struct {
 func (sel *selected) resolve(numSet imap.NumSet) []target {
 	var maxSeq, maxUID uint32
 	if n := len(sel.known); n > 0 {
-		maxSeq, maxUID = uint32(n), sel.known[n-1].entry.UID
+		maxSeq, maxUID = uint32(n), sel.known[n-1].uid()
 	}
 	numSet = sel.static(numSet, maxSeq, maxUID)
 	var out []target
@@ -507,10 +507,10 @@ func (sel *selected) resolve(numSet imap.NumSet) []target {
 		case imap.SeqSet:
 			in = set.Contains(uint32(i + 1))
 		case imap.UIDSet:
-			in = set.Contains(imap.UID(k.entry.UID))
+			in = set.Contains(imap.UID(k.uid()))
 		}
 		if in {
-			out = append(out, target{seq: uint32(i + 1), entry: k.entry})
+			out = append(out, target{seq: uint32(i + 1), entry: k.entry()})
 		}
 	}
 	return out
@@ -624,15 +624,15 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	}
 	for i := range sel.known {
 		k := &sel.known[i]
-		if !stored[k.entry.UID] || k.gone {
+		if !stored[k.uid()] || k.gone {
 			continue
 		}
 		if flags.Silent {
 			// The client applies its change to what it knew; the poll
 			// sends whatever else the store holds (changes by others), and
 			// a keyword new to it after the FLAGS that announces it.
-			k.entry.Flags = applyFlagOp(k.entry.Flags, op, given)
-			if sel.newKeywords(k.entry.Flags) {
+			k.flags = applyFlagOp(k.flags, op, given)
+			if sel.newKeywords(k.flags) {
 				sel.announce = true // FLAGS at the poll, no FETCH (as Dovecot)
 			}
 			continue

@@ -22,9 +22,9 @@ type summary struct {
 	size      int64 // of the CRLF text BODY[] sends
 }
 
-func summarize(raw []byte) *summary {
+func summarize(raw []byte, mark routeMark) *summary {
 	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
-	return &summary{envelope: envelope(h), structure: bodyStructure(raw), size: int64(len(raw))}
+	return &summary{envelope: envelope(h, mark), structure: bodyStructure(raw, mark), size: int64(len(raw))}
 }
 
 // summaryCache is a bounded LRU of summaries.
@@ -73,7 +73,7 @@ func (c *summaryCache) put(id string, s *summary) {
 
 // envelope builds an ENVELOPE: addresses from our own parse (groups,
 // routes), the rest as the library's ExtractEnvelope reads it.
-func envelope(h textproto.Header) *imap.Envelope {
+func envelope(h textproto.Header, mark routeMark) *imap.Envelope {
 	mh := mail.Header{Header: gomessage.Header{Header: h}}
 	date, _ := mh.Date()
 	subject, _ := mh.Subject()
@@ -82,7 +82,7 @@ func envelope(h textproto.Header) *imap.Envelope {
 	get := func(k string) []imap.Address {
 		var all []imap.Address
 		for f := h.FieldsByKey(k); f.Next(); {
-			all = append(all, imapAddresses(parseAddrList(f.Value()))...)
+			all = append(all, imapAddresses(parseAddrList(f.Value()), mark)...)
 		}
 		return all
 	}

@@ -28,6 +28,13 @@ type folderView struct {
 	// claimed is the highest UID known to be claimed as recent (by some
 	// session of any instance): a cache that spares the store a write.
 	claimed uint32
+	// modseq is the folder's change counter (store.FolderModSeq) as read
+	// before entries were last read in full, when modseqOK: while the
+	// store's counter still equals it, entries are what the store holds
+	// and need no re-read. Reads of new mail alone (event-driven) leave
+	// it, so the next command's sync reads the folder once in full.
+	modseq   int64
+	modseqOK bool
 	// waiters are poked after entries change: sessions in IDLE.
 	waiters map[chan struct{}]struct{}
 }
@@ -65,18 +72,41 @@ func (v *folderView) snapshot() []store.Entry {
 	return v.entries
 }
 
-// sync re-reads the folder and returns the new snapshot.
+// sync brings the folder up to date with the store and returns the new
+// snapshot: one read of its change counter, and a re-read only when it
+// moved (a change by any instance sharing the store moves it).
 func (v *folderView) sync(ctx context.Context) []store.Entry {
+	m, err := v.st.FolderModSeq(ctx, v.id)
+	if err != nil {
+		if ctx.Err() == nil {
+			v.log.Warn("imap: read folder change counter", "folder", v.id, "err", err)
+		}
+		m = -1 // read in full, trust nothing
+	}
+	return v.syncAt(ctx, m)
+}
+
+// syncAt is sync with the change counter m already read (before now);
+// m < 0 means unknown.
+func (v *folderView) syncAt(ctx context.Context, m int64) []store.Entry {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.syncLocked(ctx, false)
+	if m >= 0 && v.modseqOK && m == v.modseq {
+		return v.entries
+	}
+	if v.syncLocked(ctx, false) && m >= 0 {
+		// The entries were read after m (and after v.modseq), so they are
+		// at least as new as either.
+		v.modseq, v.modseqOK = max(v.modseq, m), true
+	}
 	return v.entries
 }
 
 // syncLocked re-reads the folder: UIDs and flags of every entry, and the
 // new entries in full. With onlyNew it reads the new entries only (an
-// event said mail arrived and nothing else changed).
-func (v *folderView) syncLocked(ctx context.Context, onlyNew bool) {
+// event said mail arrived and nothing else changed). It reports whether
+// everything it meant to read was read.
+func (v *folderView) syncLocked(ctx context.Context, onlyNew bool) bool {
 	old := v.entries
 	next := old
 	if !onlyNew {
@@ -85,7 +115,7 @@ func (v *folderView) syncLocked(ctx context.Context, onlyNew bool) {
 			if ctx.Err() == nil {
 				v.log.Warn("imap: re-read folder", "folder", v.id, "err", err)
 			}
-			return
+			return false
 		}
 		next = make([]store.Entry, 0, len(now))
 		j := 0
@@ -103,7 +133,7 @@ func (v *folderView) syncLocked(ctx context.Context, onlyNew bool) {
 		// Nothing new: done without reading more.
 		if len(now) == 0 || now[len(now)-1].UID <= lastUID(old) {
 			v.replaceLocked(old, next)
-			return
+			return true
 		}
 	}
 	// New mail (UIDs only grow): read those entries in full.
@@ -113,12 +143,13 @@ func (v *folderView) syncLocked(ctx context.Context, onlyNew bool) {
 			v.log.Warn("imap: read new entries", "folder", v.id, "err", err)
 		}
 		v.replaceLocked(old, next)
-		return
+		return false
 	}
 	if len(added) > 0 {
 		next = append(slices.Clip(next), added...)
 	}
 	v.replaceLocked(old, next)
+	return true
 }
 
 // replaceLocked installs next and pokes the waiters when it differs.

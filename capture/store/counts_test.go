@@ -13,7 +13,9 @@ import (
 
 // TestCountsMatchRecount drives random ingest, seen changes, IMAP copy,
 // move, flag and expunge, deletions and retention, and after each round
-// compares the kept folder counts with a recount of the entries, on both
+// compares the kept folder counts with a recount of the entries, and
+// checks that every folder whose entries changed has a grown change
+// counter (modseq.go), on both
 // backends.
 func TestCountsMatchRecount(t *testing.T) {
 	t.Parallel()
@@ -40,6 +42,7 @@ func testCountsMatchRecount(t *testing.T, dsn string) {
 	var ids []string
 	pick := func() string { return ids[rng.IntN(len(ids))] }
 	for round := 0; round < 12; round++ {
+		before := folderStates(t, st)
 		// Ingest concurrently, so group commits carry several messages.
 		var mu sync.Mutex
 		var wg sync.WaitGroup
@@ -95,6 +98,7 @@ func testCountsMatchRecount(t *testing.T, dsn string) {
 			t.Fatal(err)
 		}
 		checkCounts(t, st, fmt.Sprintf("round %d", round))
+		checkModSeq(t, st, before, fmt.Sprintf("round %d", round))
 	}
 	if err := st.DeleteAll(ctx); err != nil {
 		t.Fatal(err)

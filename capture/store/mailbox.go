@@ -8,26 +8,33 @@ import (
 	"sync"
 )
 
+// folderCols reads a folder's totals from the kept folder_counts (see
+// counts.go) rather than counting its entries; only the recent ones, above
+// recent_uid and usually few, are counted.
 const folderCols = `f.id, f.mailbox, f.name, f.uidvalidity, f.uidnext,
 	(SELECT COUNT(*) FROM subscriptions s WHERE s.mailbox = f.mailbox AND s.name = f.name), f.special_use,
-	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id),
-	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.seen = 0),
+	COALESCE(c.entries, 0), COALESCE(c.unseen, 0),
 	f.recent_uid,
-	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.uid > f.recent_uid)`
+	(SELECT COUNT(*) FROM entries e WHERE e.folder_id = f.id AND e.uid > f.recent_uid),
+	COALESCE(c.modseq, 0)`
+
+// folderFrom is what folderCols reads from.
+const folderFrom = ` FROM folders f LEFT JOIN folder_counts c ON c.folder_id = f.id`
 
 func scanFolder(sc rowScanner) (Folder, error) {
 	var f Folder
-	var v, next, recent int64
+	var v, next, recent, total, unseen int64
 	var sub int
-	err := sc.Scan(&f.ID, &f.Mailbox, &f.Name, &v, &next, &sub, &f.SpecialUse, &f.Total, &f.Unseen, &recent, &f.Recent)
+	err := sc.Scan(&f.ID, &f.Mailbox, &f.Name, &v, &next, &sub, &f.SpecialUse, &total, &unseen, &recent, &f.Recent, &f.ModSeq)
 	f.UIDValidity, f.UIDNext, f.Subscribed, f.RecentUID = uint32(v), uint32(next), sub != 0, uint32(recent)
+	f.Total, f.Unseen = int(total), int(unseen)
 	return f, err
 }
 
 // Folders lists the folders of a mailbox, INBOX first then by name. A
 // mailbox that never received mail has none.
 func (s *Store) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
-	return queryList(ctx, s, "list folders", `SELECT `+folderCols+` FROM folders f WHERE f.mailbox = ?
+	return queryList(ctx, s, "list folders", `SELECT `+folderCols+folderFrom+` WHERE f.mailbox = ?
 		ORDER BY CASE WHEN f.name = 'INBOX' THEN 0 ELSE 1 END, f.name`, scanFolder, NormalizeAddress(mailbox))
 }
 
@@ -35,7 +42,7 @@ func (s *Store) Folders(ctx context.Context, mailbox string) ([]Folder, error) {
 // client may log in to a mailbox before any mail arrived.
 func (s *Store) Folder(ctx context.Context, mailbox, name string) (Folder, error) {
 	mailbox = NormalizeAddress(mailbox)
-	f, err := scanFolder(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+folderCols+` FROM folders f WHERE f.mailbox = ? AND f.name = ?`), mailbox, name))
+	f, err := scanFolder(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+folderCols+folderFrom+` WHERE f.mailbox = ? AND f.name = ?`), mailbox, name))
 	if err == nil {
 		return f, nil
 	}

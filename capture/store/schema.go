@@ -14,23 +14,25 @@ func migrations(pg bool) []string {
 		return []string{migration1, migration2PG, migration3PG, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsPG,
 			countsPG(), // 8: folder counts (reads at scale, counts.go)
 			migration9Client,
-			migration12WebhookMarks, // 12: webhook marks (webhookmarks.go)
+			migration10ModSeqPG,     // 10: folder change counters (modseq.go)
+			migration11WebhookMarks, // 11: webhook marks (webhookmarks.go)
 		}
 	}
 	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite,
 		countsSQLite, // 8: folder counts (reads at scale, counts.go)
 		migration9Client,
-		migration12WebhookMarks, // 12: webhook marks (webhookmarks.go)
+		migration10ModSeqSQLite, // 10: folder change counters (modseq.go)
+		migration11WebhookMarks, // 11: webhook marks (webhookmarks.go)
 	}
 }
 
-// migration12WebhookMarks (webhooks that never slow capture): one row per
+// migration11WebhookMarks (webhooks that never slow capture): one row per
 // webhook URL with the last message every delivery was handed over for
 // (done_seq) and the range a sender holds (up to claimed_seq, leased). New
 // messages no longer get a webhooks row at ingest; that table keeps only
 // deliveries whose first attempt failed (retries, given up) and those
 // queued before this version, which the retry path sends as before.
-const migration12WebhookMarks = `
+const migration11WebhookMarks = `
 CREATE TABLE webhook_marks (
 	url TEXT PRIMARY KEY,
 	done_seq BIGINT NOT NULL,

@@ -127,6 +127,9 @@ type Folder struct {
 	// next session to select the folder.
 	RecentUID uint32 `json:"recent_uid"`
 	Recent    int    `json:"recent"`
+	// ModSeq grows with every change to the folder's entries (see
+	// FolderModSeq); not part of any API shape.
+	ModSeq int64 `json:"-"`
 }
 
 // Entry is one copy of a message in one folder of a mailbox.
