@@ -4,8 +4,10 @@
 //
 // A run is CI when CI is set (to anything but "", "0" or "false"), or when
 // the group's own switch is "1" (MAILSANDBOX_E2E, MAILSANDBOX_BROWSER,
-// MAILSANDBOX_REQUIRE_PG). Every skip belongs to a Group; Main prints each
-// skipped group once per `go test` run with the one command that enables it.
+// MAILSANDBOX_REQUIRE_PG). Every skip belongs to a Group; at the end of
+// `go test ./...` the package that sorts last (zz/skipsummary, through
+// Summarize) prints each skipped group once with the one command that
+// enables it.
 package need
 
 import (
@@ -53,7 +55,9 @@ func Skip(t testing.TB, g Group, why string) {
 	if Required(g) {
 		t.Fatalf("%s: %s (required here: CI or %s; to get it: %s)", g.Name, why, switchName(g), g.Enable)
 	}
-	announce(g)
+	if goPid := record(g); goPid != 0 {
+		uncache(t, goPid)
+	}
 	t.Skipf("%s: %s; to run these tests: %s", g.Name, why, g.Enable)
 }
 
