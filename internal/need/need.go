@@ -26,15 +26,19 @@ type Group struct {
 
 // The groups the suite knows. Add one here when a new kind of test appears.
 var (
-	Postgres = Group{"PostgreSQL", `export MAILSANDBOX_TEST_PG='postgres://postgres:postgres@127.0.0.1:5432/mailsandbox_test?sslmode=disable'  # a running PostgreSQL; .ci/run starts one`, "MAILSANDBOX_REQUIRE_PG"}
-	Docker   = Group{"Docker (e2e)", "install Docker (apt-get install docker.io) and let this user reach it", "MAILSANDBOX_E2E"}
-	Chromium = Group{"Chromium (UI browser tests)", "apt-get install chromium  # or set MAILSANDBOX_CHROMIUM=/path/to/chrome", "MAILSANDBOX_BROWSER"}
-	Swaks    = Group{"swaks", "apt-get install swaks libnet-ssleay-perl", ""}
-	Python   = Group{"python3 (smtplib, poplib, imaplib clients)", "apt-get install python3", ""}
-	Curl     = Group{"curl", "apt-get install curl", ""}
-	Mbsync   = Group{"mbsync", "apt-get install isync", ""}
-	Corpus   = Group{"MIME corpus", "put the team's corpus at ../shared/mime-corpus beside the checkout", ""}
-	Root     = Group{"tmpfs (disk-full, read-only store)", "sudo go test ./capture/smtpd/  # root mounts a small tmpfs", ""}
+	Postgres  = Group{"PostgreSQL", `export MAILSANDBOX_TEST_PG='postgres://postgres:postgres@127.0.0.1:5432/mailsandbox_test?sslmode=disable'  # a running PostgreSQL; .ci/run starts one`, "MAILSANDBOX_REQUIRE_PG"}
+	Docker    = Group{"Docker (e2e)", "install Docker (apt-get install docker.io) and let this user reach it", "MAILSANDBOX_E2E"}
+	Chromium  = Group{"Chromium (UI browser tests)", "apt-get install chromium  # or set MAILSANDBOX_CHROMIUM=/path/to/chrome", "MAILSANDBOX_BROWSER"}
+	Swaks     = Group{"swaks", "apt-get install swaks libnet-ssleay-perl", ""}
+	Python    = Group{"python3 (smtplib, poplib, imaplib clients)", "apt-get install python3", ""}
+	Curl      = Group{"curl", "apt-get install curl", ""}
+	Mbsync    = Group{"mbsync", "apt-get install isync", ""}
+	Corpus    = Group{"MIME corpus", "put the team's corpus at ../shared/mime-corpus beside the checkout", ""}
+	Root      = Group{"tmpfs (disk-full, read-only store)", "sudo go test ./capture/smtpd/  # root mounts a small tmpfs", ""}
+	Spamd     = Group{"SpamAssassin (spam check)", "apt-get install spamassassin spamd", ""}
+	Postfix   = Group{"Postfix (relay to a real MTA)", "apt-get install postfix && sudo go test ./relay/  # its master starts as root", ""}
+	Callers   = Group{"sendmail callers (PHP mail(), neomutt, s-nail)", "apt-get install php-cli neomutt s-nail", ""}
+	CanIEmail = Group{"caniemail data", "put the team's caniemail checkout at ../shared/caniemail beside the checkout", ""}
 )
 
 // CI reports whether missing needs fail instead of skipping.
