@@ -86,7 +86,8 @@ func record(g Group) int {
 }
 
 // NotCached keeps t's package from being a cached result in the next go
-// test run (see uncache); the summary package must run every time.
+// test run (see uncache); the summary package must run every time. Call it
+// last: t's working directory is /proc/<go pid> until t ends.
 func NotCached(t *testing.T) {
 	if goPid, _, ok := invocation(); ok {
 		uncache(t, goPid)
