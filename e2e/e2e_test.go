@@ -10,6 +10,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -148,6 +150,8 @@ func buildImage(t *testing.T) (string, int64, error) {
 			return "", 0, err
 		}
 	} else {
+		// The same source in the same checkout gives the same bytes, so
+		// the image below is reused (see imageTagFor).
 		cmd := exec.Command("go", "build", "-ldflags=-s -w", "-o", filepath.Join(dir, "mailsandbox"), "./cmd/mailsandbox")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
@@ -164,19 +168,32 @@ func buildImage(t *testing.T) (string, int64, error) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	tag, err := imageTagFor(dir)
+	if err != nil {
+		return "", 0, err
+	}
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer cli.Close()
+	ref := imageRepo + ":" + tag
+	if ins, err := cli.ImageInspect(ctx, ref); err == nil {
+		t.Logf("e2e: image %s is built already (same binary and Dockerfile)", ref)
+		return ref, ins.Size, nil
+	}
 	provider, err := testcontainers.NewDockerProvider()
 	if err != nil {
 		return "", 0, fmt.Errorf("docker provider: %w", err)
 	}
 	defer provider.Close()
 	var buildLog bytes.Buffer
-	tag := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
 	start = time.Now()
-	ref, err := provider.BuildImage(ctx, &testcontainers.ContainerRequest{
+	ref, err = provider.BuildImage(ctx, &testcontainers.ContainerRequest{
 		FromDockerfile: testcontainers.FromDockerfile{
 			Context:        dir,
 			Dockerfile:     "Dockerfile",
-			Repo:           "mailsandbox-e2e",
+			Repo:           imageRepo,
 			Tag:            tag,
 			KeepImage:      true,
 			BuildLogWriter: &buildLog,
@@ -189,11 +206,6 @@ func buildImage(t *testing.T) (string, int64, error) {
 		return "", 0, fmt.Errorf("docker build --target prebuilt: %w\n%s", err, buildLog.String())
 	}
 	t.Logf("e2e: built image %s in %s", ref, time.Since(start).Round(time.Millisecond))
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return ref, 0, err
-	}
-	defer cli.Close()
 	ins, err := cli.ImageInspect(ctx, ref)
 	if err != nil {
 		return ref, 0, fmt.Errorf("inspect image: %w", err)
@@ -201,6 +213,27 @@ func buildImage(t *testing.T) (string, int64, error) {
 	return ref, ins.Size, nil
 }
 
+const imageRepo = "mailsandbox-e2e"
+
+// imageTagFor names the image after what goes into it (the build
+// context: binary, Dockerfile, .dockerignore), so an unchanged image is
+// not built again by the next run.
+func imageTagFor(dir string) (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"mailsandbox", "Dockerfile", ".dockerignore"} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
+	return fmt.Sprintf("c%x", h.Sum(nil)[:8]), nil
+}
+
+// removeImage keeps this run's image for the next run and removes the
+// other mailsandbox-e2e images older than a day: older code's, which no
+// run going on now (another checkout's, say) is still using.
 func removeImage() {
 	if imageTag == "" {
 		return
@@ -212,9 +245,19 @@ func removeImage() {
 		return
 	}
 	defer cli.Close()
-	// Only this run's image: pruning its parents would pull the cached
-	// layers from under a build running at the same time.
-	_, _ = cli.ImageRemove(ctx, imageTag, client.ImageRemoveOptions{Force: true, PruneChildren: false})
+	imgs, err := cli.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", imageRepo)})
+	if err != nil {
+		return
+	}
+	for _, img := range imgs.Items {
+		if time.Since(time.Unix(img.Created, 0)) < 24*time.Hour || slices.Contains(img.RepoTags, imageTag) {
+			continue
+		}
+		for _, ref := range img.RepoTags {
+			// Not its parents: another build may be using the cached layers.
+			_, _ = cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: false})
+		}
+	}
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {
@@ -244,6 +287,7 @@ func report(t *testing.T, format string, args ...any) {
 
 func TestImage(t *testing.T) {
 	ref := image(t)
+	t.Parallel() // after image: its skip (no Docker) keeps the package out of the cache
 	report(t, "image %s size: %.1f MB (%d bytes)", ref, float64(imageSize)/1e6, imageSize)
 	if imageSize >= 30<<20 {
 		t.Errorf("image is %d bytes, want under 30 MB", imageSize)
@@ -275,6 +319,7 @@ func TestImage(t *testing.T) {
 // host through every protocol.
 func TestSendmailFromSecondContainer(t *testing.T) {
 	ref := image(t)
+	t.Parallel() // after image: its skip (no Docker) keeps the package out of the cache
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -530,6 +575,7 @@ func waitHealthy(t *testing.T, ctx context.Context, ctr *sandboxcontainer.Contai
 // and retention by count.
 func TestContainerOptions(t *testing.T) {
 	ref := image(t)
+	t.Parallel() // after image: its skip (no Docker) keeps the package out of the cache
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctr, err := sandboxcontainer.Run(ctx, ref,

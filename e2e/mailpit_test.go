@@ -28,6 +28,7 @@ const readyPath = "/readyz"
 // wait on GET /readyz.
 func TestMailpitModuleDropIn(t *testing.T) {
 	ref := image(t)
+	t.Parallel() // after image: its skip (no Docker) keeps the package out of the cache
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
@@ -92,6 +93,7 @@ func TestMailpitModuleDropIn(t *testing.T) {
 // ".*\[http\] accessible via.*".
 func TestMailpitLogWait(t *testing.T) {
 	ref := image(t)
+	t.Parallel() // after image: its skip (no Docker) keeps the package out of the cache
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	for _, re := range []string{`.*accessible via.*`, `.*\[http\] accessible via.*`} {

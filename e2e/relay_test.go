@@ -21,6 +21,7 @@ import (
 // arrives.
 func TestRelayAcrossContainers(t *testing.T) {
 	ref := image(t)
+	t.Parallel() // after image: its skip (no Docker) keeps the package out of the cache
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

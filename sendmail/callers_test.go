@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/cmd/sandbox"
+	"github.com/mailsandbox/mailsandbox/internal/need"
 	"github.com/mailsandbox/mailsandbox/sdk"
 	"github.com/mailsandbox/mailsandbox/sdk/sandboxtest"
 )
@@ -70,10 +71,7 @@ func needTool(t *testing.T, tool, pkg string) string {
 	if err == nil {
 		return p
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s not found: CI must install the Debian package %s", tool, pkg)
-	}
-	t.Skipf("%s not found: install the Debian package %s", tool, pkg)
+	need.Skip(t, need.Callers, fmt.Sprintf("%s not found (Debian package %s)", tool, pkg))
 	return ""
 }
 

@@ -420,6 +420,9 @@ func TestRawViewOfLargeMessage(t *testing.T) {
 // TestAttachmentDownloadName: an attachment downloads under its own name,
 // non-ASCII included.
 func TestAttachmentDownloadName(t *testing.T) {
+	// Before the browser: cleanups run last-first, so the directory is
+	// removed after Chromium has closed, not while it writes the download.
+	downloads := t.TempDir()
 	e, b := openUI(t)
 	const subj = "Named attachments"
 	e.send(t, "alice@example.com", []string{"bob@example.com"}, mimeMessage("alice@example.com", "bob@example.com", subj, "see attachments", "",
@@ -428,7 +431,7 @@ func TestAttachmentDownloadName(t *testing.T) {
 	ctx, cancel := context.WithTimeout(b.ctx, 15*time.Second)
 	defer cancel()
 	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: t.TempDir(), EventsEnabled: new(true),
+		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: downloads, EventsEnabled: new(true),
 	}); err != nil {
 		t.Fatalf("download behavior: %v", err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/mailsandbox/mailsandbox/api/rest"
 	"github.com/mailsandbox/mailsandbox/capture/checks/spamcheck/spamdtest"
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/internal/need"
 )
 
 var spamdAddr string
@@ -283,7 +284,7 @@ func TestSpamRoutes(t *testing.T) {
 	}
 
 	if spamdAddr == "" {
-		t.Skip("spamd not available (Debian packages spamassassin, spamd)")
+		need.Skip(t, need.Spamd, "spamd not available")
 	}
 	e = newEnv(t, Options{SpamAssassin: spamdAddr, SpamTimeout: time.Minute})
 	id = e.ingest(t, "a@example.com", []byte("From: a@example.com\r\nSubject: gtube\r\n\r\n"+

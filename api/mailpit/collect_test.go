@@ -21,6 +21,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailsandbox/mailsandbox/internal/need"
 )
 
 // The conformance corpus and the collector shared by the recorder (run
@@ -53,7 +55,8 @@ func loadCorpus(t testing.TB) []corpusMsg {
 	own, _ := filepath.Glob("testdata/conformance/*.eml")
 	shared, _ := filepath.Glob("../../../shared/mime-corpus/msg_*.txt")
 	if len(shared) == 0 {
-		t.Fatal("the shared MIME corpus (../shared/mime-corpus beside the checkout) is missing")
+		// Skips (fails in CI): the conformance answers were recorded with it.
+		need.Skip(t, need.Corpus, "no msg_*.txt in ../shared/mime-corpus beside the checkout")
 	}
 	sort.Strings(own)
 	sort.Strings(shared)

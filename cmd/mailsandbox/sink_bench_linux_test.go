@@ -115,7 +115,7 @@ func postfixTool(b *testing.B, name string) string {
 			return p
 		}
 	}
-	need.Skip(b, need.Postfix, name+" not installed")
+	need.Skip(b, need.SinkTools, name+" not installed")
 	return ""
 }
 

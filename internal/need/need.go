@@ -4,8 +4,10 @@
 //
 // A run is CI when CI is set (to anything but "", "0" or "false"), or when
 // the group's own switch is "1" (MAILSANDBOX_E2E, MAILSANDBOX_BROWSER,
-// MAILSANDBOX_REQUIRE_PG). Every skip belongs to a Group; Main prints each
-// skipped group once per `go test` run with the one command that enables it.
+// MAILSANDBOX_REQUIRE_PG). Every skip belongs to a Group; at the end of
+// `go test ./...` the package that sorts last (zz/skipsummary, through
+// Summarize) prints each skipped group once with the one command that
+// enables it.
 package need
 
 import (
@@ -24,16 +26,20 @@ type Group struct {
 
 // The groups the suite knows. Add one here when a new kind of test appears.
 var (
-	Postgres = Group{"PostgreSQL", `export MAILSANDBOX_TEST_PG='postgres://postgres:postgres@127.0.0.1:5432/mailsandbox_test?sslmode=disable'  # a running PostgreSQL; .ci/run starts one`, "MAILSANDBOX_REQUIRE_PG"}
-	Docker   = Group{"Docker (e2e)", "install Docker (apt-get install docker.io) and let this user reach it", "MAILSANDBOX_E2E"}
-	Chromium = Group{"Chromium (UI browser tests)", "apt-get install chromium  # or set MAILSANDBOX_CHROMIUM=/path/to/chrome", "MAILSANDBOX_BROWSER"}
-	Swaks    = Group{"swaks", "apt-get install swaks libnet-ssleay-perl", ""}
-	Python   = Group{"python3 (smtplib, poplib, imaplib clients)", "apt-get install python3", ""}
-	Curl     = Group{"curl", "apt-get install curl", ""}
-	Mbsync   = Group{"mbsync", "apt-get install isync", ""}
-	Corpus   = Group{"MIME corpus", "put the team's corpus at ../shared/mime-corpus beside the checkout", ""}
-	Root     = Group{"tmpfs (disk-full, read-only store)", "sudo go test ./capture/smtpd/  # root mounts a small tmpfs", ""}
-	Postfix  = Group{"Postfix's smtp-source and smtp-sink (ingest benchmark)", "apt-get install postfix  # its daemon need not run", ""}
+	Postgres  = Group{"PostgreSQL", `export MAILSANDBOX_TEST_PG='postgres://postgres:postgres@127.0.0.1:5432/mailsandbox_test?sslmode=disable'  # a running PostgreSQL; .ci/run starts one`, "MAILSANDBOX_REQUIRE_PG"}
+	Docker    = Group{"Docker (e2e)", "install Docker (apt-get install docker.io) and let this user reach it", "MAILSANDBOX_E2E"}
+	Chromium  = Group{"Chromium (UI browser tests)", "apt-get install chromium  # or set MAILSANDBOX_CHROMIUM=/path/to/chrome", "MAILSANDBOX_BROWSER"}
+	Swaks     = Group{"swaks", "apt-get install swaks libnet-ssleay-perl", ""}
+	Python    = Group{"python3 (smtplib, poplib, imaplib clients)", "apt-get install python3", ""}
+	Curl      = Group{"curl", "apt-get install curl", ""}
+	Mbsync    = Group{"mbsync", "apt-get install isync", ""}
+	Corpus    = Group{"MIME corpus", "put the team's corpus at ../shared/mime-corpus beside the checkout", ""}
+	Root      = Group{"tmpfs (disk-full, read-only store)", "sudo go test ./capture/smtpd/  # root mounts a small tmpfs", ""}
+	Spamd     = Group{"SpamAssassin (spam check)", "apt-get install spamassassin spamd", ""}
+	Postfix   = Group{"Postfix (relay to a real MTA)", "apt-get install postfix && sudo go test ./relay/  # its master starts as root", ""}
+	Callers   = Group{"sendmail callers (PHP mail(), neomutt, s-nail)", "apt-get install php-cli neomutt s-nail", ""}
+	SinkTools = Group{"Postfix's smtp-source and smtp-sink (ingest benchmark)", "apt-get install postfix  # its daemon need not run", ""}
+	CanIEmail = Group{"caniemail data", "put the team's caniemail checkout at ../shared/caniemail beside the checkout", ""}
 )
 
 // CI reports whether missing needs fail instead of skipping.
@@ -54,7 +60,9 @@ func Skip(t testing.TB, g Group, why string) {
 	if Required(g) {
 		t.Fatalf("%s: %s (required here: CI or %s; to get it: %s)", g.Name, why, switchName(g), g.Enable)
 	}
-	announce(g)
+	if goPid := record(g); goPid != 0 {
+		uncache(t, goPid)
+	}
 	t.Skipf("%s: %s; to run these tests: %s", g.Name, why, g.Enable)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/checks/spamcheck/spamdtest"
+	"github.com/mailsandbox/mailsandbox/internal/need"
 )
 
 // spamd is the one real spamd the package's tests share; "" when spamd is
@@ -37,7 +38,7 @@ func TestMain(m *testing.M) {
 func needSpamd(t *testing.T) {
 	t.Helper()
 	if spamdAddr == "" {
-		t.Skip("spamd not available (Debian packages spamassassin, spamd)")
+		need.Skip(t, need.Spamd, "spamd not available")
 	}
 }
 
