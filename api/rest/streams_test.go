@@ -276,7 +276,9 @@ func TestIdleConnectionReused(t *testing.T) {
 // WriteTimeout instead of holding the handler forever.
 func TestWriteTimeoutCutsSlowReader(t *testing.T) {
 	t.Parallel()
-	e := newTestServer(t, func(o *Options) { o.WriteTimeout = 3 * time.Second })
+	// 6 s: under -race with other packages' tests beside it, 3 s was
+	// sometimes too short to start a 9 MB response.
+	e := newTestServer(t, func(o *Options) { o.WriteTimeout = 6 * time.Second })
 	// Larger than loopback's socket buffers (at most 4 MiB each way), so the
 	// server blocks writing; small enough to start the response well
 	// within WriteTimeout even under -race on a busy machine.
@@ -293,7 +295,7 @@ func TestWriteTimeoutCutsSlowReader(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no response header within WriteTimeout: %v", err)
 	}
-	time.Sleep(5 * time.Second) // a client that stops reading (the behaviour under test)
+	time.Sleep(8 * time.Second) // a client that stops reading past WriteTimeout (the behaviour under test)
 	c.SetReadDeadline(time.Now().Add(20 * time.Second))
 	n, err := io.Copy(io.Discard, resp.Body)
 	if err == nil {
