@@ -1,10 +1,7 @@
 package smtpd_test
 
 import (
-	"bufio"
 	"context"
-	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +9,6 @@ import (
 	"github.com/mailsandbox/mailsandbox/capture/faults"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/smtplog"
-	"github.com/mailsandbox/mailsandbox/capture/store"
 )
 
 // FuzzSMTPSessionWithFaults is FuzzSMTPSession through the session conn
@@ -45,54 +41,7 @@ func FuzzSMTPSessionWithFaults(f *testing.F) {
 	})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, before, err := ts.st.Search(ctx, store.Query{Limit: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(15 * time.Second))
-		replies := make(chan []string, 1)
-		go func() {
-			var lines []string
-			br := bufio.NewReader(c)
-			for {
-				line, err := br.ReadString('\n')
-				if line != "" {
-					lines = append(lines, strings.TrimRight(line, "\r\n"))
-				}
-				if err != nil {
-					replies <- lines
-					return
-				}
-			}
-		}()
-		if _, err := c.Write(in); err == nil {
-			io.WriteString(c, "\r\n.\r\nQUIT\r\n")
-		}
-		c.(*net.TCPConn).CloseWrite()
-		var lines []string
-		select {
-		case lines = <-replies:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("server did not close the connection after the client's EOF")
-		}
-		queued := 0
-		for _, l := range lines {
-			if strings.HasPrefix(l, "250 2.0.0 Ok: queued as ") {
-				queued++
-			}
-		}
-		_, after, err := ts.st.Search(ctx, store.Query{Limit: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after-before != queued {
-			t.Fatalf("store grew by %d messages, client saw %d acknowledged\nreplies: %q", after-before, queued, lines)
-		}
+		_, after := fuzzSession(t, ts, in)
 		ss := lg.List(smtplog.Filter{})
 		if len(ss) > 10 {
 			t.Fatalf("%d sessions kept", len(ss))

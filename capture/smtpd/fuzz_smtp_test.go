@@ -47,55 +47,10 @@ func FuzzSMTPSession(f *testing.F) {
 	})
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, in []byte) {
-		_, before, err := ts.st.Search(ctx, store.Query{Limit: 1})
+		queued, after := fuzzSession(t, ts, in)
+		msgs, _, err := ts.st.Search(ctx, store.Query{Limit: store.MaxLimit})
 		if err != nil {
 			t.Fatal(err)
-		}
-		c, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(15 * time.Second))
-		replies := make(chan []string, 1)
-		go func() {
-			var lines []string
-			br := bufio.NewReader(c)
-			for {
-				line, err := br.ReadString('\n')
-				if line != "" {
-					lines = append(lines, strings.TrimRight(line, "\r\n"))
-				}
-				if err != nil {
-					replies <- lines
-					return
-				}
-			}
-		}()
-		// A write error means the server closed early (e.g. a too long
-		// line); the reader still collects what it said.
-		if _, err := c.Write(in); err == nil {
-			io.WriteString(c, "\r\n.\r\nQUIT\r\n")
-		}
-		c.(*net.TCPConn).CloseWrite()
-		var lines []string
-		select {
-		case lines = <-replies:
-		case <-time.After(20 * time.Second):
-			t.Fatalf("server did not close the connection after the client's EOF")
-		}
-		queued := 0
-		for _, l := range lines {
-			if strings.HasPrefix(l, "250 2.0.0 Ok: queued as ") {
-				queued++
-			}
-		}
-		msgs, after, err := ts.st.Search(ctx, store.Query{Limit: store.MaxLimit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if after-before != queued {
-			t.Fatalf("store grew by %d messages, client saw %d acknowledged\nreplies: %q", after-before, queued, lines)
 		}
 		for _, m := range msgs[:min(queued, len(msgs))] {
 			if len(m.Mailboxes) == 0 {
@@ -111,4 +66,63 @@ func FuzzSMTPSession(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzSession sends in as one client's whole input (then an end of data
+// and QUIT, if the server still reads), reads every reply until the server
+// closes, and checks the store grew by exactly the messages acknowledged.
+// It returns that count and the store's size after.
+func fuzzSession(t *testing.T, ts *testServer, in []byte) (queued, after int) {
+	t.Helper()
+	ctx := context.Background()
+	_, before, err := ts.st.Search(ctx, store.Query{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	replies := make(chan []string, 1)
+	go func() {
+		var lines []string
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if line != "" {
+				lines = append(lines, strings.TrimRight(line, "\r\n"))
+			}
+			if err != nil {
+				replies <- lines
+				return
+			}
+		}
+	}()
+	// A write error means the server closed early (e.g. a too long
+	// line); the reader still collects what it said.
+	if _, err := c.Write(in); err == nil {
+		io.WriteString(c, "\r\n.\r\nQUIT\r\n")
+	}
+	c.(*net.TCPConn).CloseWrite()
+	var lines []string
+	select {
+	case lines = <-replies:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server did not close the connection after the client's EOF")
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "250 2.0.0 Ok: queued as ") {
+			queued++
+		}
+	}
+	_, after, err = ts.st.Search(ctx, store.Query{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before != queued {
+		t.Fatalf("store grew by %d messages, client saw %d acknowledged\nreplies: %q", after-before, queued, lines)
+	}
+	return queued, after
 }
