@@ -1,22 +1,18 @@
 package autotag_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mailsandbox/mailsandbox/autotag"
 	"github.com/mailsandbox/mailsandbox/capture/mailparse"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/internal/smtpbench"
 )
 
 // twentyRules are typical rules, of both grammars, that the benchmark
@@ -110,86 +106,7 @@ func BenchmarkIngestTagRules(b *testing.B) {
 			go srv.Serve(l)
 			defer srv.Close()
 			body := benchBody(1 << 10)
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, 16)
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			for w := 0; w < 16; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := send(l.Addr().String(), body, func() bool { return next.Add(1) <= int64(b.N) }); err != nil {
-						errs <- err
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-			// Process CPU per message (client, server and store): on a
-			// shared machine a steadier figure than the wall clock.
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+			smtpbench.Run(b, l.Addr().String(), body, 16)
 		})
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// send pipelines MAIL, RCPT and DATA over one connection while more says so.
-func send(addr string, body []byte, more func() bool) error {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	bw := bufio.NewWriterSize(c, 64<<10)
-	read := func(code string) error {
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if !strings.HasPrefix(line, code) {
-				return fmt.Errorf("got %q, want %s", line, code)
-			}
-			if len(line) < 4 || line[3] != '-' {
-				return nil
-			}
-		}
-	}
-	if err := read("220"); err != nil {
-		return err
-	}
-	fmt.Fprintf(bw, "EHLO bench\r\n")
-	bw.Flush()
-	if err := read("250"); err != nil {
-		return err
-	}
-	for more() {
-		fmt.Fprintf(bw, "MAIL FROM:<bench@example.com>\r\nRCPT TO:<sink@example.com>\r\nDATA\r\n")
-		bw.Flush()
-		for _, code := range []string{"250", "250", "354"} {
-			if err := read(code); err != nil {
-				return err
-			}
-		}
-		bw.Write(body)
-		bw.WriteString(".\r\n")
-		bw.Flush()
-		if err := read("250"); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(bw, "QUIT\r\n")
-	return bw.Flush()
 }

@@ -13,13 +13,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/api/rest"
 	"github.com/mailsandbox/mailsandbox/capture/store"
 	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
+	"github.com/mailsandbox/mailsandbox/internal/smtpbench"
 	"github.com/mailsandbox/mailsandbox/webhook"
 )
 
@@ -137,11 +137,11 @@ func BenchmarkIngestWebhook(b *testing.B) {
 				defer s.Close()
 			}
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := smtpbench.CPUTime()
 			ingestN(b, st, b.N, 16)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+			b.ReportMetric(float64((smtpbench.CPUTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
 		})
 	}
 }
@@ -265,15 +265,6 @@ func BenchmarkSustained1000(b *testing.B) {
 	b.ReportMetric(float64(b.N)/ingested.Seconds(), "ingest/s")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "delivered/s")
 	b.ReportMetric(float64((b.Elapsed() - ingested).Milliseconds()), "lag-ms")
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -1,7 +1,6 @@
 package smtpd_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/internal/smtpbench"
 )
 
 // BenchmarkIngest measures messages per second over real loopback SMTP into
@@ -59,14 +59,14 @@ func BenchmarkIngest(b *testing.B) {
 					if c.reconnect {
 						for more() {
 							once := true
-							if err := pipelinedSender(addr, body, func() bool { ok := once; once = false; return ok }); err != nil {
+							if err := smtpbench.Send(addr, body, func() bool { ok := once; once = false; return ok }); err != nil {
 								errs <- err
 								return
 							}
 						}
 						return
 					}
-					if err := pipelinedSender(addr, body, more); err != nil {
+					if err := smtpbench.Send(addr, body, more); err != nil {
 						errs <- err
 					}
 				}()
@@ -90,56 +90,4 @@ func benchMessage(size int) []byte {
 		sb.WriteString(line)
 	}
 	return []byte(sb.String())
-}
-
-// pipelinedSender sends messages over one connection with PIPELINING (MAIL,
-// RCPT and DATA in one write), as mailers that support it do.
-func pipelinedSender(addr string, body []byte, more func() bool) error {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	br := bufio.NewReader(c)
-	bw := bufio.NewWriterSize(c, 64<<10)
-	read := func(code string) error {
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if !strings.HasPrefix(line, code) {
-				return fmt.Errorf("got %q, want %s", line, code)
-			}
-			if len(line) < 4 || line[3] != '-' {
-				return nil
-			}
-		}
-	}
-	if err := read("220"); err != nil {
-		return err
-	}
-	fmt.Fprintf(bw, "EHLO bench\r\n")
-	bw.Flush()
-	if err := read("250"); err != nil {
-		return err
-	}
-	for more() {
-		fmt.Fprintf(bw, "MAIL FROM:<bench@example.com>\r\nRCPT TO:<sink@example.com>\r\nDATA\r\n")
-		bw.Flush()
-		for _, code := range []string{"250", "250", "354"} {
-			if err := read(code); err != nil {
-				return err
-			}
-		}
-		bw.Write(body)
-		bw.WriteString(".\r\n")
-		bw.Flush()
-		if err := read("250"); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(bw, "QUIT\r\n")
-	bw.Flush()
-	return read("221")
 }

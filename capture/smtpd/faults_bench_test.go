@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/faults"
 	"github.com/mailsandbox/mailsandbox/capture/smtpd"
 	"github.com/mailsandbox/mailsandbox/capture/smtplog"
 	"github.com/mailsandbox/mailsandbox/capture/store"
+	"github.com/mailsandbox/mailsandbox/internal/smtpbench"
 )
 
 // BenchmarkIngestFaults is BenchmarkIngest's 1 KB, 16-connection case
@@ -63,39 +60,7 @@ func BenchmarkIngestFaults(b *testing.B) {
 			addr := l.Addr().String()
 			body := benchMessage(1 << 10)
 			b.SetBytes(int64(len(body)))
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			errs := make(chan error, 16)
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			for w := 0; w < 16; w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := pipelinedSender(addr, body, func() bool { return next.Add(1) <= int64(b.N) }); err != nil {
-						errs <- err
-					}
-				}()
-			}
-			wg.Wait()
-			b.StopTimer()
-			close(errs)
-			for err := range errs {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
-			// Process CPU per message: on a shared machine, wall time
-			// swings with other load; CPU time much less.
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/msg")
+			smtpbench.Run(b, addr, body, 16)
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -5,22 +5,13 @@ import (
 	"io"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mailsandbox/mailsandbox/capture/faults"
 	"github.com/mailsandbox/mailsandbox/capture/smtplog"
+	"github.com/mailsandbox/mailsandbox/internal/smtpbench"
 )
-
-// cpuNow is the process's user and system CPU time so far.
-func cpuNow() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // scriptConn is a client that has sent script (served in the chunks a
 // socket would deliver) and whose replies go nowhere.
@@ -109,7 +100,7 @@ func BenchmarkSessionConn(b *testing.B) {
 			b.SetBytes(int64(len(cmds) + len(data)))
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuNow()
+			cpu0 := smtpbench.CPUTime()
 			var conn net.Conn
 			for i := 0; i < b.N; i++ {
 				if i%perSession == 0 {
@@ -133,7 +124,7 @@ func BenchmarkSessionConn(b *testing.B) {
 			b.StopTimer()
 			// CPU time, as BenchmarkIngestFaults' cpu-µs/msg: on a loaded
 			// machine wall time counts other processes' turns too.
-			b.ReportMetric(float64((cpuNow()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/msg")
+			b.ReportMetric(float64((smtpbench.CPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/msg")
 		})
 	}
 }
