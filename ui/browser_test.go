@@ -672,10 +672,13 @@ func TestBrowser(t *testing.T) {
 		if txt := eval[string](b, `document.querySelector('.relay-table tbody tr .last-error').textContent`); !strings.Contains(txt, "421") {
 			t.Errorf("last error shown as %q", txt)
 		}
-		b.do("retry", chromedp.Click(chromedp.CSS(`.relay-table tbody tr button:not(.danger-text)`)))
+		// Clicked in the page: the table re-renders on queue events, and a
+		// node found over the DevTools protocol can be gone by the time it
+		// is clicked ("Could not find node with given id").
+		b.do("retry", chromedp.Evaluate[chromedp.Void](`document.querySelector('.relay-table tbody tr button:not(.danger-text)').click()`))
 		b.waitJS("retry acknowledged", `document.getElementById('toast').textContent === 'Retrying delivery'`)
 		n := eval[int](b, `document.querySelectorAll('.relay-table tbody tr').length`)
-		b.do("drop", chromedp.Click(chromedp.CSS(`.relay-table tbody tr button.danger-text`)))
+		b.do("drop", chromedp.Evaluate[chromedp.Void](`document.querySelector('.relay-table tbody tr button.danger-text').click()`))
 		b.waitJS("confirm dialog", `document.querySelector('dialog[open] button[value="ok"]')`)
 		b.do("confirm drop", chromedp.Click(chromedp.CSS(`dialog[open] button[value="ok"]`)))
 		b.waitJS("row dropped", `document.querySelectorAll('.relay-table tbody tr').length === `+fmt.Sprint(n-1)+` || document.querySelector('.relay .empty')`)
