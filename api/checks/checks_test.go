@@ -30,22 +30,7 @@ import (
 
 var spamdAddr string
 
-func TestMain(m *testing.M) {
-	addr, stop, err := spamdtest.Start()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "api/checks: CI needs spamd:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintln(os.Stderr, "api/checks: spam check tests skip:", err)
-	}
-	spamdAddr = addr
-	code := m.Run()
-	if stop != nil {
-		stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { spamdtest.RunTests(m, "api/checks", &spamdAddr) }
 
 // zone is a fixed DNS for the authentication check.
 type zone map[string][]string

@@ -3,9 +3,7 @@ package spamcheck
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,22 +16,7 @@ import (
 // not installed (and then the tests that need it skip, outside CI).
 var spamdAddr string
 
-func TestMain(m *testing.M) {
-	addr, stop, err := spamdtest.Start()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintln(os.Stderr, "spamcheck: CI needs spamd:", err)
-			os.Exit(1)
-		}
-		fmt.Fprintln(os.Stderr, "spamcheck: tests against spamd skip:", err)
-	}
-	spamdAddr = addr
-	code := m.Run()
-	if stop != nil {
-		stop()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { spamdtest.RunTests(m, "spamcheck", &spamdAddr) }
 
 func needSpamd(t *testing.T) {
 	t.Helper()

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -112,4 +113,26 @@ func warmUp(addr string, timeout time.Duration) error {
 		return fmt.Errorf("warm up spamd: %w", err)
 	}
 	return nil
+}
+
+// RunTests is a package's TestMain body: it starts the one spamd the
+// package's tests share and stores its address in *addr, runs the tests,
+// stops spamd and exits. Without spamd *addr stays "" and the tests that
+// need it skip (need.Spamd), except under CI=true, where the package fails
+// at once naming what is missing.
+func RunTests(m *testing.M, pkg string, addr *string) {
+	a, stop, err := Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "%s: CI needs spamd: %v\n", pkg, err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "%s: tests against spamd skip: %v\n", pkg, err)
+	}
+	*addr = a
+	code := m.Run()
+	if stop != nil {
+		stop()
+	}
+	os.Exit(code)
 }
