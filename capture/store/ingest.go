@@ -262,11 +262,7 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 	}
 	defer tx.Rollback()
 	if s.pg {
-		// Shared with every other ingest; a webhook sender takes it
-		// exclusively to learn which seqs are settled (settledSeqPG).
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared(`+seqLockKey+`)`); err != nil {
-			return fmt.Errorf("ingest: take the seq lock: %w", err)
-		}
+		// lockFolders also takes the seq lock.
 		if err := s.lockFolders(ctx, tx, batch); err != nil {
 			return err
 		}

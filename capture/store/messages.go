@@ -160,10 +160,10 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 			ELSE (SELECT COUNT(DISTINCT msg_seq) FROM entries WHERE mailbox = ?) END`
 		countArgs = []any{mailbox, mailbox, mailbox}
 	default:
-		// "+" keeps SQLite off messages_live: walking seq backwards finds a
-		// page at once, where the index of copies would need a sort.
+		// "+" keeps the planner walking seq backwards, which finds a page
+		// at once (an index on copies would need a sort).
 		where = append(where, `+m.copies > 0`)
-		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
+		count = s.liveCount()
 	}
 	key := `m.seq`
 	if mailbox != "" {
@@ -653,7 +653,7 @@ const readSQL = `(m.seq IN (SELECT msg_seq FROM entries WHERE seen = 1)
 // but the read.
 func (s *Store) Unread(ctx context.Context) (int, error) {
 	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM messages WHERE copies > 0) -
+	err := s.rdb.QueryRowContext(ctx, `SELECT (`+s.liveCount()+`) -
 		(SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL+`)`).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count unread: %w", err)

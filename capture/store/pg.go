@@ -372,8 +372,11 @@ func (s *Store) lockFolders(ctx context.Context, tx *sql.Tx, batch []*ingestReq)
 	lock := func() (map[key]bool, error) {
 		// Rows are locked after sorting, so in this order (byte order, as
 		// Go's sort above).
-		rows, err := tx.QueryContext(ctx, `SELECT f.mailbox, f.name FROM folders f
-			JOIN unnest($1::text[], $2::text[]) AS k(mb, nm) ON f.mailbox = k.mb AND f.name = k.nm
+		// The same statement takes the seq lock, shared with every other
+		// ingest (a webhook sender takes it exclusively to learn which seqs
+		// are settled, settledSeqPG): one round trip instead of two.
+		rows, err := tx.QueryContext(ctx, `SELECT f.mailbox, f.name FROM (SELECT pg_advisory_xact_lock_shared(`+seqLockKey+`)) AS seq_lock,
+			folders f JOIN unnest($1::text[], $2::text[]) AS k(mb, nm) ON f.mailbox = k.mb AND f.name = k.nm
 			ORDER BY f.mailbox COLLATE "C", f.name COLLATE "C" FOR UPDATE OF f`, mbs, names)
 		if err != nil {
 			return nil, fmt.Errorf("ingest: lock folders: %w", err)
@@ -466,16 +469,21 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		users[i], replyTos[i], bccs[i], atts[i], inls[i] = r.env.Username, r.replyToJSON, r.bccJSON, int32(r.attachments), int32(r.inlines)
 		clientIPs[i], helos[i] = r.env.ClientIP, r.env.Helo
 	}
-	rows, err := tx.QueryContext(ctx, `INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
+	// Messages and their bodies in one statement (one round trip): the
+	// bodies take the seqs the messages' insert returns, matched by id.
+	rows, err := tx.QueryContext(ctx, `WITH m AS (INSERT INTO messages (id, received_at, mail_from, rcpt_to, size,
 		from_name, from_addr, to_json, cc_json, subject, date, message_id, has_attachments, snippet,
 		parse_error, search_to, search_from, search_subject, copies,
 		username, reply_to_json, bcc_json, attachments, inlines, client_ip, helo)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
 			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[],
 			$18::text[], $19::int[], $20::text[], $21::text[], $22::text[], $23::int[], $24::int[], $25::text[], $26::text[])
-		RETURNING id, seq`,
+		RETURNING id, seq),
+	b AS (INSERT INTO bodies (seq, raw, text)
+		SELECT m.seq, u.raw, u.text FROM m JOIN unnest($1::text[], $27::bytea[], $28::text[]) AS u(id, raw, text) ON u.id = m.id)
+	SELECT id, seq FROM m`,
 		ids, received, froms, rcpts, sizes, fromNames, fromAddrs, tos, ccs, subjects, dates, msgIDs, hasAtts, snippets,
-		parseErrs, searchTos, searchFroms, searchSubjects, copies, users, replyTos, bccs, atts, inls, clientIPs, helos)
+		parseErrs, searchTos, searchFroms, searchSubjects, copies, users, replyTos, bccs, atts, inls, clientIPs, helos, raws, texts)
 	if err != nil {
 		return fmt.Errorf("ingest: insert messages: %w", err)
 	}
@@ -493,31 +501,55 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("ingest: insert messages: %w", err)
 	}
-	seqs := make([]int64, n)
-	for i, req := range batch {
+	for _, req := range batch {
 		seq, ok := seqOf[req.row.id]
 		if !ok {
 			return fmt.Errorf("ingest: insert messages: no sequence number for %s", req.row.id)
 		}
-		req.row.seq, seqs[i] = seq, seq
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO bodies (seq, raw, text) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::text[])`, seqs, raws, texts); err != nil {
-		return fmt.Errorf("ingest: insert bodies: %w", err)
+		req.row.seq = seq
 	}
 
-	// UIDs: each folder's uidnext moves once by the number of entries it
-	// gets; entries take the UIDs in batch order.
+	// UIDs and entries in one statement (one round trip): each folder's
+	// uidnext moves once by the number of entries it gets, and entries take
+	// the UIDs in batch order: the k-th entry of a folder in the batch gets
+	// its first UID + k.
 	order, need, _ := folderNeeds(batch, pgText) // lockFolders made the INBOXes
 	mbs, names, counts := make([]string, len(order)), make([]string, len(order)), make([]int64, len(order))
 	for i, k := range order {
 		mbs[i], names[i], counts[i] = k.mailbox, k.folder, int64(need[k])
 	}
-	rows, err = tx.QueryContext(ctx, `UPDATE folders f SET uidnext = f.uidnext + k.n
+	var (
+		eSeqs, eNth, eReceived     []int64
+		eMailboxes, eNames, eFlags []string
+		eSeen                      []int32
+	)
+	nth := make(map[uidKey]int64, len(order))
+	for _, req := range batch {
+		r := &req.row
+		folder := r.folder
+		if folder == "" {
+			folder = InboxName
+		}
+		seen, flags := flagCols(r.flags)
+		for _, mb := range r.mailboxes {
+			k := uidKey{pgText(mb), pgText(folder)}
+			eSeqs, eMailboxes, eNames, eNth = append(eSeqs, r.seq), append(eMailboxes, k.mailbox), append(eNames, k.folder), append(eNth, nth[k])
+			eSeen, eFlags, eReceived = append(eSeen, int32(seen)), append(eFlags, flags), append(eReceived, micros(r.internal))
+			nth[k]++
+		}
+	}
+	rows, err = tx.QueryContext(ctx, `WITH u AS (UPDATE folders f SET uidnext = f.uidnext + k.n
 		FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(mb, nm, n)
 		WHERE f.mailbox = k.mb AND f.name = k.nm
-		RETURNING f.mailbox, f.name, f.id, f.uidnext - k.n, f.uidvalidity`, mbs, names, counts)
+		RETURNING f.mailbox, f.name, f.id, f.uidnext - k.n AS first, f.uidvalidity),
+	e AS (INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
+		SELECT x.seq, x.mb, u.id, u.first + x.nth, x.seen, x.flags, x.received
+		FROM unnest($4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::int[], $9::text[], $10::bigint[]) AS x(seq, mb, nm, nth, seen, flags, received)
+		JOIN u ON u.mailbox = x.mb AND u.name = x.nm)
+	SELECT mailbox, name, id, first, uidvalidity FROM u`,
+		mbs, names, counts, eSeqs, eMailboxes, eNames, eNth, eSeen, eFlags, eReceived)
 	if err != nil {
-		return fmt.Errorf("ingest: allocate uids: %w", err)
+		return fmt.Errorf("ingest: file entries: %w", err)
 	}
 	type alloc struct {
 		id       int64
@@ -530,42 +562,30 @@ func (s *Store) insertRowsPG(ctx context.Context, tx *sql.Tx, batch []*ingestReq
 		var a alloc
 		if err := rows.Scan(&k.mailbox, &k.folder, &a.id, &a.next, &a.validity); err != nil {
 			rows.Close()
-			return fmt.Errorf("ingest: allocate uids: %w", err)
+			return fmt.Errorf("ingest: file entries: %w", err)
 		}
 		allocs[k] = &a
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ingest: allocate uids: %w", err)
+		return fmt.Errorf("ingest: file entries: %w", err)
 	}
-	var (
-		eSeqs, eFolders, eUIDs, eReceived []int64
-		eMailboxes, eFlags                []string
-		eSeen                             []int32
-	)
 	for _, req := range batch {
 		r := &req.row
 		folder := r.folder
 		if folder == "" {
 			folder = InboxName
 		}
-		seen, flags := flagCols(r.flags)
 		for _, mb := range r.mailboxes {
+			// A folder the update did not find filed nothing: the caller
+			// rolls the batch back.
 			a := allocs[uidKey{pgText(mb), pgText(folder)}]
 			if a == nil {
 				return fmt.Errorf("folder %s of %s: %w", folder, mb, ErrNotFound)
 			}
-			uid := a.next
+			r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: a.id, uid: uint32(a.next), validity: uint32(a.validity)})
 			a.next++
-			eSeqs, eMailboxes, eFolders, eUIDs = append(eSeqs, r.seq), append(eMailboxes, mb), append(eFolders, a.id), append(eUIDs, uid)
-			eSeen, eFlags, eReceived = append(eSeen, int32(seen)), append(eFlags, flags), append(eReceived, micros(r.internal))
-			r.entries = append(r.entries, insertedEntry{mailbox: mb, folderID: a.id, uid: uint32(uid), validity: uint32(a.validity)})
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at)
-		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], $7::bigint[])`,
-		eSeqs, eMailboxes, eFolders, eUIDs, eSeen, eFlags, eReceived); err != nil {
-		return fmt.Errorf("ingest: file entries: %w", err)
 	}
 	for _, req := range batch {
 		if err := s.queueDeliveries(ctx, tx, &req.row); err != nil {
