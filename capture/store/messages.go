@@ -120,9 +120,11 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 	var args, filterArgs []any
 	mailbox := NormalizeAddress(q.Mailbox)
 	from, cols, order := `messages m`, summaryCols, `m.seq DESC`
-	// count is the cheap way to count when no filter applies.
+	// count is the cheap way to count when no filter applies; kept is
+	// set when that is the kept count of all mail (livecount.go).
 	var count string
 	var countArgs []any
+	kept := false
 	switch {
 	case mailbox != "" && q.Folder != "":
 		var fid int64
@@ -163,7 +165,7 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 		// "+" keeps SQLite off messages_live: walking seq backwards finds a
 		// page at once, where the index of copies would need a sort.
 		where = append(where, `+m.copies > 0`)
-		count = `SELECT COUNT(*) FROM messages WHERE copies > 0`
+		kept = true
 	}
 	key := `m.seq`
 	if mailbox != "" {
@@ -193,6 +195,7 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 	cond := ` WHERE ` + strings.Join(where, ` AND `)
 	capped := false
 	if len(filters) > 0 {
+		kept = false
 		count, countArgs = `SELECT COUNT(*) FROM `+from+cond, args
 		if countLimit > 0 {
 			// Walks the matches in the page's order and stops one past
@@ -204,7 +207,12 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 	}
 	var total int
 	exact := true
-	if wantTotal {
+	if wantTotal && kept {
+		var err error
+		if total, err = s.liveCount(ctx); err != nil {
+			return nil, 0, false, fmt.Errorf("search: %w", err)
+		}
+	} else if wantTotal {
 		if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
 			return nil, 0, false, fmt.Errorf("search: count: %w", err)
 		}
@@ -652,13 +660,15 @@ const readSQL = `(m.seq IN (SELECT msg_seq FROM entries WHERE seen = 1)
 // Unread counts the messages with at least one unseen copy: all messages
 // but the read.
 func (s *Store) Unread(ctx context.Context) (int, error) {
-	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM messages WHERE copies > 0) -
-		(SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL+`)`).Scan(&n)
+	all, err := s.liveCount(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count unread: %w", err)
 	}
-	return n, nil
+	var read int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL).Scan(&read); err != nil {
+		return 0, fmt.Errorf("count unread: %w", err)
+	}
+	return all - read, nil
 }
 
 // matchAll is the condition selecting the messages in any mailbox that

@@ -16,6 +16,7 @@ func migrations(pg bool) []string {
 			migration9Client,
 			migration10ModSeqPG,     // 10: folder change counters (modseq.go)
 			migration11WebhookMarks, // 11: webhook marks (webhookmarks.go)
+			liveCountsPG,            // 12: live message count (livecount.go)
 		}
 	}
 	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite,
@@ -23,6 +24,7 @@ func migrations(pg bool) []string {
 		migration9Client,
 		migration10ModSeqSQLite, // 10: folder change counters (modseq.go)
 		migration11WebhookMarks, // 11: webhook marks (webhookmarks.go)
+		liveCountsSQLite,        // 12: live message count (livecount.go)
 	}
 }
 

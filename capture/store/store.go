@@ -102,6 +102,7 @@ type Store struct {
 
 	ingested chan struct{} // pokes the retention loop
 	wrote    chan struct{} // pokes the checkpoint loop
+	compact  chan struct{} // PostgreSQL only: pokes the live count's compaction
 	ckdb     *sql.DB       // SQLite only: the checkpoint connection
 
 	stmts map[string]*sql.Stmt // hot write statements, prepared at Open; read-only after
@@ -167,6 +168,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.ckdb != nil {
 		s.wg.Add(1)
 		go s.checkpointLoop()
+	}
+	if s.pg {
+		s.compact = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.compactLoop()
 	}
 	if opts.MaxAge > 0 || opts.MaxMessages > 0 || opts.RelayKeep > 0 {
 		s.wg.Add(1)
