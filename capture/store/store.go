@@ -103,7 +103,11 @@ type Store struct {
 	ingested chan struct{} // pokes the retention loop
 	wrote    chan struct{} // pokes the checkpoint loop
 	compact  chan struct{} // PostgreSQL only: pokes the live count's compaction
-	ckdb     *sql.DB       // SQLite only: the checkpoint connection
+	trgm     bool          // PostgreSQL only: the trigram index of search columns exists (pgtrgm.go)
+	// plain makes searches take no shortcut (no recent window, probe,
+	// candidate list or walk): tests compare the shortcuts' results with it.
+	plain bool
+	ckdb  *sql.DB // SQLite only: the checkpoint connection
 
 	stmts map[string]*sql.Stmt // hot write statements, prepared at Open; read-only after
 
@@ -148,6 +152,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
+	}
+	if s.pg {
+		s.ensureTrigram(ctx)
 	}
 	if err := s.EnsureWebhookMarks(ctx, opts.WebhookURLs); err != nil {
 		s.closeDBs()
