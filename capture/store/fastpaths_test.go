@@ -117,6 +117,23 @@ func testShortcutsMatchPlainSearch(t *testing.T, dsn string) {
 		"mailpit tag and to": {Conds: []Cond{{Field: CondTag, Text: "hot"}, {Field: CondTo, Text: "x.test"}}},
 		"mailpit not to":     {Conds: []Cond{{Field: CondTo, Text: "dense@", Not: true}}},
 	}
+	// On PostgreSQL also as without pg_trgm (pgtrgm.go): no candidate
+	// lists, only the walk.
+	withTrgm := []bool{st.trgm}
+	if st.pg {
+		if !st.trgm {
+			t.Fatal("no trigram index on PostgreSQL")
+		}
+		withTrgm = append(withTrgm, false)
+	}
+	for _, trgm := range withTrgm {
+		st.trgm = trgm
+		compareShortcuts(t, st, queries, deep)
+	}
+}
+
+func compareShortcuts(t *testing.T, st *Store, queries map[string]Query, deep string) {
+	ctx := context.Background()
 	ids := func(ms []Message) []string {
 		out := make([]string, len(ms))
 		for i, m := range ms {
@@ -132,7 +149,7 @@ func testShortcutsMatchPlainSearch(t *testing.T, dsn string) {
 		}{{50, 0, "", 0}, {10, 20, "", 0}, {50, 0, deep, 0}, {20, 5, deep, 0}, {50, 0, "", 40}, {MaxLimit, 0, "", 0}} {
 			q := base
 			q.Limit, q.Offset, q.BeforeID = page.limit, page.offset, page.before
-			what := fmt.Sprintf("%s (limit %d offset %d before %q cap %d)", name, page.limit, page.offset, page.before, page.cap)
+			what := fmt.Sprintf("%s (limit %d offset %d before %q cap %d trigram %v)", name, page.limit, page.offset, page.before, page.cap, st.trgm)
 			st.plain = false
 			fast, total, exact, err := st.SearchCapped(ctx, q, page.cap)
 			if err != nil {

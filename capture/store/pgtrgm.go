@@ -22,17 +22,18 @@ import (
 
 const trgmIndex = `messages_search_trgm`
 
-// ensureTrigram creates pg_trgm (in the public schema, once per database:
-// stores in other schemas share it) and the index, and sets s.trgm when
-// the index is there. It never fails Open.
-func (s *Store) ensureTrigram(ctx context.Context) {
-	schema, err := s.trgmSchema(ctx)
+// ensureTrigram creates the extension ext (pg_trgm; tests name one that
+// does not exist) in the public schema, once per database (stores in other
+// schemas share it), and the index, and sets s.trgm when the index is
+// there. It never fails Open.
+func (s *Store) ensureTrigram(ctx context.Context, ext string) {
+	schema, err := s.trgmSchema(ctx, ext)
 	if err == nil && schema == "" {
-		schema, err = s.createTrgm(ctx)
+		schema, err = s.createTrgm(ctx, ext)
 	}
 	if err != nil {
-		s.log.Warn("postgres: no trigram index (pg_trgm): searching to, from and subject by substring reads every message; "+
-			"a superuser can run CREATE EXTENSION pg_trgm SCHEMA public, and the next start builds the index", "err", err)
+		s.log.Warn("postgres: no trigram index ("+ext+"): searching to, from and subject by substring reads every message; "+
+			"a superuser can run CREATE EXTENSION "+ext+" SCHEMA public, and the next start builds the index", "err", err)
 		return
 	}
 	start := time.Now()
@@ -47,40 +48,40 @@ func (s *Store) ensureTrigram(ctx context.Context) {
 	s.trgm = true
 }
 
-// trgmSchema returns the schema pg_trgm is installed in, "" when it is not.
-func (s *Store) trgmSchema(ctx context.Context) (string, error) {
+// trgmSchema returns the schema ext is installed in, "" when it is not.
+func (s *Store) trgmSchema(ctx context.Context, ext string) (string, error) {
 	var schema string
 	err := s.wdb.QueryRowContext(ctx, `SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-		WHERE e.extname = 'pg_trgm'`).Scan(&schema)
+		WHERE e.extname = $1`, ext).Scan(&schema)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("look for pg_trgm: %w", err)
+		return "", fmt.Errorf("look for %s: %w", ext, err)
 	}
 	return schema, nil
 }
 
-// createTrgm installs pg_trgm into public. Stores of every schema start
+// createTrgm installs ext into public. Stores of every schema start
 // together in tests: a lock over the whole database lets one create it.
-func (s *Store) createTrgm(ctx context.Context) (string, error) {
+func (s *Store) createTrgm(ctx context.Context, ext string) (string, error) {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return "", fmt.Errorf("create pg_trgm: %w", err)
+		return "", fmt.Errorf("create %s: %w", ext, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('mailsandbox/pg_trgm', 0))`); err != nil {
-		return "", fmt.Errorf("create pg_trgm: lock: %w", err)
+		return "", fmt.Errorf("create %s: lock: %w", ext, err)
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public`); err != nil {
-		return "", fmt.Errorf("create pg_trgm: %w", err)
+	if _, err := tx.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS `+pgx.Identifier{ext}.Sanitize()+` SCHEMA public`); err != nil {
+		return "", fmt.Errorf("create %s: %w", ext, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("create pg_trgm: %w", err)
+		return "", fmt.Errorf("create %s: %w", ext, err)
 	}
-	schema, err := s.trgmSchema(ctx)
+	schema, err := s.trgmSchema(ctx, ext)
 	if err == nil && schema == "" {
-		err = errors.New("create pg_trgm: not installed after CREATE EXTENSION")
+		err = fmt.Errorf("create %s: not installed after CREATE EXTENSION", ext)
 	}
 	return schema, err
 }

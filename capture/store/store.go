@@ -154,7 +154,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.pg {
-		s.ensureTrigram(ctx)
+		s.ensureTrigram(ctx, "pg_trgm")
 	}
 	if err := s.EnsureWebhookMarks(ctx, opts.WebhookURLs); err != nil {
 		s.closeDBs()
