@@ -42,8 +42,10 @@ func (s *Store) ensureTrigram(ctx context.Context, ext string) {
 		s.log.Warn("postgres: could not build the trigram index: searching to, from and subject by substring reads every message", "err", err)
 		return
 	}
-	if built {
-		s.log.Info("postgres: built the trigram index for substring search", "took", time.Since(start).Round(time.Millisecond))
+	if took := time.Since(start); built && took >= time.Second {
+		s.log.Info("postgres: built the trigram index for substring search", "took", took.Round(time.Millisecond))
+	} else if built {
+		s.log.Debug("postgres: built the trigram index for substring search", "took", took.Round(time.Millisecond))
 	}
 	s.trgm = true
 }

@@ -34,7 +34,7 @@ func TestTrigramFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	st.log = slog.New(slog.NewTextHandler(&logs, nil))
+	st.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st.trgm = false
 	st.ensureTrigram(ctx, "mailsandbox_no_such_extension")
 	if st.trgm || !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "CREATE EXTENSION mailsandbox_no_such_extension") {
