@@ -95,27 +95,63 @@ func testShortcutsMatchPlainSearch(t *testing.T, dsn string) {
 		t.Fatal(err)
 	}
 	deep := all[700].ID
+	// Read: a few messages in every mailbox; one only in all@ (still
+	// unread in dense@).
+	for _, i := range []int{0, 3, 10, 900} {
+		if err := st.SetSeen(ctx, all[i].ID, "", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var partly string
+	for _, m := range all[1:] {
+		if len(m.Mailboxes) > 1 {
+			partly = m.ID
+			break
+		}
+	}
+	if err := st.SetSeen(ctx, partly, "all@x.test", true); err != nil {
+		t.Fatal(err)
+	}
+	// Unread is exactly "not read": together they are every message, once.
+	read, err := st.Find(ctx, Query{Limit: MaxLimit, Conds: []Cond{{Field: CondRead}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unread, err := st.Count(ctx, Query{Conds: []Cond{{Field: CondRead, Not: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(read) != 4 || len(read)+unread != n {
+		t.Errorf("%d read and %d unread of %d, want 4 read", len(read), unread, n)
+	}
+	for _, m := range read {
+		if !m.Seen || m.ID == partly {
+			t.Errorf("read %s: seen %v (%s is read in one mailbox only)", m.ID, m.Seen, partly)
+		}
+	}
 
 	queries := map[string]Query{
-		"to many":            {To: "dense@"},
-		"to every":           {To: "all@x.test"},
-		"to few":             {To: "sparse@x.test"},
-		"to none":            {To: "nobody@x.test"},
-		"from many":          {From: "store.test"},
-		"subject few":        {Subject: "order 12"},
-		"subject many":       {Subject: "order"},
-		"text few":           {Text: "word77"},
-		"text none":          {Text: "zqxjzqxj"},
-		"tag many":           {Tag: "hot"},
-		"tag few":            {Tag: "rare"},
-		"to and subject":     {To: "dense@", Subject: "order 1"},
-		"mailbox and to":     {Mailbox: "all@x.test", To: "dense@"},
-		"folder and subject": {Mailbox: "dense@x.test", Folder: InboxName, Subject: "order 1"},
-		"mailpit to many":    {Conds: []Cond{{Field: CondTo, Text: "dense@"}}},
-		"mailpit from many":  {Conds: []Cond{{Field: CondFrom, Text: "store.test"}}},
-		"mailpit word":       {Conds: []Cond{{Field: CondText, Text: "word12"}}},
-		"mailpit tag and to": {Conds: []Cond{{Field: CondTag, Text: "hot"}, {Field: CondTo, Text: "x.test"}}},
-		"mailpit not to":     {Conds: []Cond{{Field: CondTo, Text: "dense@", Not: true}}},
+		"to many":             {To: "dense@"},
+		"to every":            {To: "all@x.test"},
+		"to few":              {To: "sparse@x.test"},
+		"to none":             {To: "nobody@x.test"},
+		"from many":           {From: "store.test"},
+		"subject few":         {Subject: "order 12"},
+		"subject many":        {Subject: "order"},
+		"text few":            {Text: "word77"},
+		"text none":           {Text: "zqxjzqxj"},
+		"tag many":            {Tag: "hot"},
+		"tag few":             {Tag: "rare"},
+		"to and subject":      {To: "dense@", Subject: "order 1"},
+		"mailbox and to":      {Mailbox: "all@x.test", To: "dense@"},
+		"folder and subject":  {Mailbox: "dense@x.test", Folder: InboxName, Subject: "order 1"},
+		"mailpit to many":     {Conds: []Cond{{Field: CondTo, Text: "dense@"}}},
+		"mailpit from many":   {Conds: []Cond{{Field: CondFrom, Text: "store.test"}}},
+		"mailpit word":        {Conds: []Cond{{Field: CondText, Text: "word12"}}},
+		"mailpit tag and to":  {Conds: []Cond{{Field: CondTag, Text: "hot"}, {Field: CondTo, Text: "x.test"}}},
+		"mailpit not to":      {Conds: []Cond{{Field: CondTo, Text: "dense@", Not: true}}},
+		"mailpit unread":      {Conds: []Cond{{Field: CondRead, Not: true}}},
+		"mailpit read and to": {Conds: []Cond{{Field: CondRead}, {Field: CondTo, Text: "dense@"}}},
 	}
 	// On PostgreSQL also as without pg_trgm (pgtrgm.go): no candidate
 	// lists, only the walk.

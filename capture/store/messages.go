@@ -675,6 +675,9 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 		sqlText = taggedSQL
 	case CondRead:
 		sqlText = readSQL
+		if c.Not {
+			return unreadSQL, nil
+		}
 	case CondAttachment:
 		sqlText = `(m.attachments > 0 OR (m.has_attachments <> 0 AND m.inlines = 0))` // the latter: stored before counts were kept
 	case CondInline:
@@ -708,6 +711,12 @@ func (s *Store) Count(ctx context.Context, q Query) (int, error) {
 // the read are few and counting them is cheap.
 const readSQL = `(m.seq IN (SELECT msg_seq FROM entries WHERE seen = 1)
 	AND NOT EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0))`
+
+// unreadSQL holds for a message with an unseen copy: for a message in
+// some mailbox, exactly NOT readSQL, in a form that both planners check
+// row by row as a page walks newest first (PostgreSQL turned NOT readSQL
+// into a hash of every unseen copy: 350 ms at 100,000 messages).
+const unreadSQL = `EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0)`
 
 // Unread counts the messages with at least one unseen copy: all messages
 // but the read.
