@@ -360,7 +360,7 @@ func (s *Store) recentPage(ctx context.Context, q Query, base []string, baseArgs
 		// would otherwise also ask the trigram index for every match of
 		// a needle and intersect (19 ms for a needle of common trigrams,
 		// where the window takes 1). OFFSET 0 keeps the conditions out.
-		from = strings.Replace(from, `messages m`, `(SELECT * FROM messages WHERE seq < ? AND seq >= ? OFFSET 0) m`, 1)
+		from = strings.Replace(from, `messages m`, `(SELECT * FROM messages WHERE seq < ? AND seq >= ? ORDER BY seq DESC OFFSET 0) m`, 1)
 		fromArgs = []any{top, top - recentWindow}
 	}
 	out, err := s.page(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+strings.Join(where, ` AND `)+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
