@@ -13,7 +13,8 @@ import (
 
 // TestCountsMatchRecount drives random ingest, seen changes, IMAP copy,
 // move, flag and expunge, deletions and retention, and after each round
-// compares the kept folder counts with a recount of the entries, and
+// compares the kept folder counts (and the live message count) with a
+// recount of the entries, and
 // checks that every folder whose entries changed has a grown change
 // counter (modseq.go), on both
 // backends.
@@ -185,5 +186,6 @@ func checkCounts(t *testing.T, st *Store, when string) {
 	if orphans != 0 {
 		t.Errorf("%s: %d counts of deleted folders", when, orphans)
 	}
+	checkLiveCount(t, st, when)
 	t.Logf("%s: %d folders checked", when, folders)
 }

@@ -120,9 +120,11 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 	var args, filterArgs []any
 	mailbox := NormalizeAddress(q.Mailbox)
 	from, cols, order := `messages m`, summaryCols, `m.seq DESC`
-	// count is the cheap way to count when no filter applies.
+	// count is the cheap way to count when no filter applies; kept is
+	// set when that is the kept count of all mail (livecount.go).
 	var count string
 	var countArgs []any
+	kept := false
 	switch {
 	case mailbox != "" && q.Folder != "":
 		var fid int64
@@ -163,7 +165,7 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 		// "+" keeps the planner walking seq backwards, which finds a page
 		// at once (an index on copies would need a sort).
 		where = append(where, `+m.copies > 0`)
-		count = s.liveCount()
+		kept = true
 	}
 	key := `m.seq`
 	if mailbox != "" {
@@ -176,7 +178,7 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 			return nil, 0, false, err
 		}
 	}
-	if !wantTotal && (q.To != "" || q.From != "" || q.Subject != "" || q.Tag != "" || len(q.Conds) > 0) {
+	if !wantTotal && !s.plain && (q.To != "" || q.From != "" || q.Subject != "" || q.Tag != "" || len(q.Conds) > 0) {
 		out, ok, err := s.recentPage(ctx, q, where, args, from, cols, order, key, mailbox, cursor)
 		if err != nil {
 			return nil, 0, false, err
@@ -185,26 +187,40 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 			return out, 0, true, nil
 		}
 	}
-	filters, filterArgs, noMatch := s.filters(ctx, q)
+	filters, filterArgs, noMatch, walk := s.filters(ctx, q)
 	if noMatch {
 		return []Message{}, 0, true, nil
 	}
 	where, args = append(where, filters...), append(args, filterArgs...)
 	cond := ` WHERE ` + strings.Join(where, ` AND `)
+	// pageFrom is what the page (and the capped count) read: on
+	// PostgreSQL, for a filter matching many, messages walked newest first
+	// below the cursor (walkFrom).
+	pageFrom, pageFromArgs, countFrom := from, []any(nil), from
+	if walk && mailbox == "" {
+		pageFrom, pageFromArgs = walkFrom(cursor)
+		countFrom, _ = walkFrom(0)
+	}
 	capped := false
 	if len(filters) > 0 {
+		kept = false
 		count, countArgs = `SELECT COUNT(*) FROM `+from+cond, args
 		if countLimit > 0 {
 			// Walks the matches in the page's order and stops one past
 			// the cap: a filter matching many costs about countLimit rows.
-			count = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + from + cond + ` ORDER BY ` + order + ` LIMIT ?) capped`
+			count = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + countFrom + cond + ` ORDER BY ` + order + ` LIMIT ?) capped`
 			countArgs = append(append([]any{}, args...), countLimit+1)
 			capped = true
 		}
 	}
 	var total int
 	exact := true
-	if wantTotal {
+	if wantTotal && kept {
+		var err error
+		if total, err = s.liveCount(ctx); err != nil {
+			return nil, 0, false, fmt.Errorf("search: %w", err)
+		}
+	} else if wantTotal {
 		if err := s.rdb.QueryRowContext(ctx, s.q(count), countArgs...).Scan(&total); err != nil {
 			return nil, 0, false, fmt.Errorf("search: count: %w", err)
 		}
@@ -221,13 +237,31 @@ func (s *Store) search(ctx context.Context, q Query, countLimit int) ([]Message,
 	pageCond, pageArgs := cond, args
 	if cursor != 0 {
 		pageCond, pageArgs = cond+` AND `+key+` < ?`, append(append([]any{}, args...), cursor)
+		if s.pg && key != `m.seq` {
+			// PostgreSQL carries no bound across the join: without it, a
+			// merge join walks messages from the newest down to the cursor.
+			pageCond, pageArgs = pageCond+` AND m.seq < ?`, append(pageArgs, cursor)
+		}
 	}
-	out, err := s.page(ctx, `SELECT `+cols+` FROM `+from+pageCond+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		append(pageArgs, q.Limit, q.Offset), mailbox)
+	out, err := s.page(ctx, `SELECT `+cols+` FROM `+pageFrom+pageCond+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
+		append(append(pageFromArgs, pageArgs...), q.Limit, q.Offset), mailbox)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	return out, total, exact, nil
+}
+
+// walkFrom (PostgreSQL) is messages m as live messages walked newest
+// first, below cursor when it is not 0. OFFSET 0 keeps the planner from
+// merging it into the query around it (which filters it and stops at a
+// page): it cannot then choose to read every match of a filter it
+// misjudges as selective and sort them. The cursor is inside, as no
+// condition is carried into such a subquery.
+func walkFrom(cursor int64) (string, []any) {
+	if cursor != 0 {
+		return `(SELECT * FROM messages WHERE copies > 0 AND seq < ? ORDER BY seq DESC OFFSET 0) m`, []any{cursor}
+	}
+	return `(SELECT * FROM messages WHERE copies > 0 ORDER BY seq DESC OFFSET 0) m`, nil
 }
 
 // page runs a listing's query and reads its summaries, with their
@@ -320,8 +354,17 @@ func (s *Store) recentPage(ctx context.Context, q Query, base []string, baseArgs
 	}
 	add(key+` < ?`, top)
 	add(key+` >= ?`, top-recentWindow)
+	var fromArgs []any
+	if s.pg {
+		// The window's rows are read and checked one by one: PostgreSQL
+		// would otherwise also ask the trigram index for every match of
+		// a needle and intersect (19 ms for a needle of common trigrams,
+		// where the window takes 1). OFFSET 0 keeps the conditions out.
+		from = strings.Replace(from, `messages m`, `(SELECT * FROM messages WHERE seq < ? AND seq >= ? ORDER BY seq DESC OFFSET 0) m`, 1)
+		fromArgs = []any{top, top - recentWindow}
+	}
 	out, err := s.page(ctx, `SELECT `+cols+` FROM `+from+` WHERE `+strings.Join(where, ` AND `)+` ORDER BY `+order+` LIMIT ? OFFSET ?`,
-		append(args, q.Limit, q.Offset), mailbox)
+		append(append(fromArgs, args...), q.Limit, q.Offset), mailbox)
 	if err != nil || len(out) < q.Limit {
 		return nil, false, err
 	}
@@ -331,27 +374,37 @@ func (s *Store) recentPage(ctx context.Context, q Query, base []string, baseArgs
 // filters compiles q's conditions (all but mailbox, folder and paging)
 // into SQL over messages m. noMatch is true when one of them is known to
 // match nothing.
-func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterArgs []any, noMatch bool) {
+//
+// walk is set on PostgreSQL when a filter matches many of the newest
+// messages: the page and the capped count then walk messages newest first
+// (walkFrom), as SQLite's plan does by itself. PostgreSQL's planner,
+// misjudging how many rows such a filter keeps (it has no statistics for
+// LOWER(to_json) and the like), would otherwise read and sort every match.
+func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterArgs []any, noMatch, walk bool) {
 	pattern := func(v string) string { return "%" + escapeLike(strings.ToLower(v)) + "%" }
 	narrowed := false // a filter already keeps few candidates
 	like := func(col, v string) {
-		if s.pg || q.ID != "" || strings.ContainsAny(v, `%_\`) {
+		if q.ID != "" || s.plain || (!s.pg && strings.ContainsAny(v, `%_\`)) {
 			filters = append(filters, `m.`+col+` LIKE ? ESCAPE '\'`)
 			filterArgs = append(filterArgs, pattern(v))
 			return
 		}
 		// The trigram index answers LIKE without reading every row, but
-		// only without an ESCAPE clause: needles with LIKE's special
-		// characters take the scan above, as does a query for one message.
-		// A selective needle is resolved once, here, so that the count and
-		// the page do not both search the index.
-		pat := "%" + strings.ToLower(v) + "%"
+		// on SQLite only without an ESCAPE clause: needles with LIKE's
+		// special characters take the scan above, as does a query for one
+		// message. A selective needle is resolved once, here, so that the
+		// count and the page do not both search the index.
+		pat, cond := "%"+strings.ToLower(v)+"%", `m.`+col+` LIKE ?`
+		if s.pg {
+			pat, cond = pattern(v), cond+` ESCAPE '\'`
+		}
 		if s.dense(ctx, col, pat) {
 			// Matches are everywhere: walking messages newest first finds
 			// a page within a few rows, where the trigram index would
 			// read the postings of every match.
-			filters = append(filters, `m.`+col+` LIKE ?`)
+			filters = append(filters, cond)
 			filterArgs = append(filterArgs, pat)
+			walk = walk || s.pg
 			return
 		}
 		if ids, ok := s.ftsCandidates(ctx, col, pat); ok {
@@ -364,10 +417,11 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 			filterArgs = append(filterArgs, ids...)
 			return
 		}
-		// Too many matches to list: so many rows match that walking
-		// messages newest first and checking the column finds a page
-		// after few rows, where the subquery would collect every match.
-		filters = append(filters, `m.`+col+` LIKE ?`)
+		// Too many matches to list (or, on PostgreSQL, no trigram index):
+		// so many rows match that walking messages newest first and
+		// checking the column finds a page after few rows, where the
+		// subquery would collect every match.
+		filters = append(filters, cond)
 		filterArgs = append(filterArgs, pat)
 	}
 	if q.To != "" {
@@ -395,11 +449,12 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		}
 	}
 	if q.Tag != "" {
-		f, a, none := s.tagCond(ctx, q.Tag)
+		f, a, none, many := s.tagCond(ctx, q.Tag)
 		if none {
-			return nil, nil, true
+			return nil, nil, true, false
 		}
 		filters, filterArgs = append(filters, f), append(filterArgs, a...)
+		walk = walk || (many && s.pg)
 	}
 	if q.ID != "" {
 		// One row: reading its columns beats any index of all rows.
@@ -448,11 +503,12 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 					like(`search_to`, c.Text)
 				}
 			case CondTag:
-				f, a, none := s.tagCond(ctx, c.Text)
+				f, a, none, many := s.tagCond(ctx, c.Text)
 				if none {
 					noMatch = true
 				}
 				filters, filterArgs = append(filters, f), append(filterArgs, a...)
+				walk = walk || (many && s.pg)
 				continue
 			case CondText:
 				if narrowed {
@@ -472,39 +528,40 @@ func (s *Store) filters(ctx context.Context, q Query) (filters []string, filterA
 		f, a := s.condSQL(c)
 		filters, filterArgs = append(filters, f), append(filterArgs, a...)
 	}
-	return filters, filterArgs, noMatch
+	return filters, filterArgs, noMatch, walk
 }
 
 // tagCond is the condition "message m has tag". A tag on many of the
 // newest messages is checked row by row as the page walks newest first
 // (a page is found within a few rows); a rarer one lists its messages
-// once. none is true when no message has the tag.
-func (s *Store) tagCond(ctx context.Context, tag string) (cond string, args []any, none bool) {
+// once. none is true when no message has the tag, many when it is on
+// many of the newest.
+func (s *Store) tagCond(ctx context.Context, tag string) (cond string, args []any, none, many bool) {
 	key := strings.ToLower(strings.TrimSpace(tag))
 	var id int64
 	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT id FROM tag_names WHERE key = ?`), key).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return `1 = 0`, nil, true
+		return `1 = 0`, nil, true, false
 	}
 	if err != nil {
-		return tagSQL, []any{key}, false // the page's query reports the error
+		return tagSQL, []any{key}, false, false // the page's query reports the error
 	}
 	var recent int
 	err = s.rdb.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM message_tags
 		WHERE tag_id = ? AND msg_seq > (SELECT COALESCE(MAX(seq), 0) FROM messages) - ?`), id, denseProbe).Scan(&recent)
-	if err == nil && recent >= denseShare {
-		return `EXISTS (SELECT 1 FROM message_tags mt WHERE mt.msg_seq = m.seq AND mt.tag_id = ?)`, []any{id}, false
+	if err == nil && recent >= denseShare && !s.plain {
+		return `EXISTS (SELECT 1 FROM message_tags mt WHERE mt.msg_seq = m.seq AND mt.tag_id = ?)`, []any{id}, false, true
 	}
-	return `m.seq IN (SELECT mt.msg_seq FROM message_tags mt WHERE mt.tag_id = ?)`, []any{id}, false
+	return `m.seq IN (SELECT mt.msg_seq FROM message_tags mt WHERE mt.tag_id = ?)`, []any{id}, false, false
 }
 
 // textCandidates resolves a word of Mailpit's search (sender, recipients,
-// subject or body) once, on SQLite: the header columns through the
-// trigram index, the bodies in one scan, instead of scanning both for the
-// count and again for the page. ok is false when that does not apply or
-// matches too many.
+// subject or body) once: the header columns through the trigram index,
+// the bodies in one scan, instead of scanning both for the count and
+// again for the page. ok is false when that does not apply (no trigram
+// index on PostgreSQL) or matches too many.
 func (s *Store) textCandidates(ctx context.Context, v string, cols ...string) (ids []any, ok bool) {
-	if s.pg || strings.ContainsAny(v, `%_\`) {
+	if strings.ContainsAny(v, `%_\`) || (s.pg && !s.trgm) || s.plain {
 		return nil, false
 	}
 	pat := "%" + strings.ToLower(v) + "%"
@@ -535,12 +592,15 @@ func (s *Store) textCandidates(ctx context.Context, v string, cols ...string) (i
 	return ids, len(ids) <= maxCandidates
 }
 
-// bodyMatches lists (SQLite) the messages whose body text matches the
-// LIKE pattern, stopping at limit.
+// bodyMatches lists the messages whose body text matches the LIKE
+// pattern (without LIKE's special characters), stopping at limit.
 func (s *Store) bodyMatches(ctx context.Context, pat string, limit int) ([]any, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq FROM bodies
-		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`,
-		pat, limit)
+	query := `SELECT seq FROM bodies
+		WHERE (CASE WHEN text_off < 0 THEN text ELSE CAST(substr(raw, text_off + 1, text_len) AS TEXT) END) LIKE ? LIMIT ?`
+	if s.pg {
+		query = `SELECT seq FROM bodies WHERE text LIKE $1 LIMIT $2` // PostgreSQL keeps the text itself
+	}
+	rows, err := s.rdb.QueryContext(ctx, query, pat, limit)
 	if err != nil {
 		return nil, fmt.Errorf("search bodies: %w", err)
 	}
@@ -615,6 +675,9 @@ func (s *Store) condSQL(c Cond) (string, []any) {
 		sqlText = taggedSQL
 	case CondRead:
 		sqlText = readSQL
+		if c.Not {
+			return unreadSQL, nil
+		}
 	case CondAttachment:
 		sqlText = `(m.attachments > 0 OR (m.has_attachments <> 0 AND m.inlines = 0))` // the latter: stored before counts were kept
 	case CondInline:
@@ -649,22 +712,30 @@ func (s *Store) Count(ctx context.Context, q Query) (int, error) {
 const readSQL = `(m.seq IN (SELECT msg_seq FROM entries WHERE seen = 1)
 	AND NOT EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0))`
 
+// unreadSQL holds for a message with an unseen copy: for a message in
+// some mailbox, exactly NOT readSQL, in a form that both planners check
+// row by row as a page walks newest first (PostgreSQL turned NOT readSQL
+// into a hash of every unseen copy: 350 ms at 100,000 messages).
+const unreadSQL = `EXISTS (SELECT 1 FROM entries u WHERE u.msg_seq = m.seq AND u.seen = 0)`
+
 // Unread counts the messages with at least one unseen copy: all messages
 // but the read.
 func (s *Store) Unread(ctx context.Context) (int, error) {
-	var n int
-	err := s.rdb.QueryRowContext(ctx, `SELECT (`+s.liveCount()+`) -
-		(SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL+`)`).Scan(&n)
+	all, err := s.liveCount(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count unread: %w", err)
 	}
-	return n, nil
+	var read int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages m WHERE m.copies > 0 AND `+readSQL).Scan(&read); err != nil {
+		return 0, fmt.Errorf("count unread: %w", err)
+	}
+	return all - read, nil
 }
 
 // matchAll is the condition selecting the messages in any mailbox that
 // match q's filters (ignoring mailbox, folder and paging).
 func (s *Store) matchAll(ctx context.Context, q Query) (cond string, args []any, noMatch bool) {
-	filters, args, noMatch := s.filters(ctx, q)
+	filters, args, noMatch, _ := s.filters(ctx, q)
 	return strings.Join(append([]string{`m.copies > 0`}, filters...), ` AND `), args, noMatch
 }
 
@@ -722,10 +793,18 @@ const narrowEnough = 200
 const maxCandidates = 2000
 
 // ftsCandidates asks the trigram index for the messages whose col matches
-// pattern. ok is false when there are more than maxCandidates (or on an
-// error, which the subquery form will then report).
+// pattern (escaped on PostgreSQL). ok is false when there are more than
+// maxCandidates, when PostgreSQL has no trigram index, or on an error
+// (which the subquery form will then report).
 func (s *Store) ftsCandidates(ctx context.Context, col, pattern string) (ids []any, ok bool) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT rowid FROM msg_search WHERE `+col+` LIKE ? LIMIT ?`, pattern, maxCandidates+1)
+	query := `SELECT rowid FROM msg_search WHERE ` + col + ` LIKE ? LIMIT ?`
+	if s.pg {
+		if !s.trgm {
+			return nil, false
+		}
+		query = `SELECT seq FROM messages WHERE ` + col + ` LIKE $1 ESCAPE '\' LIMIT $2`
+	}
+	rows, err := s.rdb.QueryContext(ctx, query, pattern, maxCandidates+1)
 	if err != nil {
 		return nil, false
 	}

@@ -16,7 +16,7 @@ func migrations(pg bool) []string {
 			migration9Client,
 			migration10ModSeqPG,     // 10: folder change counters (modseq.go)
 			migration11WebhookMarks, // 11: webhook marks (webhookmarks.go)
-			migrationLiveCountPG,    // 12: live messages counted without an index of copies (SQLite only)
+			liveCountsPG,            // 12: live message count kept in delta rows (livecount.go)
 		}
 	}
 	return []string{migration1, migration2SQLite, migration3SQLite, migration4Mailpit, migration5IMAPState, migration6Webhooks, migration7TagsSQLite,
@@ -24,7 +24,7 @@ func migrations(pg bool) []string {
 		migration9Client,
 		migration10ModSeqSQLite,  // 10: folder change counters (modseq.go)
 		migration11WebhookMarks,  // 11: webhook marks (webhookmarks.go)
-		migrationLiveCountSQLite, // 12: live messages counted without an index of copies (stats.go)
+		migrationLiveCountSQLite, // 12: live messages counted without an index of copies (livecount.go)
 	}
 }
 
@@ -40,10 +40,6 @@ const migrationLiveCountSQLite = `
 DROP INDEX IF EXISTS messages_live;
 CREATE INDEX IF NOT EXISTS messages_gone ON messages(seq) WHERE copies = 0
 `
-
-// migrationLiveCountPG: PostgreSQL counts rows one by one either way and
-// keeps messages_live; the version number stays the same on both.
-const migrationLiveCountPG = `SELECT 1`
 
 // migration11WebhookMarks (webhooks that never slow capture): one row per
 // webhook URL with the last message every delivery was handed over for

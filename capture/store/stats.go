@@ -13,17 +13,6 @@ type Stats struct {
 	Deliveries int // relay deliveries queued or in flight
 }
 
-// liveCount is a query counting the messages in at least one mailbox. On
-// SQLite it counts all messages (from the table's page headers) less the
-// few in none (the partial index messages_gone), so that ingest writes no
-// index for it (migration 12).
-func (s *Store) liveCount() string {
-	if s.pg {
-		return `SELECT COUNT(*) FROM messages WHERE copies > 0`
-	}
-	return `SELECT (SELECT COUNT(*) FROM messages) - (SELECT COUNT(*) FROM messages WHERE copies = 0)`
-}
-
 // Stats counts what the store holds.
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	var st Stats

@@ -102,7 +102,12 @@ type Store struct {
 
 	ingested chan struct{} // pokes the retention loop
 	wrote    chan struct{} // pokes the checkpoint loop
-	ckdb     *sql.DB       // SQLite only: the checkpoint connection
+	compact  chan struct{} // PostgreSQL only: pokes the live count's compaction
+	trgm     bool          // PostgreSQL only: the trigram index of search columns exists (pgtrgm.go)
+	// plain makes searches take no shortcut (no recent window, probe,
+	// candidate list or walk): tests compare the shortcuts' results with it.
+	plain bool
+	ckdb  *sql.DB // SQLite only: the checkpoint connection
 
 	stmts map[string]*sql.Stmt // hot write statements, prepared at Open; read-only after
 
@@ -148,6 +153,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		s.closeDBs()
 		return nil, err
 	}
+	if s.pg {
+		s.ensureTrigram(ctx, "pg_trgm")
+	}
 	if err := s.EnsureWebhookMarks(ctx, opts.WebhookURLs); err != nil {
 		s.closeDBs()
 		return nil, err
@@ -167,6 +175,11 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if s.ckdb != nil {
 		s.wg.Add(1)
 		go s.checkpointLoop()
+	}
+	if s.pg {
+		s.compact = make(chan struct{}, 1)
+		s.wg.Add(1)
+		go s.compactLoop()
 	}
 	if opts.MaxAge > 0 || opts.MaxMessages > 0 || opts.RelayKeep > 0 {
 		s.wg.Add(1)
