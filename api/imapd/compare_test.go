@@ -2,6 +2,7 @@ package imapd_test
 
 import (
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -35,7 +36,7 @@ func transcript(t *testing.T, addr, user string, steps []step) []string {
 	}
 	var out []string
 	for _, s := range steps {
-		lines, err := cs[s.conn].script([]string{s.cmd})
+		lines, err := cs[s.conn].scriptStep(s.cmd)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +50,7 @@ func transcript(t *testing.T, addr, user string, steps []step) []string {
 		}
 		for i, l := range body {
 			body[i] = normalizeForCompare(l)
-			if verb == "NOOP" || verb == "APPEND" {
+			if verb == "NOOP" || verb == "APPEND" || verb == "WAIT" || verb == "DONE" {
 				// Unsolicited FETCH: we add the UID (RFC 3501 allows it).
 				body[i] = uidItemRE.ReplaceAllString(body[i], "(")
 			}
@@ -62,6 +63,60 @@ func transcript(t *testing.T, addr, user string, steps []step) []string {
 		out = append(out, lines...)
 	}
 	return out
+}
+
+// scriptStep runs one step of a transcript. Besides commands it knows
+// IDLE (sent, up to the continuation), "WAIT line" (while idling: the
+// responses up to that line, so that what comes next came after it) and
+// DONE (the rest up to the tagged status): a step never depends on how
+// soon a server pushes an update.
+func (c *imapConn) scriptStep(cmd string) ([]string, error) {
+	readUntil := func(last func(string) bool) ([]string, string, error) {
+		var out []string
+		for {
+			l, err := c.line()
+			if err != nil {
+				return out, "", fmt.Errorf("%s: %w", cmd, err)
+			}
+			if last(l) {
+				return out, l, nil
+			}
+			out = append(out, normalizeLine(l))
+		}
+	}
+	tag := fmt.Sprintf("t%d", c.n)
+	var u []string
+	var end string
+	var err error
+	switch {
+	case cmd == "IDLE":
+		c.n++
+		if _, err := io.WriteString(c.conn, fmt.Sprintf("t%d IDLE\r\n", c.n)); err != nil {
+			return nil, err
+		}
+		u, end, err = readUntil(func(l string) bool { return strings.HasPrefix(l, "+") || strings.HasPrefix(l, "t") })
+		if strings.HasPrefix(end, "+") {
+			end = "+" // the text after it differs
+		}
+		end = "= " + end
+	case strings.HasPrefix(cmd, "WAIT "):
+		want := strings.TrimPrefix(cmd, "WAIT ")
+		u, end, err = readUntil(func(l string) bool { return l == want })
+		end = "= " + end
+	case cmd == "DONE":
+		if _, err := io.WriteString(c.conn, "DONE\r\n"); err != nil {
+			return nil, err
+		}
+		u, end, err = readUntil(func(l string) bool { return strings.HasPrefix(l, tag+" ") })
+		end, _, _ = strings.Cut(strings.TrimPrefix(end, tag+" "), " ")
+		end = "= " + end
+	default:
+		return c.script([]string{cmd})
+	}
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]string{"> " + cmd}, u...), end), nil
 }
 
 // normalizeForCompare masks what two correct servers spell differently:
@@ -132,6 +187,90 @@ var compareScenarios = map[string][]step{
 		{0, "NOOP"},
 		{0, "FETCH 3 (FLAGS)"},
 		{1, "FETCH 3 (FLAGS)"},
+	},
+	// An EXPUNGE that changes the session's recent count: on its own
+	// EXPUNGE and MOVE, at a NOOP after another session's, while idling,
+	// and once a FETCH (which may not expunge) has held it back; new mail
+	// seen during a FETCH. While idling Dovecot sends the RECENT at its
+	// next sync, which may be DONE's: the WAIT stops at the EXPUNGE so
+	// that the transcript is the same whenever the RECENT comes.
+	"recent-expunge": {
+		{0, appendCmd("", msgText("one"))},
+		{0, appendCmd("", msgText("two"))},
+		{0, appendCmd("", msgText("three"))},
+		{0, appendCmd("", msgText("four"))},
+		{0, appendCmd("", msgText("five"))},
+		{0, "SELECT INBOX"},
+		{1, "SELECT INBOX"},
+		{1, `STORE 1 +FLAGS.SILENT (\Deleted)`},
+		{1, "EXPUNGE"},
+		{0, "NOOP"},
+		{0, "NOOP"},
+		{0, `STORE 1 +FLAGS.SILENT (\Deleted)`},
+		{0, "EXPUNGE"},
+		{0, "NOOP"},
+		{1, "NOOP"},
+		{1, `STORE 1 +FLAGS.SILENT (\Deleted)`},
+		{0, "NOOP"},
+		{0, "IDLE"},
+		{1, "EXPUNGE"},
+		{0, "WAIT * 1 EXPUNGE"},
+		{0, "DONE"},
+		{0, "NOOP"},
+		{1, `STORE 1 +FLAGS.SILENT (\Deleted)`},
+		{0, "NOOP"},
+		{1, "EXPUNGE"},
+		{0, "FETCH 1:* (FLAGS)"},
+		{0, "NOOP"},
+		{0, "NOOP"},
+		{1, "UNSELECT"},
+		{0, "IDLE"},
+		{1, appendCmd("", msgText("six"))},
+		{0, "WAIT * 2 EXISTS"},
+		{0, "DONE"},
+		{1, "SELECT INBOX"},
+		{1, `STORE 1 +FLAGS.SILENT (\Deleted)`},
+		{0, "NOOP"},
+		{0, "IDLE"},
+		{1, "EXPUNGE"},
+		{0, "WAIT * 1 EXPUNGE"},
+		{0, "DONE"},
+		{0, "NOOP"},
+		{0, "CREATE Archive"},
+		{0, "MOVE 1 Archive"},
+		{0, "NOOP"},
+		// New mail and an expunge both held back by a FETCH.
+		{1, "UNSELECT"},
+		{1, appendCmd("", msgText("seven"))},
+		{1, appendCmd("", msgText("eight"))},
+		{0, "NOOP"},
+		{1, "SELECT INBOX"},
+		{1, `STORE 1 +FLAGS.SILENT (\Deleted)`},
+		{0, "NOOP"},
+		{1, "EXPUNGE"},
+		{1, "UNSELECT"},
+		{1, appendCmd("", msgText("nine"))},
+		{0, "FETCH 1:* (FLAGS)"},
+		{0, "NOOP"},
+		{0, "NOOP"},
+		{0, "FETCH 1:* (FLAGS)"},
+		{1, "STATUS INBOX (RECENT)"},
+		{1, appendCmd("", msgText("ten"))},
+		{0, "FETCH 1 (FLAGS)"},
+		{0, "NOOP"},
+		{0, "FETCH 1:* (FLAGS)"},
+	},
+	// A read-only session's recent messages go too.
+	"recent-expunge-examine": {
+		{0, appendCmd("", msgText("one"))},
+		{0, appendCmd("", msgText("two"))},
+		{1, "EXAMINE INBOX"},
+		{0, "SELECT INBOX"},
+		{0, `STORE 2 +FLAGS.SILENT (\Deleted)`},
+		{0, "EXPUNGE"},
+		{1, "NOOP"},
+		{1, "NOOP"},
+		{0, "STATUS INBOX (RECENT)"},
 	},
 	"keywords": {
 		{0, appendCmd("", msgText("one"))},

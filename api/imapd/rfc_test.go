@@ -114,6 +114,58 @@ func TestRecent(t *testing.T) {
 	}
 }
 
+// TestRecentAfterExpunge: an EXPUNGE of a message recent in a session is
+// followed by that session's new RECENT count, in a read-only session too.
+// A FETCH, STORE or SEARCH (which may not expunge) sends neither, nor the
+// RECENT for new mail: the next NOOP does (as Dovecot).
+func TestRecentAfterExpunge(t *testing.T) {
+	ts := newTestServer(t)
+	for _, s := range []string{"one", "two", "three", "four"} {
+		ts.ingest(t, "bob@example.com", textMsg(s, s))
+	}
+	a, b, e := dialLogin(t, ts.addr), dialLogin(t, ts.addr), dialLogin(t, ts.addr)
+	e.ok("EXAMINE INBOX") // sees four recent, takes none
+	a.ok("SELECT INBOX")  // takes the four
+	b.ok("SELECT INBOX")
+	type step struct {
+		c         *rawClient
+		cmd, want string
+	}
+	run := func(steps []step) {
+		t.Helper()
+		for _, st := range steps {
+			if u := st.c.ok("%s", st.cmd); strings.Join(u, "|") != st.want {
+				t.Fatalf("%s: %q, want %q", st.cmd, u, st.want)
+			}
+		}
+	}
+	run([]step{
+		{a, `STORE 1 +FLAGS.SILENT (\Deleted)`, ""},
+		{a, "EXPUNGE", "* 1 EXPUNGE|* 3 RECENT"},
+		{a, "NOOP", ""},
+		{b, "NOOP", "* 1 EXPUNGE"}, // nothing was recent for b
+		{e, "NOOP", "* 1 EXPUNGE|* 3 RECENT"},
+		{b, `STORE 1 +FLAGS.SILENT (\Deleted)`, ""},
+		{a, "NOOP", `* 1 FETCH (UID 2 FLAGS (\Deleted \Recent))`},
+		{b, "EXPUNGE", "* 1 EXPUNGE"},
+		// The FETCH holds the EXPUNGE back, and the RECENT with it.
+		{a, "FETCH 1 (UID)", "* 1 FETCH (UID 2)"},
+		{a, "NOOP", "* 1 EXPUNGE|* 2 RECENT"},
+		{a, "NOOP", ""},
+		{b, "UNSELECT", ""}, // so that a takes the next message
+	})
+	ts.ingest(t, "bob@example.com", textMsg("five", "five"))
+	run([]step{
+		// New mail during a FETCH: EXISTS then, RECENT at the next NOOP.
+		{a, "FETCH 1 (UID)", "* 1 FETCH (UID 3)|* 3 EXISTS"},
+		{a, "NOOP", "* 3 RECENT"},
+		{a, "NOOP", ""},
+		// e lost a recent message and gained one: the count it was sent
+		// holds.
+		{e, "NOOP", "* 1 EXPUNGE|* 3 EXISTS"},
+	})
+}
+
 // TestInvalidMailboxNames: a name that is not valid modified UTF-7 gets a
 // plain NO, as from Dovecot, never a server-bug code.
 func TestInvalidMailboxNames(t *testing.T) {

@@ -321,9 +321,13 @@ func (sess *session) poll(w flagWriter, ents []store.Entry, allowExpunge bool) e
 			return err
 		}
 	}
-	// RECENT goes with EXISTS, when the count changed. (Dovecot also
-	// sends it after an EXPUNGE that changed the count.)
-	if len(added) > 0 {
+	// RECENT last, when the count changed since it was last sent: after
+	// EXISTS, and after EXPUNGEs of recent messages. As Dovecot, not
+	// during FETCH, STORE or SEARCH: those send EXISTS but leave RECENT to
+	// the next poll that may expunge (by then no message gone is left in
+	// the client's view to miscount). While idling it follows the EXPUNGE
+	// at once; Dovecot's comes at its next sync, DONE's at the latest.
+	if allowExpunge {
 		if n := sel.recentCount(); n != sel.sentRecent {
 			sel.sentRecent = n
 			if err := w.WriteNumRecent(uint32(n)); err != nil {
