@@ -144,8 +144,9 @@ func buildImage(t *testing.T) (string, int64, error) {
 	defer os.RemoveAll(dir)
 
 	start := time.Now()
-	if bin := os.Getenv("MAILSANDBOX_E2E_BINARY"); bin != "" {
-		// A static linux binary built beforehand (e.g. by CI).
+	if bin := os.Getenv("MAILSANDBOX_TEST_BINARY"); bin != "" {
+		// A static linux binary built beforehand from this checkout
+		// (.ci/run builds one for every package that runs the binary).
 		if err := copyFile(bin, filepath.Join(dir, "mailsandbox"), 0o755); err != nil {
 			return "", 0, err
 		}

@@ -321,6 +321,15 @@ func (b *tab) waitJS(what, expr string) {
 	}
 }
 
+// clickJS waits for sel to match and clicks the element in the page, in
+// one evaluation: for parts that re-render on server events (the sidebar,
+// the tag editor), where a node found over the DevTools protocol can be
+// gone by the time it is clicked ("Could not find node with given id").
+func (b *tab) clickJS(what, sel string) {
+	b.t.Helper()
+	b.waitJS(what, `((el) => el ? (el.click(), true) : false)(document.querySelector(`+strconv.Quote(sel)+`))`)
+}
+
 // pageState describes the page for a failure message: where it is, what
 // has focus, what the list and search box hold, and any open dialog.
 func (b *tab) pageState() string {

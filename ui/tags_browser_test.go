@@ -36,12 +36,12 @@ func TestTagsInUI(t *testing.T) {
 		t.Fatalf("tag added in the UI: search by tag finds %+v", list)
 	}
 	b.waitJS("new tag in the sidebar", `[...document.querySelectorAll('#tag-list a')].some((a) => a.dataset.tag === 'qa-run 7')`)
-	b.do("filter by tag", chromedp.Click(`#tag-list a[data-tag="signup"]`))
+	b.clickJS("filter by tag", `#tag-list a[data-tag="signup"]`)
 	b.waitJS("only tagged mail", `document.querySelectorAll('#message-list .msg-item').length === 1 &&
 		document.querySelector('#message-list .subject-text').textContent === 'Tagged one'`)
 
 	b.open("Tagged one")
-	b.do("remove the tag", chromedp.Click(`#tag-editor .tag-remove`))
+	b.clickJS("remove the tag", `#tag-editor .tag-remove`)
 	b.waitJS("chip gone", `document.querySelectorAll('#tag-editor .tag-chip').length === 0`)
 	if list := e.search(t, map[string][]string{"tag": {"signup"}}); len(list) != 0 {
 		t.Fatalf("tag removed in the UI is still stored: %+v", list)
