@@ -218,8 +218,37 @@ type tab struct {
 	errs      []string
 }
 
-func newTab(t *testing.T, chromium, base, artifacts string) *tab {
-	t.Helper()
+// browsers is the one Chromium the package's tests share: starting one
+// took ~2 s of CPU, 33 times a run. Each test opens a tab of its own on a
+// server of its own (its own port, so its own origin: no storage or cache
+// is shared), and its tab closes with the test.
+var browsers sharedBrowser
+
+type sharedBrowser struct {
+	mu     sync.Mutex
+	path   string
+	ctx    context.Context // the browser's first tab; tests' tabs derive from it
+	cancel func()
+}
+
+// TestMain closes the shared browser after the package's tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	browsers.close()
+	os.Exit(code)
+}
+
+// get returns the running browser, starting it (again, if it went away).
+func (s *sharedBrowser) get(chromium string) (context.Context, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx != nil && s.path == chromium && s.ctx.Err() == nil {
+		return s.ctx, nil
+	}
+	if s.cancel != nil {
+		s.cancel()
+		s.ctx, s.cancel = nil, nil
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
@@ -244,9 +273,33 @@ func newTab(t *testing.T, chromium, base, artifacts string) *tab {
 	}
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
 	if err := chromedp.Do(ctx); err != nil {
+		cancelC()
+		cancelA()
+		return nil, err
+	}
+	s.path, s.ctx, s.cancel = chromium, ctx, func() { cancelC(); cancelA() }
+	return ctx, nil
+}
+
+func (s *sharedBrowser) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+}
+
+func newTab(t *testing.T, chromium, base, artifacts string) *tab {
+	t.Helper()
+	bctx, err := browsers.get(chromium)
+	if err != nil {
 		need.Skip(t, need.Chromium, fmt.Sprintf("Chromium at %s does not start: %v", chromium, err))
+	}
+	ctx, cancel := chromedp.NewContext(bctx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab in the shared Chromium: %v", err)
 	}
 	tb := &tab{t: t, ctx: ctx, base: base, artifacts: artifacts}
 	// Any dialog (alert/confirm/prompt) is a failure: the UI uses none, and
