@@ -1027,3 +1027,65 @@ func (s *loopSession) Data(r io.Reader) error {
 }
 func (s *loopSession) Reset()        { s.from, s.to = "", nil }
 func (s *loopSession) Logout() error { return nil }
+
+// TestCloseDuringConnectPutsDeliveriesBack: a queue closed while it waits
+// for a destination's greeting has made no attempt; its deliveries are
+// queued again at once, not left leased for a whole lease (a restart
+// would otherwise wait that long for them).
+func TestCloseDuringConnectPutsDeliveriesBack(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c // never greets
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for {
+			select {
+			case c := <-accepted:
+				c.Close()
+			default:
+				return
+			}
+		}
+	})
+	opts := Options{Match: []string{"*@relay.test"}, Routes: map[string]string{"relay.test": l.Addr().String()}}
+	var q *Queue
+	st := openStore(t, filepath.Join(t.TempDir(), "mail.db"), &q)
+	q, _ = New(st, testOptions(opts), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	if _, err := st.Ingest(ctx, store.Envelope{From: "a@sender.test", To: []string{"r@relay.test"}}, mail("a@sender.test", "r@relay.test", "m", "x")); err != nil {
+		t.Fatal(err)
+	}
+	q.Start()
+	var c net.Conn
+	select {
+	case c = <-accepted:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the queue never connected")
+	}
+	defer c.Close()
+	waitQueue(t, st, "claimed", func(ds []store.Delivery) bool {
+		return len(ds) == 1 && ds[0].Status == store.DeliverySending
+	})
+	q.Close()
+	ds, err := st.Deliveries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No attempt was made: no error recorded, due at once.
+	if len(ds) != 1 || ds[0].Status != store.DeliveryQueued || ds[0].LeaseOwner != "" ||
+		ds[0].LastError != "" || ds[0].NextAttemptAt.After(time.Now()) {
+		t.Fatalf("after Close during connect: %+v, want queued, not leased, no error, due now", ds)
+	}
+}

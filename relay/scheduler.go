@@ -94,7 +94,13 @@ func (q *Queue) claim(ctx context.Context) {
 	if free <= 0 {
 		return
 	}
-	ds, err := q.st.ClaimDue(ctx, q.opts.Now(), q.owner, q.opts.Lease, free)
+	// The claim is not cut short by shutdown: a claim that committed while
+	// its answer was lost would leave deliveries leased for a whole lease.
+	// Claimed ones are dispatched either way; a stopping worker leaves
+	// them queued here and Run puts them back.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	ds, err := q.st.ClaimDue(cctx, q.opts.Now(), q.owner, q.opts.Lease, free)
 	if err != nil {
 		if ctx.Err() == nil {
 			q.log.Warn("relay: claim due deliveries", "err", err)
@@ -223,6 +229,13 @@ func (q *Queue) putBack(ds *destState, d store.Delivery) {
 // serve opens a connection for ds and sends first and what follows over it.
 func (q *Queue) serve(ctx context.Context, ds *destState, first store.Delivery) {
 	cn, err := q.connect(ctx, ds.key)
+	if err != nil && ctx.Err() != nil {
+		// Shutdown cut the connect short: not an attempt. The deliveries
+		// stay queued here and Run puts them back, due now (recording a
+		// failure with the ended context would fail and leave them leased).
+		q.putBack(ds, first)
+		return
+	}
 	if err != nil {
 		q.m.connections.WithLabelValues("error").Inc()
 		q.log.Info("relay: destination unreachable", "destination", ds.key, "err", err)
