@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"testing"
-
-	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // TestCountsMatchRecount drives random ingest, seen changes, IMAP copy,
@@ -19,16 +16,7 @@ import (
 // counter (modseq.go), on both
 // backends.
 func TestCountsMatchRecount(t *testing.T) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testCountsMatchRecount(t, filepath.Join(t.TempDir(), "mail.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		storetest.RequirePostgres(t)
-		t.Parallel()
-		testCountsMatchRecount(t, storetest.PostgresDSN(t))
-	})
+	eachBackend(t, func(t *testing.T, dsn string, _ bool) { testCountsMatchRecount(t, dsn) })
 }
 
 func testCountsMatchRecount(t *testing.T, dsn string) {

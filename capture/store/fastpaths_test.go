@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // TestShortcutsMatchPlainSearch: every shortcut a search may take (the
@@ -19,16 +16,7 @@ import (
 // the same order, with the same total, for needles matching many, few and
 // none, with offsets, cursors and capped counts, on both backends.
 func TestShortcutsMatchPlainSearch(t *testing.T) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testShortcutsMatchPlainSearch(t, filepath.Join(t.TempDir(), "mail.db"))
-	})
-	t.Run("postgres", func(t *testing.T) {
-		storetest.RequirePostgres(t)
-		t.Parallel()
-		testShortcutsMatchPlainSearch(t, storetest.PostgresDSN(t))
-	})
+	eachBackend(t, func(t *testing.T, dsn string, _ bool) { testShortcutsMatchPlainSearch(t, dsn) })
 }
 
 func testShortcutsMatchPlainSearch(t *testing.T, dsn string) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -46,15 +45,7 @@ func checkLiveCount(t *testing.T, st *Store, when string) {
 // kept count, every count (list total, unread, stats) leaves the orphan
 // out, and the count then follows ingest and deletion, on both backends.
 func TestMigrateLiveCount(t *testing.T) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testMigrateLiveCount(t, filepath.Join(t.TempDir(), "old.db"), false)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		testMigrateLiveCount(t, storetest.PostgresDSN(t), true)
-	})
+	eachBackend(t, testMigrateLiveCount)
 }
 
 func testMigrateLiveCount(t *testing.T, dsn string, pg bool) {

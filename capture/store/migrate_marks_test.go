@@ -3,12 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // TestMigrateWebhookMarks opens a store of the version before webhook
@@ -17,15 +14,7 @@ import (
 // message is not announced again, and mail stored after the upgrade is
 // handed over by the mark.
 func TestMigrateWebhookMarks(t *testing.T) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testMigrateWebhookMarks(t, filepath.Join(t.TempDir(), "old.db"), false)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		testMigrateWebhookMarks(t, storetest.PostgresDSN(t), true)
-	})
+	eachBackend(t, testMigrateWebhookMarks)
 }
 
 func testMigrateWebhookMarks(t *testing.T, dsn string, pg bool) {

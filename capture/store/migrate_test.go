@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mailsandbox/mailsandbox/capture/store/storetest"
 )
 
 // TestMigrateFromVersion2 builds a database as version 2 wrote it (bodies
@@ -17,15 +14,7 @@ import (
 // opens it with this version: old mail must still be read, searched by body
 // and recipient, and deleted cleanly, and new mail must join it.
 func TestMigrateFromVersion2(t *testing.T) {
-	t.Parallel()
-	t.Run("sqlite", func(t *testing.T) {
-		t.Parallel()
-		testMigrateFromVersion2(t, filepath.Join(t.TempDir(), "old.db"), false)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		t.Parallel()
-		testMigrateFromVersion2(t, storetest.PostgresDSN(t), true)
-	})
+	eachBackend(t, testMigrateFromVersion2)
 }
 
 func testMigrateFromVersion2(t *testing.T, dsn string, pg bool) {
