@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -22,12 +23,12 @@ const (
 	qInsertBody  = `INSERT INTO bodies (seq, raw, text, text_off, text_len) VALUES (?, ?, ?, ?, ?)`
 	qInsertEntry = `INSERT INTO entries (msg_seq, mailbox, folder_id, uid, seen, flags, received_at) VALUES (?,?,?,?,?,?,?)`
 	qNextUIDs    = `UPDATE folders SET uidnext = uidnext + ? WHERE mailbox = ? AND name = ? RETURNING id, uidnext - ?, uidvalidity`
-	// The whole batch goes into the search index in one statement, last in
-	// the transaction: FTS5 flushes its pending terms to a new segment at
-	// every statement savepoint, so a row per statement would write (and
-	// later merge) a segment per message. The values are read back from the
-	// rows just written, so the index holds exactly what messages holds (it
-	// reads messages again when a row is deleted).
+	// Messages go into the search index in batches, after their commits
+	// (searchtail.go), one statement each: FTS5 flushes its pending terms
+	// to a new segment at every statement, so a row per statement would
+	// write (and later merge) a segment per message. The values are read
+	// back from the rows written, so the index holds exactly what messages
+	// holds (it reads messages again when a row is deleted).
 	qInsertIndex = `INSERT INTO msg_search (rowid, search_to, search_from, search_subject)
 		SELECT seq, search_to, search_from, search_subject FROM messages WHERE seq BETWEEN ? AND ?`
 )
@@ -183,8 +184,15 @@ func (s *Store) submit(ctx context.Context, row *msgRow) error {
 func (s *Store) ingestLoop() {
 	defer s.wg.Done()
 	batch := make([]*ingestReq, 0, maxBatch)
+	// The search index catches up once ingest pauses (or every indexEvery
+	// messages, below).
+	idle := cmp.Or(s.opts.indexIdle, indexIdle)
+	pause := time.NewTimer(idle)
+	defer pause.Stop()
 	for {
 		select {
+		case <-pause.C:
+			s.indexTailLogged()
 		case r := <-s.ingestCh:
 			batch = append(batch[:0], r)
 		fill:
@@ -197,16 +205,24 @@ func (s *Store) ingestLoop() {
 				}
 			}
 			s.commitBatch(batch)
+			if s.tail.pending() >= indexEvery {
+				s.indexTailLogged()
+			}
 		case <-s.stop:
-			// Close holds closeMu, so no sender is mid-send: drain what is left.
+			// Close holds closeMu, so no sender is mid-send: drain what is
+			// left, and leave the index complete.
 			for {
 				select {
 				case r := <-s.ingestCh:
 					s.commitBatch([]*ingestReq{r})
 				default:
+					s.indexTailLogged()
 					return
 				}
 			}
+		}
+		if s.tail.pending() > 0 {
+			pause.Reset(idle)
 		}
 	}
 }
@@ -281,13 +297,11 @@ func (s *Store) insertRows(ctx context.Context, batch []*ingestReq) error {
 			return err
 		}
 	}
-	if len(batch) > 0 {
-		if err := s.indexRows(ctx, tx, batch); err != nil {
-			return err
-		}
-	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("ingest: commit: %w", err)
+	}
+	if len(batch) > 0 {
+		s.tail.noteCommitted(batch[len(batch)-1].row.seq) // SQLite: seqs rise through a batch
 	}
 	return nil
 }
@@ -352,15 +366,6 @@ func (s *Store) queueDeliveries(ctx context.Context, tx *sql.Tx, r *msgRow) erro
 		if _, err := s.insertDelivery(ctx, tx, r.seq, r.id, r.env.From, d, r.received); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// indexRows adds a batch about to be committed to the SQLite search index.
-// The single writer gives a batch consecutive seqs.
-func (s *Store) indexRows(ctx context.Context, tx *sql.Tx, batch []*ingestReq) error {
-	if err := s.txExec(ctx, tx, qInsertIndex, batch[0].row.seq, batch[len(batch)-1].row.seq); err != nil {
-		return fmt.Errorf("ingest: index: %w", err)
 	}
 	return nil
 }

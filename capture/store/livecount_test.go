@@ -12,10 +12,11 @@ import (
 )
 
 // undoLiveCounts are the statements that take a database back to before
-// the live count's migration (12), for tests that build older versions.
+// the live count's migration (12), and the search index's mark (13) that
+// follows it on SQLite, for tests that build older versions.
 func undoLiveCounts(pg bool) []string {
 	if !pg {
-		return []string{`DROP INDEX messages_gone`, `CREATE INDEX messages_live ON messages(copies)`}
+		return []string{`DROP TABLE search_indexed`, `DROP INDEX messages_gone`, `CREATE INDEX messages_live ON messages(copies)`}
 	}
 	return []string{`DROP TRIGGER messages_live_insert ON messages`, `DROP TRIGGER messages_live_update ON messages`,
 		`DROP TRIGGER messages_live_delete ON messages`, `DROP TABLE message_counts`,

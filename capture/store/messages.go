@@ -797,7 +797,11 @@ const maxCandidates = 2000
 // maxCandidates, when PostgreSQL has no trigram index, or on an error
 // (which the subquery form will then report).
 func (s *Store) ftsCandidates(ctx context.Context, col, pattern string) (ids []any, ok bool) {
-	query := `SELECT rowid FROM msg_search WHERE ` + col + ` LIKE ? LIMIT ?`
+	// The index's matches and those among the messages not indexed yet,
+	// in one statement so that both read one snapshot (searchtail.go).
+	query := `SELECT rowid FROM msg_search WHERE ` + col + ` LIKE ?1
+		UNION ALL SELECT seq FROM messages WHERE seq > (SELECT upto FROM search_indexed) AND ` + col + ` LIKE ?1
+		LIMIT ?2`
 	if s.pg {
 		if !s.trgm {
 			return nil, false
@@ -1170,14 +1174,14 @@ func (s *Store) collect(ctx context.Context, tx *sql.Tx, seqs []int64) (map[int6
 		gph := strings.TrimSuffix(strings.Repeat("?,", len(gone)), ",")
 		keep := ` AND seq NOT IN (SELECT msg_seq FROM deliveries WHERE status IN ('queued','sending'))`
 		for _, t := range s.messageTables() {
-			col := "seq"
+			col, indexed := "seq", ""
 			switch t {
 			case "msg_search":
-				col = "rowid"
+				col, indexed = "rowid", qIndexed
 			case "message_tags":
 				col = "msg_seq"
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE `+col+` IN (`+gph+`)`+strings.ReplaceAll(keep, " seq ", " "+col+" ")), gone...); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM `+t+` WHERE `+col+` IN (`+gph+`)`+strings.ReplaceAll(keep, " seq ", " "+col+" ")+indexed), gone...); err != nil {
 				return nil, fmt.Errorf("drop messages left in no mailbox: %w", err)
 			}
 		}

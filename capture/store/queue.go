@@ -444,7 +444,7 @@ func (s *Store) collectQueued(ctx context.Context, tx *sql.Tx, seq int64) error 
 		c := cond
 		switch t {
 		case "msg_search":
-			c = strings.Replace(cond, "WHERE seq", "WHERE rowid", 1)
+			c = strings.Replace(cond, "WHERE seq", "WHERE rowid", 1) + qIndexed
 		case "message_tags":
 			c = strings.Replace(cond, "WHERE seq", "WHERE msg_seq", 1)
 		}

@@ -25,6 +25,7 @@ func migrations(pg bool) []string {
 		migration10ModSeqSQLite,  // 10: folder change counters (modseq.go)
 		migration11WebhookMarks,  // 11: webhook marks (webhookmarks.go)
 		migrationLiveCountSQLite, // 12: live messages counted without an index of copies (livecount.go)
+		migrationSearchTail,      // 13: the search index's mark, indexed in batches after ingest (searchtail.go)
 	}
 }
 

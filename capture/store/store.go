@@ -77,6 +77,10 @@ type Options struct {
 	Tagger func(env Envelope, p *mailparse.Message, raw []byte) []string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// indexIdle overrides how long ingest pauses before the search index
+	// catches up (tests hold the index back with it); zero means indexIdle.
+	indexIdle time.Duration
 }
 
 // Store is an open mail store. It is safe for concurrent use.
@@ -107,7 +111,8 @@ type Store struct {
 	// plain makes searches take no shortcut (no recent window, probe,
 	// candidate list or walk): tests compare the shortcuts' results with it.
 	plain bool
-	ckdb  *sql.DB // SQLite only: the checkpoint connection
+	ckdb  *sql.DB    // SQLite only: the checkpoint connection
+	tail  searchTail // SQLite only: how far the search index has caught up (searchtail.go)
 
 	stmts map[string]*sql.Stmt // hot write statements, prepared at Open; read-only after
 
@@ -167,6 +172,10 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		}
 	}
 	if err := s.prepareHot(ctx); err != nil {
+		s.closeDBs()
+		return nil, err
+	}
+	if err := s.loadSearchTail(ctx); err != nil {
 		s.closeDBs()
 		return nil, err
 	}
