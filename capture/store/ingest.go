@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -43,6 +44,9 @@ func (s *Store) hotQueries() []string {
 
 // maxBatch bounds how many messages one group commit carries.
 const maxBatch = 512
+
+// ingestYields is how many times the writer yields to gather a batch.
+const ingestYields = 3
 
 type ingestReq struct {
 	row  msgRow
@@ -195,13 +199,23 @@ func (s *Store) ingestLoop() {
 			s.indexTailLogged()
 		case r := <-s.ingestCh:
 			batch = append(batch[:0], r)
-		fill:
-			for len(batch) < maxBatch {
-				select {
-				case r := <-s.ingestCh:
-					batch = append(batch, r)
-				default:
-					break fill
+			// Before committing, let the goroutines that are runnable run
+			// (a few times), and take what they hand over: with 16 clients
+			// sending, a commit that took only what was already queued
+			// carried 1.3-1.5 messages on average, and every commit writes
+			// the ~14 B-tree pages each message touches again; three
+			// yields made it ~3 (server CPU per 1 KB message -17%). With
+			// nothing else runnable (one client) a yield returns at once.
+			for range ingestYields {
+				runtime.Gosched()
+			fill:
+				for len(batch) < maxBatch {
+					select {
+					case r := <-s.ingestCh:
+						batch = append(batch, r)
+					default:
+						break fill
+					}
 				}
 			}
 			s.commitBatch(batch)
