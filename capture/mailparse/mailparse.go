@@ -494,6 +494,9 @@ func toUTF8(b string) string {
 // reading only as far as it needs to: bodies can be megabytes.
 func snippet(s string) string {
 	var b strings.Builder
+	// Sized for a snippet of ASCII text, so it is built without regrowing
+	// (ingest makes one per message).
+	b.Grow(min(len(s), snippetRunes+len("…")))
 	n := 0
 	space := false
 	for _, r := range s {

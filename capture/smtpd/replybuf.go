@@ -50,6 +50,9 @@ type replyBuffer struct {
 	mu  sync.Mutex // Close may come from the server's goroutine
 	buf []byte
 
+	dl              sync.Mutex // never held over I/O: hangUp sets a deadline while a send is stuck
+	readDL, writeDL time.Time  // the deadlines in force; zero: none or unknown
+
 	fast dataFast // read side, see datafast.go
 }
 
@@ -115,14 +118,61 @@ func (c *replyBuffer) flushLocked() error {
 // close_notify and then sets the write deadline to "now" to fail later
 // writes, which would drop a final 221 still held here. Deadlines in the
 // future (go-smtp sets one before every reply) leave replies held.
+//
+// go-smtp also moves both deadlines before every command and reply, a
+// runtime timer update each through the connection's layers. A deadline
+// that only moves later, by less than its slack, is left as set: the
+// socket's deadline is then at most the slack later than asked, never
+// earlier (the slack is an eighth of the time left, at most a second, so a
+// 5-minute timeout may end a session up to a second late).
 func (c *replyBuffer) SetDeadline(t time.Time) error {
 	c.flushBefore(t)
-	return c.Conn.SetDeadline(t)
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	c.readDL, c.writeDL = time.Time{}, time.Time{}
+	if err := c.Conn.SetDeadline(t); err != nil {
+		return err
+	}
+	c.readDL, c.writeDL = t, t
+	return nil
 }
 
 func (c *replyBuffer) SetWriteDeadline(t time.Time) error {
 	c.flushBefore(t)
-	return c.Conn.SetWriteDeadline(t)
+	return c.setLazily(&c.writeDL, t, c.Conn.SetWriteDeadline)
+}
+
+func (c *replyBuffer) SetReadDeadline(t time.Time) error {
+	return c.setLazily(&c.readDL, t, c.Conn.SetReadDeadline)
+}
+
+// maxDeadlineSlack bounds how much later than asked a deadline may fire.
+const maxDeadlineSlack = time.Second
+
+// setLazily sets a deadline through set unless the one in force (*cur)
+// ends at most its slack after t; one it sets ends its slack after t.
+func (c *replyBuffer) setLazily(cur *time.Time, t time.Time, set func(time.Time) error) error {
+	c.dl.Lock()
+	defer c.dl.Unlock()
+	if t.IsZero() {
+		*cur = time.Time{}
+		return set(t)
+	}
+	left := time.Until(t)
+	if left <= 0 {
+		*cur = t
+		return set(t)
+	}
+	slack := min(left/8, maxDeadlineSlack)
+	if !cur.IsZero() && !cur.Before(t) && cur.Sub(t) <= slack {
+		return nil
+	}
+	*cur = time.Time{} // unknown if set fails
+	if err := set(t.Add(slack)); err != nil {
+		return err
+	}
+	*cur = t.Add(slack)
+	return nil
 }
 
 func (c *replyBuffer) flushBefore(t time.Time) {

@@ -26,7 +26,7 @@ import (
 // the sink's time per message plus one fdatasync, the floor of a store that
 // is durable before its 250 (issue #20's targets).
 //
-//	go test -run '^$' -bench VsSmtpSink -benchtime 1x -count 5 ./cmd/mailsandbox/
+//	go test -run '^$' -bench 'VsSmtpSink$' -benchtime 1x -count 5 ./cmd/mailsandbox/
 //
 // MAILSANDBOX_SINK_MESSAGES sets the messages per cell and target (2000);
 // MAILSANDBOX_SINK_BASELINE=/path/to/an/older/mailsandbox runs that binary
@@ -222,4 +222,127 @@ func peakRSS(b *testing.B, pid int) int64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkVsSmtpSinkSteps times each step of a session, as a plain socket
+// client sending one message per connection sees it (issue #20's table):
+// connect and greeting, EHLO, MAIL, RCPT, DATA, the end of data to its
+// 250, and QUIT to the closed connection. smtp-sink and the binary (and
+// MAILSANDBOX_SINK_BASELINE, if set) take turns message by message, so a
+// burst of load elsewhere falls on each alike; it reports the median µs
+// of each step per server.
+//
+//	go test -run '^$' -bench VsSmtpSinkSteps -benchtime 2000x ./cmd/mailsandbox/
+func BenchmarkVsSmtpSinkSteps(b *testing.B) {
+	sink := postfixTool(b, "smtp-sink")
+	bin := buildBinary(b)
+	dir := b.TempDir()
+	servers := []struct {
+		name, addr string
+	}{{"sink", startSink(b, sink)}, {"ours", startChild(b, bin, "--db", filepath.Join(dir, "bench.db")).addrs["smtp"]}}
+	if p := os.Getenv("MAILSANDBOX_SINK_BASELINE"); p != "" {
+		servers = append(servers, struct{ name, addr string }{"base", startChild(b, p, "--db", filepath.Join(dir, "base.db")).addrs["smtp"]})
+	}
+	steps := []string{"connect", "ehlo", "mail", "rcpt", "data", "eod", "quit"}
+	var body bytes.Buffer
+	body.WriteString("From: <bench@example.com>\r\nTo: <sink@example.com>\r\nSubject: steps\r\n\r\n")
+	for body.Len() < 1<<10 {
+		body.WriteString("The quick brown fox jumps over the lazy dog 0123456789 ABCDEFGHIJ.\r\n")
+	}
+	body.WriteString(".\r\n")
+	times := make([][][]time.Duration, len(servers)) // server, step, sample
+	for i := range times {
+		times[i] = make([][]time.Duration, len(steps))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range servers {
+			k := (i + j) % len(servers) // each goes first in turn
+			d, err := sessionSteps(servers[k].addr, body.Bytes())
+			if err != nil {
+				b.Fatalf("%s: %v", servers[k].name, err)
+			}
+			for s := range steps {
+				times[k][s] = append(times[k][s], d[s])
+			}
+		}
+	}
+	b.StopTimer()
+	for k, srv := range servers {
+		var total float64
+		for s, name := range steps {
+			ts := times[k][s]
+			sort.Slice(ts, func(a, c int) bool { return ts[a] < ts[c] })
+			med := float64(ts[len(ts)/2].Nanoseconds()) / 1e3
+			total += med
+			b.ReportMetric(med, srv.name+"-"+name+"-µs")
+		}
+		b.ReportMetric(total, srv.name+"-total-µs")
+	}
+}
+
+// sessionSteps sends one message in a new session with a plain socket,
+// one command a write, and returns how long each step took.
+func sessionSteps(addr string, body []byte) ([]time.Duration, error) {
+	var d []time.Duration
+	start := time.Now()
+	lap := func() {
+		now := time.Now()
+		d = append(d, now.Sub(start))
+		start = now
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	buf := make([]byte, 4096)
+	// reply reads until a complete final reply line with code arrives.
+	reply := func(code string) error {
+		var got []byte
+		for {
+			n, err := c.Read(buf)
+			got = append(got, buf[:n]...)
+			if bytes.HasSuffix(got, []byte("\r\n")) {
+				// The last line is the final one when a space follows its code.
+				last := got[bytes.LastIndexByte(got[:len(got)-2], '\n')+1:]
+				if len(last) >= 4 && last[3] == ' ' {
+					if !bytes.HasPrefix(last, []byte(code)) {
+						return fmt.Errorf("got %q, want %s", got, code)
+					}
+					return nil
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("reading the %s reply: %w (got %q)", code, err, got)
+			}
+		}
+	}
+	if err := reply("220"); err != nil {
+		return nil, err
+	}
+	lap()
+	for _, st := range []struct{ cmd, code string }{
+		{"EHLO bench.example.com\r\n", "250"},
+		{"MAIL FROM:<bench@example.com>\r\n", "250"},
+		{"RCPT TO:<sink@example.com>\r\n", "250"},
+		{"DATA\r\n", "354"},
+		{string(body), "250"},
+		{"QUIT\r\n", "221"},
+	} {
+		if _, err := c.Write([]byte(st.cmd)); err != nil {
+			return nil, err
+		}
+		if err := reply(st.code); err != nil {
+			return nil, err
+		}
+		if st.code == "221" {
+			// QUIT ends when the server has closed the connection.
+			if n, err := c.Read(buf); n > 0 || err == nil {
+				return nil, fmt.Errorf("after 221: %q, %v", buf[:n], err)
+			}
+		}
+		lap()
+	}
+	return d, nil
 }

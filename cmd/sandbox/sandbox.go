@@ -199,7 +199,17 @@ func Start(ctx context.Context, cfg Config) (_ *Sandbox, err error) {
 		if l.addr == "" {
 			continue
 		}
-		nl, err := net.Listen("tcp", l.addr)
+		var lc net.ListenConfig
+		if l.srv == smtpSrv {
+			// Most mailers send one message per connection, so what an
+			// accepted connection costs counts: Go turns TCP keepalive on
+			// with four setsockopt calls per connection (0.5-1% of the
+			// server's CPU at one message per connection). SMTP sessions
+			// need none: their read and write timeouts end a session
+			// whose client vanished.
+			lc.KeepAlive = -1
+		}
+		nl, err := lc.Listen(ctx, "tcp", l.addr)
 		if err != nil {
 			return nil, bad(l.name+"-addr", "listen: %v", err)
 		}
