@@ -373,22 +373,24 @@ func TestBandwidthSlowsReplies(t *testing.T) {
 }
 
 func TestShutdownCutsDelays(t *testing.T) {
-	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageMail, Delay: faults.Duration(10 * time.Minute)},
-		faults.Rule{Stage: faults.StageRcpt, Delay: faults.Duration(10 * time.Minute)})
+	// Each session meets its own delay (by sender, by recipient), so no
+	// rule changes while either is mid-command.
+	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageMail, From: "idle@x.test", Delay: faults.Duration(10 * time.Minute)},
+		faults.Rule{Stage: faults.StageRcpt, To: "b@x.test", Delay: faults.Duration(10 * time.Minute)})
 	idle := dialFrom(t, "", fs.addr)
 	idle.want(idle.read(), "220")
 	idle.want(idle.send("EHLO a"), "250")
-	fmt.Fprintf(idle.c, "MAIL FROM:<a@x.test>\r\n")
+	fmt.Fprintf(idle.c, "MAIL FROM:<idle@x.test>\r\n")
 	// A session in a transaction finishes it: its delayed reply comes at
 	// once, and then its message is taken.
 	busy := dialFrom(t, "", fs.addr)
 	busy.want(busy.read(), "220")
 	busy.want(busy.send("EHLO a"), "250")
-	fs.eng.Clear()
-	busy.want(busy.send("MAIL FROM:<a@x.test>"), "250")
-	fs.eng.Add(faults.Rule{Stage: faults.StageRcpt, Delay: faults.Duration(10 * time.Minute)})
+	busy.want(busy.send("MAIL FROM:<busy@x.test>"), "250")
 	fmt.Fprintf(busy.c, "RCPT TO:<b@x.test>\r\n")
-	time.Sleep(200 * time.Millisecond) // let both sessions enter their delays
+	// Both sessions have read their delayed command (the transcript records
+	// it as read) before the shutdown starts.
+	waitTranscript(t, fs, "MAIL FROM:<idle@x.test>", "RCPT TO:<b@x.test>")
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -401,6 +403,34 @@ func TestShutdownCutsDelays(t *testing.T) {
 	busy.want(busy.send("Subject: x\r\n\r\nbye\r\n."), "250")
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown held by a delay: %v", err)
+	}
+}
+
+// waitTranscript waits until the session log holds a client line with each
+// of texts.
+func waitTranscript(t *testing.T, fs *faultServer, texts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var all []string
+		for _, ss := range fs.log.List(smtplog.Filter{}) {
+			for _, l := range ss.Lines {
+				all = append(all, l.Dir+" "+l.Text)
+			}
+		}
+		text, missing := strings.Join(all, "\n"), ""
+		for _, want := range texts {
+			if !strings.Contains(text, want) {
+				missing = want
+			}
+		}
+		if missing == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transcript never showed %q:\n%s", missing, text)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -189,7 +189,6 @@ func (s *Server) Close() error {
 // in a mail transaction finishes it (its client gets the 250) and is closed
 // then, so an idle client does not hold shutdown until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.once.Do(func() { close(s.closing) })
 	s.mu.Lock()
 	s.draining = true
 	var idle []*session
@@ -199,6 +198,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
+	// Only now wake the sessions in fault delays: one woken before draining
+	// was set could start a transaction (a delayed MAIL answered 250) that
+	// the list above had already passed over as idle.
+	s.once.Do(func() { close(s.closing) })
 	for _, se := range idle {
 		se.hangUp()
 	}
