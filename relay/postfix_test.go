@@ -193,6 +193,7 @@ func (d *postfixDest) waitLog(t *testing.T, parts ...string) string {
 // greeting with its address literal once before STARTTLS and once after;
 // the same Postfix refuses "EHLO vm", which is what the relay sent before.
 func TestPostfixDestinationRequiresFQDN(t *testing.T) {
+	t.Parallel() // its Postfix has its own directories and port
 	dest := startPostfix(t)
 	bare := func(_ context.Context, h string) ([]string, error) {
 		if h == "vm" {

@@ -11,6 +11,7 @@ import (
 // affected clients, the bulk-sender rules, authentication, the spam check's
 // state, and link status chips once asked for.
 func TestChecksTab(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Checks tab newsletter"
 	e.send(t, "news@example.com", []string{"reader@example.com"}, "From: news@example.com\nTo: reader@example.com\nSubject: "+subj+

@@ -12,6 +12,7 @@ import (
 // shown (before=<id>), not for an offset, so it costs the same however
 // deep and shows what followed the page on screen.
 func TestNextPageUsesCursor(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	for i := 0; i < 55; i++ {
 		e.send(t, "load@example.com", []string{"cursor@example.com"}, fmt.Sprintf("From: load@example.com\nTo: cursor@example.com\nSubject: Cursor %02d\n\nbody %d\n", i, i))
@@ -45,6 +46,7 @@ func TestNextPageUsesCursor(t *testing.T) {
 // that list's last message as the new list's cursor, and the page after
 // repeated or skipped mail (what made the cursor tests fail in CI).
 func TestNextWhileListLoads(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	for i := 0; i < 60; i++ {
 		e.send(t, "load@example.com", []string{"race@example.com"}, fmt.Sprintf("From: load@example.com\nTo: race@example.com\nSubject: Race %02d\n\nbody %d\n", i, i))

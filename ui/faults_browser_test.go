@@ -15,6 +15,7 @@ import (
 // watch it refuse mail and count the hit, read the session log, switch
 // rules off, remove the rule, and see a bad rule's error naming the field.
 func TestBrowserFaults(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	sb, err := sandbox.Start(context.Background(), sandbox.Config{SMTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Faults: sandbox.FaultsConfig{SMTPLogSessions: 100}})

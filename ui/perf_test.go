@@ -16,6 +16,7 @@ import (
 // with 10,000 stored messages. It is a measurement, not an assertion, and
 // runs only with MAILSANDBOX_UI_PERF=1.
 func TestBrowserFirstPaint10k(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("MAILSANDBOX_UI_PERF") != "1" {
 		t.Skip("set MAILSANDBOX_UI_PERF=1 to measure first paint with 10,000 stored messages")
 	}

@@ -35,6 +35,7 @@ func openUI(t *testing.T) (env, *tab) {
 // stray "null" between its header and its tabs (Element.append turns null
 // into text, unlike the h() helper).
 func TestMessageViewHasNoStrayText(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Nothing attached"
 	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: "+subj+"\n\nJust text.\n")
@@ -48,6 +49,7 @@ func TestMessageViewHasNoStrayText(t *testing.T) {
 // is part of the body even when its Content-Disposition says attachment
 // (Python's email package and several mailers write it so).
 func TestCidImageNotListedAsAttachment(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Logo by cid, disposition attachment"
 	logo := pngBytes(t, 24, color.RGBA{0xb9, 0x1c, 0x1c, 0xff})
@@ -70,6 +72,7 @@ func TestCidImageNotListedAsAttachment(t *testing.T) {
 // TestListScrollsToTopOnNewPage: the next page, or another mailbox, starts
 // at its first message, not where the previous list was scrolled to.
 func TestListScrollsToTopOnNewPage(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	for i := 0; i < 60; i++ {
 		e.send(t, "load@example.com", []string{"paging@example.com"}, fmt.Sprintf("From: load@example.com\nTo: paging@example.com\nSubject: Paging %02d\n\nbody %d\n", i, i))
@@ -98,6 +101,7 @@ func TestListScrollsToTopOnNewPage(t *testing.T) {
 // TestEmptySearchSaysWhatWasSearched: an empty result names the query and
 // the search syntax, right under the list head (not at the pane's bottom).
 func TestEmptySearchSaysWhatWasSearched(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	b.do("search", chromedp.Navigate(e.http+"/#/search/"+url.PathEscape("from:nobody zebra")))
 	b.waitJS("empty result", `document.getElementById('list-title').textContent === 'Search results' && !document.getElementById('message-list').hasAttribute('aria-busy') && !document.getElementById('list-empty').hidden`)
@@ -114,6 +118,7 @@ func TestEmptySearchSaysWhatWasSearched(t *testing.T) {
 // TestServerDown: when the sandbox stops answering, the page says so in
 // words, and a list that cannot load shows the scope it was asked for.
 func TestServerDown(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	sb := startFullSandbox(t)
 	e := env{http: "http://" + sb.HTTPAddr(), smtp: sb.SMTPAddr()}
@@ -170,6 +175,7 @@ const contrastJS = `(sels => {
 // including the white-on-red pieces (error toast, danger button, offline
 // banner) whose red turns light in dark mode.
 func TestContrast(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: Alice <alice@example.com>\nTo: bob@example.com\nSubject: Contrast\n\nsome text\n")
 	b.itemID("Contrast")
@@ -204,6 +210,7 @@ func toJSON(v any) string {
 // TestLongRecipientListsCollapse: forty recipients show the first five and
 // an "and N more" button that reveals the rest.
 func TestLongRecipientListsCollapse(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	var to []string
 	for i := 0; i < 40; i++ {
@@ -233,6 +240,7 @@ func TestLongRecipientListsCollapse(t *testing.T) {
 // and leaves no Content-Security-Policy error in the console (the frame's
 // CSP is the second line, not the mechanism).
 func TestBlockedRemoteImagesAreQuiet(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	var mu sync.Mutex
 	var errs []string
@@ -285,6 +293,7 @@ func TestBlockedRemoteImagesAreQuiet(t *testing.T) {
 // their target. The frame's sandbox would still stop them; this checks the
 // markup is inert on its own, as mailframe.js promises.
 func TestMutationXSSStaysInert(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Mutation XSS"
 	html := `<p>hi</p><math><mtext><table><mglyph><style><img src=x onerror="window.top.__xss=1">` +
@@ -314,6 +323,7 @@ func TestMutationXSSStaysInert(t *testing.T) {
 // TestMissingMessageOffersWayBack: a message that does not exist says so
 // and links back to the list, which on a phone is otherwise hidden.
 func TestMissingMessageOffersWayBack(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: Still here\n\nhi\n")
 	b.do("phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(e.http+"/#/mailbox/bob%40example.com/message/no-such-id"))
@@ -327,6 +337,7 @@ func TestMissingMessageOffersWayBack(t *testing.T) {
 // TestShortcutHelp: "?" lists the keyboard shortcuts in a dialog that
 // Escape closes.
 func TestShortcutHelp(t *testing.T) {
+	t.Parallel()
 	_, b := openUI(t)
 	b.do("blur", chromedp.Evaluate[chromedp.Void](`document.activeElement.blur()`))
 	b.key("?")
@@ -345,6 +356,7 @@ func TestShortcutHelp(t *testing.T) {
 // read "N unread" and "N pending" to a screen reader, as the mailbox
 // badges do, not a bare number.
 func TestSidebarBadgesSayWhatTheyCount(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: Count me\n\nhi\n")
 	b.waitJS("badge", `document.getElementById('all-unread').textContent.trim() !== ''`)
@@ -359,6 +371,7 @@ func TestSidebarBadgesSayWhatTheyCount(t *testing.T) {
 // TestRelayQueueFitsAPhone: on a phone the queue is a list of cards, not a
 // seven-column table scrolled sideways with rows a screen tall.
 func TestRelayQueueFitsAPhone(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Release me"
 	e.send(t, "alice@example.com", []string{"bob@example.com"}, "From: alice@example.com\nTo: bob@example.com\nSubject: "+subj+"\n\nhi\n")
@@ -390,6 +403,7 @@ func TestRelayQueueFitsAPhone(t *testing.T) {
 // message and offers the whole source as a download, instead of putting
 // megabytes into one text node.
 func TestRawViewOfLargeMessage(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Big attachment"
 	b64 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("0123456789abcdef"), 3<<20/16)) // 3 MiB

@@ -12,6 +12,7 @@ import (
 // TestReleaseHiddenWithoutRelay: with no relay destination configured, the
 // message view offers no Release button, since releasing could only fail.
 func TestReleaseHiddenWithoutRelay(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	sb, err := sandbox.Start(context.Background(), sandbox.Config{SMTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
 	if err != nil {

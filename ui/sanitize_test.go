@@ -11,6 +11,7 @@ import (
 // meta http-equiv, and no event-handler attributes. The sandboxed frame
 // would stop scripts anyway; this checks the promise itself.
 func TestSanitiserRemovesWhatSecurityMdPromises(t *testing.T) {
+	t.Parallel()
 	e, b := openUI(t)
 	const subj = "Sanitiser promise"
 	html := `<p id="keep" onclick="window.top.__xss=1">kept</p>` +

@@ -14,6 +14,7 @@ import (
 // the sidebar; a tag added by hand in the message view reaches the store,
 // the sidebar's tag filter lists only tagged mail, and removing it works.
 func TestTagsInUI(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	sb, err := sandbox.Start(context.Background(), sandbox.Config{SMTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // TestWebhooksPage: the Webhooks page lists a failing delivery with its
 // error and attempts, Drop removes it, and new mail's deliveries appear.
 func TestWebhooksPage(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // /mail/api/v1, gets new mail live over /mail/api/v1/events, opens a
 // message with its frame, and links parts and raw source under /mail/.
 func TestBrowserUnderWebroot(t *testing.T) {
+	t.Parallel()
 	chromium := findChromium(t)
 	cfg := sandbox.Config{SMTPAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0"}
 	cfg.Compat.HTTPWebroot = "/mail/"

@@ -364,6 +364,7 @@ var compareScenarios = map[string][]step{
 // TestCompareWithDovecot sends the same sessions to our server and to
 // Dovecot and compares the answers line by line.
 func TestCompareWithDovecot(t *testing.T) {
+	t.Parallel()
 	dv := startDovecot(t)
 	for name, steps := range compareScenarios {
 		t.Run(name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 // TestImaplibSession drives Python's imaplib through a whole session and
 // then checks that the store (what REST shows) agrees.
 func TestImaplibSession(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	first := textMsg("Hello Bob", "First message body")
 	ts.ingest(t, "bob@example.com", first)
@@ -185,6 +186,7 @@ func pyBytes(s string) string {
 // or a REST upload that used them) is sent as CRLF text, whole and in
 // parts, and RFC822.SIZE is the length of the BODY[] the client gets.
 func TestBareLFMessageIsCRLFText(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "lf@example.com", "From: a@example.com\nTo: lf@example.com\nSubject: bare LF\n\nline one\n.dot\nline three\n")
 	runPython(t, ts.addr, `
@@ -206,6 +208,7 @@ M.logout()
 // library may announce) is still the cap: a larger APPEND gets NO [TOOBIG]
 // and stores nothing, a smaller one goes in.
 func TestAppendCapUnder4KiB(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(o *imapd.Options) { o.MaxLiteralBytes = 2048 })
 	runPython(t, ts.addr, `
 import imaplib, sys

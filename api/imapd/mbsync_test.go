@@ -20,6 +20,7 @@ import (
 // TestMbsync syncs a mailbox into a Maildir with isync's mbsync, both ways:
 // mail and folders come down; a flag set and a message added locally go up.
 func TestMbsync(t *testing.T) {
+	t.Parallel()
 	bin := need.Command(t, need.Mbsync, "mbsync")
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("Hello Bob", "first"))

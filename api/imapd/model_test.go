@@ -35,10 +35,14 @@ import (
 // client's model must equal the store's entries, message for message,
 // and \Recent must never be in two sessions.
 func TestModelConcurrentSessions(t *testing.T) {
+	t.Parallel()
+	// Side by side: each has its own database (a fresh PostgreSQL schema).
 	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
 		runModel(t, filepath.Join(t.TempDir(), "mail.db"), 1, 1)
 	})
 	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
 		runModel(t, storetest.PostgresDSN(t), 2, 2)
 	})
 }

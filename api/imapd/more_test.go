@@ -29,6 +29,7 @@ import (
 // TestSMTPToIMAPIdle: mail sent over real SMTP reaches a client IDLEing in
 // INBOX, and FETCH returns the stored bytes exactly.
 func TestSMTPToIMAPIdle(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	sm := smtpd.New(ts.st, smtpd.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -80,6 +81,7 @@ func selfSigned(t *testing.T) *tls.Config {
 // plain connections announce LOGINDISABLED until STARTTLS; implicit TLS
 // (a TLS listener) logs in directly.
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	cfg := selfSigned(t)
 	ts := newTestServer(t, func(o *imapd.Options) {
 		o.TLSConfig = cfg
@@ -123,6 +125,7 @@ func TestTLS(t *testing.T) {
 // TestFoldersAndSubscriptions: hierarchy, RENAME of INBOX, LSUB and
 // LIST-EXTENDED with STATUS and SPECIAL-USE.
 func TestFoldersAndSubscriptions(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("a", "x"))
 	ts.ingest(t, "bob@example.com", textMsg("b", "y"))
@@ -183,6 +186,7 @@ func TestFoldersAndSubscriptions(t *testing.T) {
 
 // TestUIDsSurviveRestart: UIDVALIDITY and UIDs come from the store.
 func TestUIDsSurviveRestart(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mail.db")
 	start := func() (*store.Store, *imapd.Server, string) {
@@ -236,6 +240,7 @@ func TestUIDsSurviveRestart(t *testing.T) {
 
 // TestShutdown says BYE to connected clients and returns once they left.
 func TestShutdown(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := dial(t, ts.addr)
 	c.login("bob@example.com")
@@ -257,6 +262,7 @@ func TestShutdown(t *testing.T) {
 // another session flags and expunges; every IDLEr's running count of
 // EXISTS and EXPUNGE ends where the store is. Run with -race.
 func TestConcurrentSessions(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const n = 30
 	var idlers []*rawClient
@@ -338,6 +344,7 @@ func seqList(n int) string {
 
 // TestCurl reads a message with curl's IMAP client.
 func TestCurl(t *testing.T) {
+	t.Parallel()
 	bin := need.Command(t, need.Curl, "curl")
 	ts := newTestServer(t)
 	raw := textMsg("via curl", "fetched by curl")
@@ -358,6 +365,7 @@ func TestCurl(t *testing.T) {
 // TestBodyStructureDefaults: a part without Content-Type is
 // text/plain; charset=us-ascii (RFC 2045), which the library leaves empty.
 func TestBodyStructureDefaults(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", "Subject: plain\r\n\r\nline one\r\nline two\r\n")
 	ts.ingest(t, "bob@example.com", "Subject: digest\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nno header part\r\n--b--\r\n")
@@ -379,6 +387,7 @@ func TestBodyStructureDefaults(t *testing.T) {
 // the other, and each command re-reads the folder. Skips without
 // MAILSANDBOX_TEST_PG.
 func TestTwoInstancesOnPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.PostgresDSN(t)
 	ctx := context.Background()
 	var addrs []string

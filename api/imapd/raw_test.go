@@ -14,6 +14,7 @@ import (
 // TestIdleSeesIngest: a client IDLEs in INBOX and gets EXISTS when mail is
 // captured, without polling.
 func TestIdleSeesIngest(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("one", "x"))
 	c := dial(t, ts.addr)
@@ -59,6 +60,7 @@ func TestIdleSeesIngest(t *testing.T) {
 // TestTwoSessions: changes one session makes reach the other, each
 // reported once, with correct sequence numbers.
 func TestTwoSessions(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, s := range []string{"a", "b", "c", "d"} {
 		ts.ingest(t, "bob@example.com", textMsg(s, s))
@@ -123,6 +125,7 @@ func TestTwoSessions(t *testing.T) {
 // TestMoveAndExpungeResponses covers the library's beta gaps: MOVE reports
 // COPYUID then one EXPUNGE per message (no "* 0 EXPUNGE", no duplicates).
 func TestMoveAndExpungeResponses(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, s := range []string{"a", "b", "c"} {
 		ts.ingest(t, "bob@example.com", textMsg(s, s))
@@ -178,6 +181,7 @@ func TestMoveAndExpungeResponses(t *testing.T) {
 // TestExamineIsReadOnly: the library prints [READ-ONLY]; this package
 // enforces it.
 func TestExamineIsReadOnly(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("a", "body"))
 	c := dial(t, ts.addr)
@@ -207,6 +211,7 @@ func TestExamineIsReadOnly(t *testing.T) {
 // TestKeywordsKeepCase: keywords are stored and returned as the client
 // spelled them, and match without case.
 func TestKeywordsKeepCase(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("a", "body"))
 	c := dial(t, ts.addr)
@@ -233,6 +238,7 @@ func TestKeywordsKeepCase(t *testing.T) {
 // commands in the wrong state get a tagged NO or BAD and the session goes
 // on.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(o *imapd.Options) { o.MaxLiteralBytes = 1000 })
 	ts.ingest(t, "bob@example.com", textMsg("a", "body"))
 	c := dial(t, ts.addr)
@@ -283,6 +289,7 @@ func TestBadInput(t *testing.T) {
 // TestAuthenticatePlainAndAuthFile: AUTHENTICATE PLAIN logs in; with an
 // Authenticator, wrong passwords are refused.
 func TestAuthenticatePlainAndAuthFile(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(o *imapd.Options) { o.Auth = fixedAuth{"bob@example.com": "right"} })
 	c := dial(t, ts.addr)
 	if u := c.ok("CAPABILITY"); strings.Contains(u[0], "LOGINDISABLED") {
@@ -310,6 +317,7 @@ func (a fixedAuth) Check(_ context.Context, user, pass string) error {
 // TestIMAP4rev2: a client that enables IMAP4rev2 gets its responses
 // (ESEARCH, LIST on SELECT, no RECENT).
 func TestIMAP4rev2(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("a", "needle"))
 	c := dial(t, ts.addr)
@@ -332,6 +340,8 @@ func TestIMAP4rev2(t *testing.T) {
 }
 
 // TestIdleTimeout: a silent client is logged out.
+// Not parallel: a login beside the package's other tests could outlast
+// the one-second idle timeout.
 func TestIdleTimeout(t *testing.T) {
 	// Long enough for a first login (it creates folders) on a loaded machine.
 	ts := newTestServer(t, func(o *imapd.Options) { o.IdleTimeout = time.Second })
@@ -345,6 +355,7 @@ func TestIdleTimeout(t *testing.T) {
 // TestStarAndSelfCopy: "*" is the client's last message (or highest UID),
 // and COPY into the selected folder announces the copies.
 func TestStarAndSelfCopy(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, s := range []string{"a", "b", "c"} {
 		ts.ingest(t, "bob@example.com", textMsg(s, s))

@@ -8,6 +8,7 @@ import (
 // TestSubscriptionsAreNames: subscriptions are a list of names of their
 // own (RFC 3501 6.3.6, RFC 5258), answered as Dovecot answers.
 func TestSubscriptionsAreNames(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := dial(t, ts.addr)
 	c.login("bob@example.com")
@@ -46,6 +47,7 @@ func TestSubscriptionsAreNames(t *testing.T) {
 // to select the folder after it arrived (RFC 3501 2.3.2); EXAMINE sees it
 // without taking it.
 func TestRecent(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", textMsg("one", "x"))
 	ts.ingest(t, "bob@example.com", textMsg("two", "y"))
@@ -119,6 +121,7 @@ func TestRecent(t *testing.T) {
 // A FETCH, STORE or SEARCH (which may not expunge) sends neither, nor the
 // RECENT for new mail: the next NOOP does (as Dovecot).
 func TestRecentAfterExpunge(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	for _, s := range []string{"one", "two", "three", "four"} {
 		ts.ingest(t, "bob@example.com", textMsg(s, s))
@@ -169,6 +172,7 @@ func TestRecentAfterExpunge(t *testing.T) {
 // TestInvalidMailboxNames: a name that is not valid modified UTF-7 gets a
 // plain NO, as from Dovecot, never a server-bug code.
 func TestInvalidMailboxNames(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	c := dial(t, ts.addr)
 	c.login("bob@example.com")
@@ -197,6 +201,7 @@ func TestInvalidMailboxNames(t *testing.T) {
 // parsed (comments, display names, encoded words), header searches decode
 // RFC 2047, and ENVELOPE keeps groups and source routes (see routes.go).
 func TestAddressSearchAndEnvelope(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", "From: <user (comment)@ (comment) example.org>\r\n"+
 		"To: team: a@x.test, b@y.test;, other: ;\r\n"+
@@ -239,6 +244,7 @@ func TestAddressSearchAndEnvelope(t *testing.T) {
 // TestMoreExtensions: BINARY (RFC 3516) and UNAUTHENTICATE (RFC 8437),
 // which the library serves once offered.
 func TestMoreExtensions(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", multipartMsg)
 	c := dial(t, ts.addr)
@@ -268,6 +274,7 @@ func dialLogin(t *testing.T, addr string) *rawClient {
 // TestOddInputNoServerBug: odd but well-formed commands get OK, NO or BAD,
 // never a server-bug code, and the session goes on.
 func TestOddInputNoServerBug(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	ts.ingest(t, "bob@example.com", multipartMsg)
 	c := dial(t, ts.addr)

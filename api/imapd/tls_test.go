@@ -20,6 +20,7 @@ import (
 // another one, which no client may see); a large message and LOGOUT's
 // last lines come through whole.
 func TestNoServerBugOnAnyConnection(t *testing.T) {
+	t.Parallel()
 	cfg, pool := tlscert.ForTest(t)
 	ts := newTestServer(t, func(o *imapd.Options) {
 		o.TLSConfig = cfg
@@ -110,6 +111,7 @@ func TestNoServerBugOnAnyConnection(t *testing.T) {
 // (before the handshake) are never run, neither as plaintext nor inside
 // the TLS session.
 func TestStartTLSInjection(t *testing.T) {
+	t.Parallel()
 	cfg, pool := tlscert.ForTest(t)
 	ts := newTestServer(t, func(o *imapd.Options) { o.TLSConfig = cfg })
 	c := dial(t, ts.addr)

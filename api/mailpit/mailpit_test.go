@@ -63,11 +63,17 @@ func (a api) list(query string) (l struct {
 
 // onBackends runs fn against a sandbox on SQLite and on PostgreSQL (the
 // latter skips, saying so, without MAILSANDBOX_TEST_PG).
-// fn calls db for each sandbox it starts: a fresh database each time.
+// fn calls db for each sandbox it starts: a fresh database each time, so
+// all run in parallel.
 func onBackends(t *testing.T, fn func(t *testing.T, db func() []sandboxtest.Option)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, func() []sandboxtest.Option { return nil }) })
+	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, func() []sandboxtest.Option { return nil })
+	})
 	t.Run("postgres", func(t *testing.T) {
 		storetest.RequirePostgres(t)
+		t.Parallel()
 		fn(t, func() []sandboxtest.Option { return []sandboxtest.Option{sandboxtest.WithDB(storetest.PostgresDSN(t))} })
 	})
 }
@@ -239,6 +245,7 @@ func testEvents(t *testing.T, db func() []sandboxtest.Option) {
 
 // TestHealth: /livez and /readyz answer 200 on the HTTP listener.
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.New(t)
 	for _, p := range []string{"/livez", "/readyz"} {
 		res, err := http.Get(sb.URL() + p)
@@ -255,6 +262,7 @@ func TestHealth(t *testing.T) {
 // TestRelease: POST /api/v1/message/{ID}/release puts the message on the
 // relay queue, which delivers it (here to a second sandbox as smarthost).
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	dest := sandboxtest.New(t)
 	sb := sandboxtest.New(t, sandboxtest.WithConfig(func(c *sandbox.Config) { c.Relay.Smarthost = dest.SMTPAddr() }))
 	a := api{t, sb.URL()}
@@ -283,6 +291,7 @@ func sdkFilter(to string) sdk.Filter { return sdk.Filter{To: to} }
 // TestViewHTML: /view/{ID}.html points cid: images at their parts, runs
 // no script (CSP), and with ?embed=1 opens links outside the frame.
 func TestViewHTML(t *testing.T) {
+	t.Parallel()
 	sb := sandboxtest.New(t)
 	a := api{t, sb.URL()}
 	var img corpusMsg
@@ -312,7 +321,8 @@ func TestViewHTML(t *testing.T) {
 // TestEventsOutliveWriteTimeout: the HTTP server's per-response write
 // deadline does not cut the /api/events stream (net/http clears a
 // connection's deadlines when the WebSocket hijacks it): a frame sent
-// after the deadline still arrives.
+// after the deadline still arrives. Not parallel: its upgrade must fit in
+// a 200 ms write deadline.
 func TestEventsOutliveWriteTimeout(t *testing.T) {
 	st, err := store.Open(context.Background(), store.Options{DSN: filepath.Join(t.TempDir(), "m.db")})
 	if err != nil {

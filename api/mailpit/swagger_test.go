@@ -17,6 +17,7 @@ import (
 // TestSwaggerListsEveryRoute: /api/v1/swagger.json is valid OpenAPI 2 JSON
 // and describes every route Register adds, with its method.
 func TestSwaggerListsEveryRoute(t *testing.T) {
+	t.Parallel()
 	e := echo.New()
 	mp := mailpit.New(nil, mailpit.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	mp.Register(e)

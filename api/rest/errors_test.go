@@ -15,6 +15,7 @@ import (
 // Error messages speak about the request, not about Go types or package
 // names, and a JSON body with trailing data is refused.
 func TestErrorMessagesReadable(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	tests := []struct {
@@ -74,6 +75,7 @@ func (refusingRelay) Release(ctx context.Context, id string, to []string) error 
 
 // The relay's refusal already names the message: the answer says it once.
 func TestReleaseErrorSaidOnce(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t, func(o *Options) { o.Relay = refusingRelay{} })
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	r := e.expect(http.MethodPost, "/api/v1/messages/"+id+"/release", []byte(`{"to":"x@nowhere.example"}`), "application/json", 400)
@@ -87,6 +89,7 @@ func TestReleaseErrorSaidOnce(t *testing.T) {
 // Retrying a delivered item conflicts with its state (409), it is not a
 // malformed request (400).
 func TestRetryDeliveredConflicts(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	ctx := context.Background()
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
@@ -111,6 +114,7 @@ func TestRetryDeliveredConflicts(t *testing.T) {
 // A JSON request body over its 1 MiB cap is a 413 that speaks of the
 // request, not of a message.
 func TestOversizedJSONBody(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	body := []byte(`{"seen":true,"pad":"` + strings.Repeat("a", 2<<20) + `"}`)

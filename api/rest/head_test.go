@@ -8,6 +8,7 @@ import (
 // HEAD works wherever GET does (RFC 9110 9.3.2; curl -I), without a body,
 // and with the headers GET would send.
 func TestHeadOnReadRoutes(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	for _, p := range []string{
@@ -32,6 +33,7 @@ func TestHeadOnReadRoutes(t *testing.T) {
 
 // Every JSON answer, success or error, has the same Content-Type.
 func TestJSONContentTypeConsistent(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	for _, p := range []string{"/api/v1/messages/search", "/api/v1/messages/NOPE", "/nothing", "/healthz"} {
 		if ct := e.do(http.MethodGet, p, nil, "").header.Get("Content-Type"); ct != "application/json" {

@@ -11,6 +11,7 @@ import (
 // /messages/{id}; GET /messages is no longer native (Mailpit's list takes
 // that path when api/mailpit is mounted).
 func TestSearchMovedBesideWait(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	a := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: alpha\r\n", "one")
 	e.ingest("a@example.com", []string{"carol@example.com"}, "Subject: beta\r\n", "two")
@@ -40,6 +41,7 @@ func TestSearchMovedBesideWait(t *testing.T) {
 // does); bad JSON is a 400 that deletes nothing. Success is Mailpit's
 // 200 text/plain "ok".
 func TestDeleteMessagesBodies(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	a := e.ingest("a@example.com", []string{"bob@example.com", "carol@example.com"}, "Subject: a\r\n", "a")
 	b := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: b\r\n", "b")

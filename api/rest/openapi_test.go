@@ -32,6 +32,7 @@ func loadOpenAPI(t *testing.T, e *testEnv) *openapi3.T {
 }
 
 func TestOpenAPIDocValidates(t *testing.T) {
+	t.Parallel()
 	loadOpenAPI(t, newTestServer(t))
 }
 
@@ -39,6 +40,7 @@ func TestOpenAPIDocValidates(t *testing.T) {
 // multipart message and a relay delivery, and each real response (status,
 // headers, body) is validated against the document by kin-openapi.
 func TestOpenAPIResponsesMatchDocument(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	doc := loadOpenAPI(t, e)
 	router, err := gorillamux.NewRouter(doc)

@@ -9,6 +9,7 @@ import (
 // IMAP names the inbox case-insensitively (RFC 3501 5.1): folder=inbox is
 // the INBOX, not an empty folder.
 func TestFolderInboxAnyCase(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	for _, f := range []string{"INBOX", "inbox", "Inbox"} {
@@ -28,6 +29,7 @@ func TestFolderInboxAnyCase(t *testing.T) {
 // RFC 3339 (5.6) allows a lower-case "t" and "z", and a space in place of
 // the "T".
 func TestTimesRFC3339Variants(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	for _, v := range []string{"2000-01-02t03:04:05z", "2000-01-02 03:04:05Z", "2000-01-02 03:04:05+01:00", "2000-01-02T03:04:05.5+01:00"} {

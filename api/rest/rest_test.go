@@ -20,6 +20,7 @@ import (
 )
 
 func TestThreeMailboxCopiesSeenAndDelete(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("alice@example.com", []string{"Bob@Example.COM", "carol@example.com", "dave@example.com"},
 		"To: Bob <bob@example.com>\r\nCc: carol@example.com\r\nSubject: Hello three\r\n", "Hi all")
@@ -105,6 +106,7 @@ func TestThreeMailboxCopiesSeenAndDelete(t *testing.T) {
 
 // Addresses may hold characters that need escaping in a path.
 func TestOddMailboxNames(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	for _, addr := range []string{"a/b+c@x.org", "Dots.And+Plus@Example.ORG", "percent%41@x.org", "sp ace@x.org"} {
 		id := e.ingest("a@example.com", []string{addr}, "Subject: odd\r\n", "x")
@@ -122,6 +124,7 @@ func TestOddMailboxNames(t *testing.T) {
 }
 
 func TestSearchFilters(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	a := e.ingest("alice@example.com", []string{"bob@example.com"}, "To: bob@example.com\r\nSubject: Reset your password\r\n", "Click the LINK below")
 	b := e.ingest("Carol Smith <carol@shop.example>", []string{"dave@example.com", "erin@example.com"}, "To: Dave <dave@example.com>\r\nCc: Erin Jones <erin@example.com>\r\nSubject: Your order\r\n", "Thanks for shopping")
@@ -178,6 +181,7 @@ func TestSearchFilters(t *testing.T) {
 }
 
 func TestPaging(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	var all []string
 	for i := 0; i < 7; i++ {
@@ -262,6 +266,7 @@ func waitResult(t *testing.T, ch <-chan response) []summaryJSON {
 }
 
 func TestWait(t *testing.T) {
+	t.Parallel()
 	t.Run("stored", func(t *testing.T) {
 		e := newTestServer(t)
 		id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: Welcome Bob\r\n", "hi")
@@ -348,6 +353,7 @@ func TestWait(t *testing.T) {
 }
 
 func TestEventsStream(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	req, _ := http.NewRequest(http.MethodGet, e.url+"/api/v1/events", nil)
 	res, err := http.DefaultClient.Do(req)
@@ -441,6 +447,7 @@ func TestEventsStream(t *testing.T) {
 }
 
 func TestSubmitJSON(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	pdf := []byte("%PDF-1.4 not really\x00\xff")
 	png := []byte("\x89PNG\r\n\x1a\nfake")
@@ -523,6 +530,7 @@ func TestSubmitJSON(t *testing.T) {
 }
 
 func TestSubmitRawAndHTMLPart(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t, func(o *Options) { o.MaxMessageBytes = 4096 })
 	raw := []byte("From: a@example.com\r\nTo: b@example.com\r\nBcc: Secret <s@example.com>\r\nSubject: raw\r\n" +
 		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n--X\r\nContent-Type: text/plain\r\n\r\nbody\r\n" +
@@ -549,6 +557,7 @@ func TestSubmitRawAndHTMLPart(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	tests := []struct {
@@ -618,6 +627,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	rel := &recordingRelay{}
 	e := newTestServer(t, func(o *Options) { o.Relay = rel })
 	id := e.ingest("a@example.com", []string{"bob@example.com", "carol@example.com"}, "Subject: x\r\n", "hi")
@@ -639,6 +649,7 @@ func (r *recordingRelay) Release(ctx context.Context, id string, to []string) er
 }
 
 func TestRelayQueue(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	var q struct {
 		Deliveries []deliveryJSON `json:"deliveries"`
@@ -712,6 +723,7 @@ func (staticAuth) Check(ctx context.Context, user, pass string) error {
 }
 
 func TestAuthCORSUIAndHealth(t *testing.T) {
+	t.Parallel()
 	ui := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "UI "+r.URL.Path) })
 	e := newTestServer(t, func(o *Options) {
 		o.Auth = staticAuth{}
@@ -769,6 +781,7 @@ func TestAuthCORSUIAndHealth(t *testing.T) {
 }
 
 func TestMetricsAndOpenAPI(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	e.expect(http.MethodGet, "/api/v1/messages/wait?to=bob@", nil, "", 200)
@@ -836,6 +849,7 @@ func TestMetricsAndOpenAPI(t *testing.T) {
 }
 
 func TestShutdownEndsStreams(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	res, err := http.Get(e.url + "/api/v1/events")
 	if err != nil {
@@ -856,6 +870,7 @@ func TestShutdownEndsStreams(t *testing.T) {
 // TestMountPublicPaths: a mount's Public paths answer without credentials
 // (health probes), its other paths need them like every route.
 func TestMountPublicPaths(t *testing.T) {
+	t.Parallel()
 	env := newTestServer(t, func(o *Options) {
 		o.Auth = staticAuth{}
 		o.Mounts = []Mount{{

@@ -46,6 +46,7 @@ func sendSMTP(t testing.TB, addr, from string, rcpts []string, raw []byte) {
 }
 
 func TestSMTPToREST(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	addr := e.startSMTP(t)
 	raw := []byte("From: Alice <alice@example.com>\r\nTo: bob@example.com, Carol <carol@example.com>\r\n" +
@@ -107,6 +108,7 @@ func moduleRoot(t testing.TB) string {
 // message as JSON matching the schema, every listed part, and the raw bytes
 // unchanged.
 func TestCorpusRoundTrip(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(moduleRoot(t), "..", "shared", "mime-corpus")
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		need.Skip(t, need.Corpus, "not found at "+dir)
@@ -164,6 +166,7 @@ func TestCorpusRoundTrip(t *testing.T) {
 
 // curl, a real HTTP client outside Go, submits and reads back a message.
 func TestCurl(t *testing.T) {
+	t.Parallel()
 	curl := need.Command(t, need.Curl, "curl")
 	e := newTestServer(t)
 	eml := filepath.Join(t.TempDir(), "m.eml")

@@ -98,6 +98,7 @@ func nextSSE(t *testing.T, events <-chan sseEvent, kind string) sseEvent {
 // "relay" when the queue changes, and "reset" after cutting off a client
 // that fell behind.
 func TestEventsDeletedRelayReset(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	ctx := context.Background()
 	events := openSSE(t, http.DefaultClient, e.url)
@@ -195,7 +196,8 @@ func subscriptions() int {
 
 // A wait whose client goes away ends at once: its handler returns (the
 // pending gauge drops) and its store subscription is released, long
-// before its timeout.
+// before its timeout. Not parallel: it counts the store subscriptions of
+// the whole process, and parallel tests run only after the serial ones.
 func TestWaitReleasedWhenClientGoes(t *testing.T) {
 	e := newTestServer(t)
 	base := subscriptions()
@@ -247,7 +249,9 @@ func reuseClient() (*http.Client, func(*http.Request) *http.Request, *[]bool) {
 // and is reused: each request gets its own deadlines.
 func TestIdleConnectionReused(t *testing.T) {
 	t.Parallel()
-	e := newTestServer(t, func(o *Options) { o.ReadTimeout, o.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond })
+	// A second, not less: each request (an ingest under -race, beside
+	// the package's other tests) must fit in the timeouts.
+	e := newTestServer(t, func(o *Options) { o.ReadTimeout, o.WriteTimeout = time.Second, time.Second })
 	cl, trace, reused := reuseClient()
 	post := func() {
 		t.Helper()
@@ -265,7 +269,7 @@ func TestIdleConnectionReused(t *testing.T) {
 		}
 	}
 	post()
-	time.Sleep(time.Second) // idle well past both timeouts (the behaviour under test is time passing)
+	time.Sleep(2 * time.Second) // idle well past both timeouts (the behaviour under test is time passing)
 	post()
 	if len(*reused) != 2 || !(*reused)[1] {
 		t.Fatalf("connection reused: %v; the idle connection was closed", *reused)
@@ -310,7 +314,9 @@ func TestWriteTimeoutCutsSlowReader(t *testing.T) {
 // connection an earlier request (with its deadline) used.
 func TestStreamsOutliveWriteTimeout(t *testing.T) {
 	t.Parallel()
-	e := newTestServer(t, func(o *Options) { o.WriteTimeout = 200 * time.Millisecond })
+	// A second, not less: the first request must fit in it under -race
+	// beside the package's other tests (at 200 ms it once did not).
+	e := newTestServer(t, func(o *Options) { o.WriteTimeout = time.Second })
 	cl, trace, reused := reuseClient()
 	get := func(path string) *http.Response {
 		t.Helper()
@@ -325,17 +331,17 @@ func TestStreamsOutliveWriteTimeout(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	// A wait longer than WriteTimeout answers its 408 whole.
-	resp = get("/api/v1/messages/wait?to=nobody@&timeout=1s")
+	resp = get("/api/v1/messages/wait?to=nobody@&timeout=2s")
 	b, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "within 1s") {
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), "within 2s") {
 		t.Fatalf("wait past WriteTimeout: %d %s %v", resp.StatusCode, b, err)
 	}
 	events := openSSE(t, cl, e.url, trace)
 	if len(*reused) != 3 || !(*reused)[1] || !(*reused)[2] {
 		t.Fatalf("connection reused: %v, want one connection", *reused)
 	}
-	time.Sleep(time.Second) // the stream idles past WriteTimeout (the behaviour under test)
+	time.Sleep(2 * time.Second) // the stream idles past WriteTimeout (the behaviour under test)
 	id := e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: late\r\n", "x")
 	if ev := nextSSE(t, events, "message"); !strings.Contains(ev.data, id) {
 		t.Fatalf("message event %s, want %s", ev.data, id)

@@ -15,6 +15,7 @@ import (
 // total=exact counts them all; listings without filters are exact
 // however large. The page is the same either way.
 func TestFilteredTotalCapped(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	n := store.CountCap + 3
 	var wg sync.WaitGroup

@@ -10,6 +10,7 @@ import (
 
 // A wait's 408 says plainly what it did not find.
 func TestWaitTimeoutMessage(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	e.ingest("a@example.com", []string{"bob@example.com"}, "Subject: x\r\n", "hi")
 	for q, want := range map[string]string{
@@ -28,6 +29,7 @@ func TestWaitTimeoutMessage(t *testing.T) {
 // An attachment submitted as JSON without a content_type gets the type its
 // file name implies, as mail clients do.
 func TestSubmitJSONAttachmentTypeFromName(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	r := e.expect(http.MethodPost, "/api/v1/messages", []byte(`{"to":"a@example.com","text":"t","attachments":[`+
 		`{"filename":"report.pdf","content_base64":"JVBERg=="},{"filename":"notes.txt","content_base64":"aGk="},`+
@@ -48,6 +50,7 @@ func TestSubmitJSONAttachmentTypeFromName(t *testing.T) {
 // POST /messages caps recipients as SMTP does (1000 by default), so one
 // request cannot file a message into an unbounded number of mailboxes.
 func TestSubmitRecipientCap(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t, func(o *Options) { o.MaxRecipients = 3 })
 	many := func(n int) []string {
 		var out []string
@@ -75,6 +78,7 @@ func TestSubmitRecipientCap(t *testing.T) {
 // A part's download name is a plain file name: the directories a sender
 // put in it (either slash) are dropped from Content-Disposition.
 func TestPartFilenameHasNoPath(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	r := e.expect(http.MethodPost, "/api/v1/messages", []byte(`{"to":"a@example.com","text":"t","attachments":[`+
 		`{"filename":"../../etc/passwd","content_base64":"aGk="},{"filename":"C:\\Users\\x\\evil.exe","content_base64":"aGk="},`+
@@ -93,6 +97,7 @@ func TestPartFilenameHasNoPath(t *testing.T) {
 // refuses (a leading comment, which RFC 5322 allows; a stray ";") as plain
 // addresses, never as mailboxes named after the header's leftovers.
 func TestSubmitRawOddAddressHeaders(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t)
 	raw := "From: a@example.com\r\nTo: \"Last, First\" <LF@example.com>; oops g1@example.com\r\n" +
 		"Cc: (comment) cc@example.com (Name)\r\nBcc: <<b@example.com>>\r\nSubject: odd\r\n\r\nhi\r\n"
@@ -110,6 +115,7 @@ func TestSubmitRawOddAddressHeaders(t *testing.T) {
 }
 
 func TestEMLName(t *testing.T) {
+	t.Parallel()
 	for subject, want := range map[string]string{
 		"Welcome to Acme!":          "Welcome to Acme",
 		"../../etc/passwd":          "etcpasswd",

@@ -8,6 +8,7 @@ import (
 )
 
 func TestNormalizeWebroot(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"": "/", "/": "/", "mail": "/mail/", "/mail": "/mail/", "/mail/": "/mail/", " /a/b/ ": "/a/b/"} {
 		if got := NormalizeWebroot(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
@@ -18,6 +19,7 @@ func TestNormalizeWebroot(t *testing.T) {
 // TestWebroot: everything moves under the prefix, escaped path segments
 // included; the bare prefix redirects; the root answers 404.
 func TestWebroot(t *testing.T) {
+	t.Parallel()
 	e := newTestServer(t, func(o *Options) { o.Webroot = "/mail/" })
 	e.ingest("a@example.com", []string{"odd/name@example.com"}, "Subject: w\r\n", "x")
 	r := e.expect(http.MethodGet, "/mail/api/v1/mailboxes/"+url.PathEscape("odd/name@example.com")+"/messages", nil, "", 200)

@@ -108,6 +108,7 @@ func (p dataPair) same(t testing.TB, body []byte, chunk int) {
 // with the DATA fast path and to one without, and compares what each
 // answered and stored.
 func TestDataFastPathStoresWhatGoSMTPReads(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 2040)
 	bodies := []string{
 		"Subject: plain\r\n\r\nhello\r\n.\r\n",

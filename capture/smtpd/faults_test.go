@@ -159,9 +159,11 @@ var stepOf = map[faults.Stage]int{faults.StageConnect: 0, faults.StageHelo: 1, f
 	faults.StageMail: 3, faults.StageRcpt: 4, faults.StageData: 5, faults.StageMessage: 6}
 
 func TestEveryStageTimesEveryAction(t *testing.T) {
+	t.Parallel()
 	for _, st := range faults.Stages {
 		for _, action := range []string{"reply4", "reply5", "disconnect", "delay"} {
 			t.Run(string(st)+"/"+action, func(t *testing.T) {
+				t.Parallel() // each case has its own server and store
 				r := faults.Rule{Stage: st}
 				switch action {
 				case "reply4":
@@ -225,6 +227,7 @@ func TestEveryStageTimesEveryAction(t *testing.T) {
 }
 
 func TestRcptRefusalRefusesOnlyThatRecipient(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageRcpt, To: "*@bounce.test", Reply: "550 5.1.1 No such user"})
 	got := transaction(t, "", fs.addr, "app@example.com", "ok@example.com", "gone@Bounce.test")
 	want := []string{"220", "250", "235", "250", "250", "550 5.1.1 No such user", "354", "250"}
@@ -243,6 +246,7 @@ func TestRcptRefusalRefusesOnlyThatRecipient(t *testing.T) {
 }
 
 func TestMessageStage2xxAcknowledgesAndLoses(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageMessage, Reply: "250 2.0.0 Ok: queued as lost"})
 	got := transaction(t, "", fs.addr, "app@example.com", "user@example.com")
 	if len(got) != 7 || got[6] != "250 2.0.0 Ok: queued as lost" {
@@ -254,6 +258,7 @@ func TestMessageStage2xxAcknowledgesAndLoses(t *testing.T) {
 }
 
 func TestDataFaultThenRetryOnSameConnection(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageData, Times: 1, Reply: "452 4.3.1 Insufficient storage"})
 	c := dialFrom(t, "", fs.addr)
 	c.want(c.read(), "220")
@@ -276,6 +281,7 @@ func TestDataFaultThenRetryOnSameConnection(t *testing.T) {
 }
 
 func TestFromGlobSelectsSender(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageMail, From: "*@noisy.test", Reply: "421 4.7.0 Not you"})
 	if got := transaction(t, "", fs.addr, "x@quiet.test", "u@example.com"); len(got) != 7 {
 		t.Fatalf("non-matching sender refused: %q", got)
@@ -286,6 +292,7 @@ func TestFromGlobSelectsSender(t *testing.T) {
 }
 
 func TestTimesRetiresRule(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageMail, Times: 2, Reply: "451 4.7.1 Later"})
 	for i, want := range []int{4, 4, 7} {
 		if got := transaction(t, "", fs.addr, "a@x.test", "b@x.test"); len(got) != want {
@@ -298,6 +305,7 @@ func TestTimesRetiresRule(t *testing.T) {
 }
 
 func TestGreylistingAcceptsRetryAfterPeriod(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	fs := newFaultServer(t, clock, faults.Rule{Stage: faults.StageRcpt, Greylist: faults.Duration(30 * time.Second)})
 	try := func() string {
@@ -332,6 +340,7 @@ func TestGreylistingAcceptsRetryAfterPeriod(t *testing.T) {
 }
 
 func TestRateLimitPerClientIP(t *testing.T) {
+	t.Parallel()
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	fs := newFaultServer(t, clock, faults.Rule{Stage: faults.StageMail, Rate: &faults.Rate{Messages: 2, Per: faults.Duration(time.Minute)}})
 	c := dialFrom(t, "127.0.0.2", fs.addr)
@@ -361,6 +370,7 @@ func TestRateLimitPerClientIP(t *testing.T) {
 }
 
 func TestBandwidthSlowsReplies(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageConnect, Bandwidth: 100})
 	c := dialFrom(t, "", fs.addr)
 	start := time.Now()
@@ -373,6 +383,7 @@ func TestBandwidthSlowsReplies(t *testing.T) {
 }
 
 func TestShutdownCutsDelays(t *testing.T) {
+	t.Parallel()
 	// Each session meets its own delay (by sender, by recipient), so no
 	// rule changes while either is mid-command.
 	fs := newFaultServer(t, nil, faults.Rule{Stage: faults.StageMail, From: "idle@x.test", Delay: faults.Duration(10 * time.Minute)},
@@ -435,6 +446,7 @@ func waitTranscript(t *testing.T, fs *faultServer, texts ...string) {
 }
 
 func TestSessionLogMasksAuthAndSkipsBodies(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, nil)
 	c := dialFrom(t, "", fs.addr)
 	c.want(c.read(), "220")
@@ -448,10 +460,16 @@ func TestSessionLogMasksAuthAndSkipsBodies(t *testing.T) {
 	c.want(c.send("Subject: hidden body\r\n\r\nsecret body text\r\n."), "250")
 	c.want(c.send("QUIT"), "221")
 	c.c.Close()
-	time.Sleep(50 * time.Millisecond)
-	ss := fs.log.List(smtplog.Filter{To: "b@x"})
-	if len(ss) != 1 {
-		t.Fatalf("%d sessions", len(ss))
+	// The whole transcript is there once the session has ended.
+	var ss []smtplog.View
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ss = fs.log.List(smtplog.Filter{To: "b@x"})
+		if len(ss) == 1 && ss[0].Ended != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions, none ended", len(ss))
+		}
 	}
 	var all []string
 	for _, l := range ss[0].Lines {
@@ -488,6 +506,7 @@ func TestSessionLogMasksAuthAndSkipsBodies(t *testing.T) {
 }
 
 func TestSessionLogStaysBounded(t *testing.T) {
+	t.Parallel()
 	lg := smtplog.New(smtplog.Options{MaxSessions: 3, MaxLines: 5})
 	ts := newTestServer(t, func(o *smtpd.Options) { o.SessionLog = lg })
 	for i := 0; i < 5; i++ {
@@ -513,6 +532,7 @@ func TestSessionLogStaysBounded(t *testing.T) {
 // exists: one added later applies to the next connection, at the DATA
 // command itself.
 func TestRuleAddedLaterWithoutSessionLog(t *testing.T) {
+	t.Parallel()
 	eng := faults.New(faults.Options{})
 	ts := newTestServer(t, func(o *smtpd.Options) { o.Faults = eng })
 	if got := transaction(t, "", ts.addr, "a@x.test", "b@x.test"); len(got) != 7 {
@@ -529,6 +549,7 @@ func TestRuleAddedLaterWithoutSessionLog(t *testing.T) {
 // or holds each command for the fault engine (a rule exists): pipelined
 // commands, a message whose end arrives split across reads after
 // dot-stuffed lines, commands pipelined behind it, and a BDAT chunk.
+// Not parallel: sleeps split the client's writes into separate reads.
 func TestSessionLogTranscriptPassiveAndActive(t *testing.T) {
 	script := func(t *testing.T, fs *faultServer) []string {
 		c := dialFrom(t, "", fs.addr)

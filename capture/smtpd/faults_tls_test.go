@@ -20,6 +20,7 @@ import (
 // still apply, a data rule answers after the message, and the transcript
 // notes where it stops.
 func TestFaultsUnderTLS(t *testing.T) {
+	t.Parallel()
 	cfg, pool := selfSigned(t)
 	eng := faults.New(faults.Options{})
 	eng.Add(faults.Rule{Stage: faults.StageMail, From: "*@refused.test", Reply: "451 4.7.1 Not now"})
@@ -108,6 +109,7 @@ func TestFaultsUnderTLS(t *testing.T) {
 // swaks, a real client, over STARTTLS with AUTH: the session log shows
 // what it did after the upgrade, its secret masked.
 func TestSessionLogUnderSTARTTLSWithSwaks(t *testing.T) {
+	t.Parallel()
 	swaks := need.SwaksTLS(t)
 	cfg, _ := selfSigned(t)
 	lg := smtplog.New(smtplog.Options{})

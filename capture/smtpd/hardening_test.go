@@ -60,30 +60,35 @@ func hardenLine(t *testing.T, c net.Conn, br *bufio.Reader) string {
 func TestHardeningSlowClientIsCutOff(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, func(o *smtpd.Options) { o.ReadTimeout = 500 * time.Millisecond })
-	for _, phase := range []string{"command", "data"} {
-		t.Run(phase, func(t *testing.T) {
-			c, br := hardenDial(t, ts.addr, "")
-			if l := hardenLine(t, c, br); !strings.HasPrefix(l, "220") {
-				t.Fatalf("greeting %q", l)
-			}
-			payload := "EHLO " + strings.Repeat("slow", 50) + "\r\n"
-			if phase == "data" {
-				for _, cmd := range []string{"EHLO x", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA"} {
-					fmt.Fprintf(c, "%s\r\n", cmd)
-					if l := hardenLine(t, c, br); l[0] != '2' && l[0] != '3' {
-						t.Fatalf("%s: %q", cmd, l)
-					}
+	// The phases run side by side (a group, so the check below waits
+	// for both): each mostly waits for the server to give up.
+	t.Run("phases", func(t *testing.T) {
+		for _, phase := range []string{"command", "data"} {
+			t.Run(phase, func(t *testing.T) {
+				t.Parallel()
+				c, br := hardenDial(t, ts.addr, "")
+				if l := hardenLine(t, c, br); !strings.HasPrefix(l, "220") {
+					t.Fatalf("greeting %q", l)
 				}
-				payload = "Subject: slow\r\n\r\n" + strings.Repeat("x", 200) + "\r\n.\r\n"
-			}
-			sent := limittest.Trickle(c, payload, 100*time.Millisecond)
-			limittest.ExpectClosed(t, c, br, 20*time.Second)
-			c.Close()
-			if n := <-sent; n >= len(payload) {
-				t.Fatalf("the whole slow %s (%d bytes) got through before the server gave up", phase, n)
-			}
-		})
-	}
+				payload := "EHLO " + strings.Repeat("slow", 50) + "\r\n"
+				if phase == "data" {
+					for _, cmd := range []string{"EHLO x", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "DATA"} {
+						fmt.Fprintf(c, "%s\r\n", cmd)
+						if l := hardenLine(t, c, br); l[0] != '2' && l[0] != '3' {
+							t.Fatalf("%s: %q", cmd, l)
+						}
+					}
+					payload = "Subject: slow\r\n\r\n" + strings.Repeat("x", 200) + "\r\n.\r\n"
+				}
+				sent := limittest.Trickle(c, payload, 100*time.Millisecond)
+				limittest.ExpectClosed(t, c, br, 20*time.Second)
+				c.Close()
+				if n := <-sent; n >= len(payload) {
+					t.Fatalf("the whole slow %s (%d bytes) got through before the server gave up", phase, n)
+				}
+			})
+		}
+	})
 	if _, total, _ := ts.st.Search(context.Background(), store.Query{}); total != 0 {
 		t.Fatalf("stored %d messages from slow clients", total)
 	}
@@ -305,6 +310,7 @@ func hardenCheckStored(t *testing.T, st *store.Store, acked map[string][]byte) {
 // store holds exactly the messages acknowledged before, and once space
 // returns mail is accepted again; the SQLite file stays sound throughout.
 func TestHardeningDiskFull(t *testing.T) {
+	t.Parallel()
 	dir, _ := hardenTmpfs(t, "4m")
 	path := filepath.Join(dir, "mail.db")
 	addr, st, stop := hardenStoreOn(t, path)
@@ -360,6 +366,7 @@ func TestHardeningDiskFull(t *testing.T) {
 // naming --db (docs/security.md), and work again once the store is
 // writable.
 func TestHardeningReadOnlyStore(t *testing.T) {
+	t.Parallel()
 	dir, remount := hardenTmpfs(t, "16m")
 	path := filepath.Join(dir, "mail.db")
 	addr, st, stop := hardenStoreOn(t, path)

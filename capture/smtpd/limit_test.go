@@ -18,6 +18,7 @@ import (
 // go-smtp checks, so the session counts as secure: with an auth file AUTH
 // is offered at once, without STARTTLS.
 func TestSMTPSOffersAuthThroughLimiter(t *testing.T) {
+	t.Parallel()
 	cfg, pool := selfSigned(t)
 	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds, err := authfile.Parse([]byte("app:"+string(h)+"\n"), "creds")

@@ -9,6 +9,7 @@ import (
 )
 
 func TestReplyBufferHoldsRepliesUntilRead(t *testing.T) {
+	t.Parallel()
 	srv, cli := net.Pipe()
 	defer cli.Close()
 	c := &replyBuffer{Conn: srv}
@@ -38,6 +39,7 @@ func TestReplyBufferHoldsRepliesUntilRead(t *testing.T) {
 // TestReplyBufferCloseUnsticksSend: a client that never reads must not
 // keep Close (server shutdown) waiting on a send.
 func TestReplyBufferCloseUnsticksSend(t *testing.T) {
+	t.Parallel()
 	srv, cli := net.Pipe() // nobody reads cli
 	defer cli.Close()
 	sending := make(chan struct{})

@@ -16,6 +16,7 @@ import (
 // without waiting for its deadline (a generous one: it is not a timing
 // test, the error says whether Shutdown waited it out).
 func TestShutdownEndsIdleSessionsAndFinishesTransactions(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	idle := dialRaw(t, ts.addr)
 	idle.cmd("EHLO idle", "250")

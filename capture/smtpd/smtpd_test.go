@@ -109,6 +109,7 @@ func (s *rawSession) cmd(line, code string) string {
 }
 
 func TestToCcBccLandInThreeMailboxesStoredOnce(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	body := "From: a@example.com\r\nTo: To@Example.com\r\nCc: cc@example.com\r\nSubject: three\r\n\r\nhello\r\n"
 	if err := smtp.SendMail(ts.addr, nil, "a@example.com", []string{"To@Example.com", "cc@example.com", "hidden@example.com"}, []byte(body)); err != nil {
@@ -129,6 +130,7 @@ func TestToCcBccLandInThreeMailboxesStoredOnce(t *testing.T) {
 }
 
 func TestEightBitAndUTF8SurviveByteForByte(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	s := dialRaw(t, ts.addr)
 	ehlo := s.cmd("EHLO client.test", "250")
@@ -155,6 +157,7 @@ func TestEightBitAndUTF8SurviveByteForByte(t *testing.T) {
 }
 
 func TestEHLOAdvertisesExtensionsWithoutSTARTTLSByDefault(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	s := dialRaw(t, ts.addr)
 	fmt.Fprintf(s.c, "EHLO x\r\n")
@@ -178,6 +181,7 @@ func TestEHLOAdvertisesExtensionsWithoutSTARTTLSByDefault(t *testing.T) {
 }
 
 func TestLimitsKeepSessionGoing(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(o *smtpd.Options) { o.MaxMessageBytes = 1000; o.MaxRecipients = 3 })
 	s := dialRaw(t, ts.addr)
 	s.cmd("EHLO x", "250")
@@ -203,6 +207,7 @@ func TestLimitsKeepSessionGoing(t *testing.T) {
 }
 
 func TestManyMessagesOverOneConnectionWithBDAT(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	s := dialRaw(t, ts.addr)
 	s.cmd("EHLO x", "250")
@@ -220,6 +225,7 @@ func TestManyMessagesOverOneConnectionWithBDAT(t *testing.T) {
 }
 
 func TestConcurrentClientsLoseNothing(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	const clients, each = 50, 20
 	var wg sync.WaitGroup
@@ -278,6 +284,7 @@ func selfSigned(t testing.TB) (*tls.Config, *x509.CertPool) {
 }
 
 func TestSTARTTLSAndAuthWithCredentialsFile(t *testing.T) {
+	t.Parallel()
 	cfg, pool := selfSigned(t)
 	h, _ := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
 	creds, err := authfile.Parse([]byte("app:"+string(h)+"\n"), "creds")
@@ -322,6 +329,7 @@ func TestSTARTTLSAndAuthWithCredentialsFile(t *testing.T) {
 }
 
 func TestAuthAnyCredentialsByDefault(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	s := dialRaw(t, ts.addr)
 	s.cmd("EHLO x", "250")
@@ -332,6 +340,7 @@ func TestAuthAnyCredentialsByDefault(t *testing.T) {
 }
 
 func TestConnectionCap(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(o *smtpd.Options) { o.MaxConnectionsPerIP = 2 })
 	dialRaw(t, ts.addr)
 	dialRaw(t, ts.addr)
@@ -348,6 +357,7 @@ func TestConnectionCap(t *testing.T) {
 }
 
 func TestIdleClientIsCutOff(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, func(o *smtpd.Options) { o.ReadTimeout = 200 * time.Millisecond })
 	s := dialRaw(t, ts.addr)
 	// Say nothing: the server must close the connection by itself.
@@ -358,6 +368,7 @@ func TestIdleClientIsCutOff(t *testing.T) {
 }
 
 func TestPythonSmtplib(t *testing.T) {
+	t.Parallel()
 	py := need.Command(t, need.Python, "python3")
 	ts := newTestServer(t)
 	host, port, _ := net.SplitHostPort(ts.addr)
@@ -386,6 +397,7 @@ with smtplib.SMTP(sys.argv[1], int(sys.argv[2])) as s:
 }
 
 func TestSwaks(t *testing.T) {
+	t.Parallel()
 	swaks := need.Command(t, need.Swaks, "swaks")
 	ts := newTestServer(t)
 	out, err := exec.Command(swaks, "--server", ts.addr, "--from", "sw@example.com", "--to", "dest@example.com",
@@ -403,6 +415,7 @@ func TestSwaks(t *testing.T) {
 // from and the name the client greeted with (SPF in the authentication
 // check uses both).
 func TestClientAddressAndHeloStored(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t)
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
 	conn, err := d.Dial("tcp", ts.addr)

@@ -28,6 +28,7 @@ import (
 // flag, in Mailpit's value forms; a MAILSANDBOX_ variable or a flag for the
 // same setting wins; bad values name the MP_ variable.
 func TestMailpitEnvMapsOntoFlags(t *testing.T) {
+	t.Parallel()
 	rf, err := parseRun(nil, mapEnv(map[string]string{
 		"MP_DATABASE":                  "/data/mail.db",
 		"MP_MAX_MESSAGES":              "25",
@@ -237,6 +238,7 @@ func (a plainAuth) Next([]byte, bool) ([]byte, error) { return nil, nil }
 // TestBinaryWithMailpitEnv starts the binary as a Mailpit container would
 // be started (MP_ variables only) and checks each setting over the wire.
 func TestBinaryWithMailpitEnv(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs a child process")
 	}
@@ -325,6 +327,7 @@ func TestBinaryWithMailpitEnv(t *testing.T) {
 // refuse MAIL before STARTTLS (Mailpit's 530); MP_SMTP_REQUIRE_TLS makes
 // the SMTP port implicit TLS. The JSON log has the ready lines too.
 func TestBinaryMailpitTLS(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and runs a child process")
 	}

@@ -111,6 +111,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestBinaryExitsTwoOnBadFlag(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, "--max-message-size", "huge")
 	var stderr bytes.Buffer
@@ -183,6 +184,7 @@ func (c *child) stopAndOpen(t *testing.T, db string) *store.Store {
 // saw 250 for a batch of messages, while others are mid-flight, then checks
 // that every acknowledged message is stored, once and byte for byte.
 func TestAcknowledgedMailSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills a child process")
 	}
@@ -244,6 +246,7 @@ func TestAcknowledgedMailSurvivesSIGKILL(t *testing.T) {
 }
 
 func TestSendmailSubcommand(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a child process")
 	}
@@ -281,6 +284,7 @@ func TestSendmailSubcommand(t *testing.T) {
 // flags and from the environment: each must stop start-up with exit
 // status 2 and one line that starts with the flag and says what it wants.
 func TestBinaryBadValuesStopStartUp(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	free := []string{"--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--pop3-addr", "127.0.0.1:0", "--imap-addr", "127.0.0.1:0"}
 	cases := []struct {
@@ -350,6 +354,7 @@ func TestEmptyEnvironmentVariables(t *testing.T) {
 }
 
 func TestVersionSpellings(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	for _, arg := range []string{"version", "--version", "-version"} {
 		out, err := exec.Command(bin, arg).Output()
@@ -363,6 +368,7 @@ func TestVersionSpellings(t *testing.T) {
 // and "<>" is the null sender, as bounce-sending tools pass it; a sandbox
 // that is not running gives one line saying so and a non-zero exit.
 func TestSendmailSenders(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a child process")
 	}
@@ -405,6 +411,7 @@ func TestSendmailSenders(t *testing.T) {
 // keep the process alive past docker stop's 10 s; it exits 0 with its store
 // closed and the mail kept.
 func TestSIGTERMWithIdleClients(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds a child process")
 	}

@@ -11,6 +11,7 @@ import (
 // relay's EHLO name; a name that cannot follow EHLO stops start-up with
 // one line naming the flag.
 func TestRelayHeloFlag(t *testing.T) {
+	t.Parallel()
 	rf, err := parseRun([]string{"--relay-helo", "mta.example.org"}, mapEnv(nil))
 	if err != nil || rf.cfg.Relay.Helo != "mta.example.org" {
 		t.Fatalf("flag: %+v %v", rf.cfg.Relay, err)

@@ -13,6 +13,7 @@ import (
 // TestBadTagRuleStopsStartUp: a tag rule that does not compile stops the
 // binary with status 2 and one line naming --tag and the rule.
 func TestBadTagRuleStopsStartUp(t *testing.T) {
+	t.Parallel()
 	bin := buildBinary(t)
 	free := []string{"--smtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--pop3-addr", "127.0.0.1:0", "--imap-addr", "127.0.0.1:0"}
 	cases := []struct {

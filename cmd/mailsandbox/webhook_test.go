@@ -63,6 +63,7 @@ func (r *hookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // the same store every acknowledged message is announced, each under one
 // delivery id (exactly once for a receiver that drops repeated ids).
 func TestWebhooksSurviveSIGKILL(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds and kills a child process")
 	}
