@@ -32,23 +32,52 @@ func (l replyListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if tc, ok := c.(*tls.Conn); ok && l.tls != nil {
-		var under net.Conn = &replyBuffer{Conn: tc.NetConn()}
+		rb := &replyBuffer{Conn: tc.NetConn(), srv: l.s, tlsUnder: true}
+		l.s.noteGreeted(rb)
+		var under net.Conn = rb
 		if l.s.wrapsSessions() {
 			under = l.s.wrapSession(under, true)
 		}
 		return tls.Server(under, l.tls), nil
 	}
-	rb := &replyBuffer{Conn: c, fast: dataFast{on: !l.s.noFastData.Load(), maxMsg: int(min(l.s.opts.MaxMessageBytes, 1<<40)), maxLn: l.s.opts.MaxLineBytes, scratch: l.s.scratch}}
+	rb := &replyBuffer{Conn: c, srv: l.s, fast: dataFast{on: !l.s.noFastData.Load(), maxMsg: int(min(l.s.opts.MaxMessageBytes, 1<<40)), maxLn: l.s.opts.MaxLineBytes, scratch: l.s.scratch}}
+	l.s.noteGreeted(rb)
 	if l.s.wrapsSessions() {
 		return l.s.wrapSession(rb, false), nil
 	}
 	return rb, nil
 }
 
+// noteGreeted lists a new connection until it gets a session or closes;
+// one accepted while Shutdown runs is hung up at once.
+func (s *Server) noteGreeted(rb *replyBuffer) {
+	s.mu.Lock()
+	draining := s.draining
+	if !draining {
+		s.greeted[rb] = struct{}{}
+	}
+	s.mu.Unlock()
+	if draining {
+		rb.hangUp(s.opts.Domain)
+	}
+}
+
+// connBufferOf finds the replyBuffer at the bottom of go-smtp's
+// connection, under TLS too (unlike replyBufferOf, the fast path's).
+func connBufferOf(c net.Conn) *replyBuffer {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	return replyBufferOf(c)
+}
+
 type replyBuffer struct {
 	net.Conn
 	mu  sync.Mutex // Close may come from the server's goroutine
 	buf []byte
+
+	srv      *Server // drops the connection from its greeted list at Close
+	tlsUnder bool    // under implicit TLS: carries ciphertext only
 
 	dl              sync.Mutex // never held over I/O: hangUp sets a deadline while a send is stuck
 	readDL, writeDL time.Time  // the deadlines in force; zero: none or unknown
@@ -81,8 +110,24 @@ func (c *replyBuffer) Read(p []byte) (int, error) {
 // Close sends what is held (a final 221 or 421), unless a send is stuck
 // on a client that does not read: then closing is what unsticks it.
 func (c *replyBuffer) Close() error {
+	if c.srv != nil {
+		c.srv.mu.Lock()
+		delete(c.srv.greeted, c)
+		c.srv.mu.Unlock()
+	}
 	c.tryFlush()
 	return c.Conn.Close()
+}
+
+// hangUp ends a connection that has no session yet, for Shutdown: with a
+// 421 (after what is held, the greeting), or, under implicit TLS, where a
+// plain line would corrupt the stream, by closing it.
+func (c *replyBuffer) hangUp(domain string) {
+	if !c.tlsUnder {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second)) // a client that does not read cannot hold it
+		_, _ = c.Write([]byte(shutdownReply(domain)))
+	}
+	_ = c.Close()
 }
 
 // tryFlush sends what is held unless a send is in progress, which may be

@@ -132,7 +132,11 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{} // open sessions, for Shutdown
-	draining bool                  // Shutdown began: sessions end at their next rest
+	// greeted are the connections go-smtp has no session for yet (it
+	// makes one at EHLO): Shutdown hangs them up too, or a client that
+	// connected and said nothing would hold it until its read timeout.
+	greeted  map[*replyBuffer]struct{}
+	draining bool // Shutdown began: sessions end at their next rest
 }
 
 // New returns a server; call Serve to accept connections.
@@ -142,7 +146,7 @@ func New(st Store, opts Options, log *slog.Logger) *Server {
 		log = slog.Default()
 	}
 	s := &Server{st: st, opts: opts, log: log, closing: make(chan struct{}), metrics: newMetrics(opts.Registerer),
-		sessions: map[*session]struct{}{}, scratch: newScratchPool()}
+		sessions: map[*session]struct{}{}, greeted: map[*replyBuffer]struct{}{}, scratch: newScratchPool()}
 	srv := smtp.NewServer(backend{s})
 	srv.Domain = opts.Domain
 	srv.MaxMessageBytes = opts.MaxMessageBytes
@@ -197,7 +201,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			idle = append(idle, se)
 		}
 	}
+	greeted := make([]*replyBuffer, 0, len(s.greeted))
+	for rb := range s.greeted {
+		greeted = append(greeted, rb)
+	}
 	s.mu.Unlock()
+	for _, rb := range greeted {
+		rb.hangUp(s.opts.Domain)
+	}
 	// Only now wake the sessions in fault delays: one woken before draining
 	// was set could start a transaction (a delayed MAIL answered 250) that
 	// the list above had already passed over as idle.
@@ -228,6 +239,9 @@ func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if b.s.draining {
 		return nil, errShuttingDown
 	}
+	if rb := connBufferOf(c.Conn()); rb != nil {
+		delete(b.s.greeted, rb)
+	}
 	b.s.sessions[se] = struct{}{}
 	return se, nil
 }
@@ -253,10 +267,15 @@ func (se *session) hangUp() {
 	se.hungUp.Do(func() {
 		c := se.conn.Conn()
 		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-		e := errShuttingDown
-		_, _ = fmt.Fprintf(c, "%d %d.%d.%d %s %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], se.s.opts.Domain, e.Message)
+		_, _ = io.WriteString(c, shutdownReply(se.s.opts.Domain))
 		_ = c.Close()
 	})
+}
+
+// shutdownReply is the 421 line a session gets when Shutdown ends it.
+func shutdownReply(domain string) string {
+	e := errShuttingDown
+	return fmt.Sprintf("%d %d.%d.%d %s %s\r\n", e.Code, e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2], domain, e.Message)
 }
 
 // rest marks the end of a transaction; during Shutdown the session ends.
