@@ -139,10 +139,10 @@ func TestEventsDeletedRelayReset(t *testing.T) {
 
 	// One enqueue of more deliveries than a subscriber may fall behind by
 	// (the store's buffer is 4096 events) publishes their events in one
-	// burst (twice the buffer, so the stream cannot drain it meanwhile): it
-	// is cut off, and says so. (Cheap in SQL, so quick
-	// under -race too, unlike an ingest to thousands of mailboxes.)
-	burst := make([]store.NewDelivery, 10000)
+	// burst, more than the subscriber has room for: it is cut off, and says
+	// so. (Cheap in SQL, so quick under -race too, unlike an ingest to
+	// thousands of mailboxes.)
+	burst := make([]store.NewDelivery, 4097)
 	for i := range burst {
 		burst[i] = store.NewDelivery{Recipients: []string{fmt.Sprintf("r%d@real.example", i)}, Destination: "real.example"}
 	}

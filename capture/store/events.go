@@ -107,16 +107,17 @@ func (s *Store) publishLocal(evs ...Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for ch := range h.subs {
+		// A subscriber without room for the whole commit is cut off before
+		// any of it: it re-reads what it follows anyway, so sending it part
+		// of the burst first would be wasted on both sides. Only this
+		// function sends, under h.mu, so the room cannot shrink meanwhile.
+		if cap(ch)-len(ch) < len(evs) {
+			delete(h.subs, ch)
+			close(ch)
+			continue
+		}
 		for _, ev := range evs {
-			select {
-			case ch <- ev:
-			default:
-				delete(h.subs, ch)
-				close(ch)
-			}
-			if _, ok := h.subs[ch]; !ok {
-				break
-			}
+			ch <- ev
 		}
 	}
 }
