@@ -1,20 +1,12 @@
 package smtpd_test
 
 import (
-	"flag"
-	"os"
 	"testing"
+
+	"github.com/mailsandbox/mailsandbox/internal/testpar"
 )
 
 // TestMain lets more tests run at once than the default (GOMAXPROCS) when
 // -parallel is not given: most of this package's tests wait (on read
 // timeouts, fault delays, slow clients, external clients), not on the CPU.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
-	if !set {
-		_ = flag.Set("test.parallel", "8")
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testpar.Main(m, 8) }
