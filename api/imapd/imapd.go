@@ -182,9 +182,14 @@ type Server struct {
 	views     map[int64]*folderView
 	summaries *summaryCache
 	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	closed    bool
-	idle      chan struct{} // closed when the last session ends (see waitSessions)
+	// serving counts the calls of imapserver's Serve under way: its Close
+	// must not start while one may be between taking the listener and
+	// counting it (imapserver adds to a WaitGroup that Close waits on,
+	// which the race detector reports as a race), so ours waits for them.
+	serving  sync.WaitGroup
+	sessions map[*session]struct{}
+	closed   bool
+	idle     chan struct{} // closed when the last session ends (see waitSessions)
 }
 
 // New returns a server; call Serve to accept connections.
@@ -298,8 +303,10 @@ func (s *Server) Serve(ln net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}
+	s.serving.Add(1)
 	s.mu.Unlock()
 	err := s.srv.Serve(replyListener{Listener: s.limits.Listen(ln), tls: s.opts.TLSConfig, inner: s.inner, routes: s.routes})
+	s.serving.Done()
 	s.mu.Lock()
 	delete(s.listeners, ln)
 	closed := s.closed
@@ -317,8 +324,12 @@ func (s *Server) Close() error {
 	s.mu.Lock()
 	already := s.closed
 	s.closed = true
+	for ln := range s.listeners {
+		_ = ln.Close()
+	}
 	s.mu.Unlock()
 	if !already {
+		s.serving.Wait()  // each Serve returns on its closed listener
 		_ = s.srv.Close() // errors only on a second call
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -350,6 +361,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = c.Bye("Server shutting down")
 	}
 	err := s.waitSessions(ctx)
+	s.serving.Wait() // each Serve returns on its closed listener
 	_ = s.srv.Close()
 	s.cancel()
 	s.wg.Wait()
