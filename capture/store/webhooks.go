@@ -260,7 +260,7 @@ func (s *Store) Webhooks(ctx context.Context, f WebhookFilter) ([]Webhook, int, 
 	// test: total 0 beside three deliveries).
 	total := -1
 	ws, err := queryList(ctx, s, "list webhooks", `SELECT `+webhookCols+`, COUNT(*) OVER () FROM webhooks`+where+` ORDER BY id DESC LIMIT ? OFFSET ?`,
-		func(sc rowScanner) (Webhook, error) { return scanWebhook(withTotal{sc, &total}) }, append(args, limit, max(f.Offset, 0))...)
+		func(sc rowScanner) (Webhook, error) { return scanWebhook(sc, &total) }, append(args, limit, max(f.Offset, 0))...)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -276,14 +276,6 @@ func (s *Store) Webhooks(ctx context.Context, f WebhookFilter) ([]Webhook, int, 
 	}
 	return ws, total, nil
 }
-
-// withTotal scans a row's columns and, after them, the window total.
-type withTotal struct {
-	rowScanner
-	total *int
-}
-
-func (w withTotal) Scan(dest ...any) error { return w.rowScanner.Scan(append(dest, w.total)...) }
 
 // WebhookCounts counts webhook deliveries by status.
 func (s *Store) WebhookCounts(ctx context.Context) (WebhookStats, error) {
