@@ -124,7 +124,7 @@ func (c *replyBuffer) Close() error {
 // plain line would corrupt the stream, by closing it.
 func (c *replyBuffer) hangUp(domain string) {
 	if !c.tlsUnder {
-		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second)) // a client that does not read cannot hold it
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second)) // a client that does not read cannot hold it
 		_, _ = c.Write([]byte(shutdownReply(domain)))
 	}
 	_ = c.Close()
